@@ -1,0 +1,136 @@
+//! # stockroom
+//!
+//! An embeddable, in-process inventory engine. Many threads ask it, at
+//! memory speed, whether an order may have its units and from which lots;
+//! it never oversells, never loses a unit, and takes no lock to answer.
+//!
+//! ## The problem
+//!
+//! The obvious engine puts a mutex around each SKU's lots:
+//!
+//! ```
+//! use std::sync::Mutex;
+//!
+//! struct Sku { lots: Mutex<Vec<(u64 /* expiry */, u64 /* units */)>> }
+//!
+//! impl Sku {
+//!     fn allocate(&self, mut want: u64) -> Option<Vec<(usize, u64)>> {
+//!         let mut lots = self.lots.lock().unwrap(); // every buyer queues here
+//!         let total: u64 = lots.iter().map(|l| l.1).sum();
+//!         if total < want { return None; }
+//!         let mut lines = Vec::new();
+//!         for (i, lot) in lots.iter_mut().enumerate() {
+//!             let take = lot.1.min(want);
+//!             if take > 0 { lot.1 -= take; want -= take; lines.push((i, take)); }
+//!             if want == 0 { break; }
+//!         }
+//!         Some(lines)
+//!     }
+//! }
+//! # let sku = Sku { lots: Mutex::new(vec![(1, 5), (2, 5)]) };
+//! # assert_eq!(sku.allocate(7), Some(vec![(0, 5), (1, 2)]));
+//! ```
+//!
+//! It is correct, and a thread preempted while holding the lock stalls
+//! every buyer of that SKU; readers wait behind writers; a dashboard that
+//! wants a consistent view must take the lock too.
+//!
+//! ## What stockroom does instead
+//!
+//! Each SKU is an immutable, versioned [`Snapshot`]: lots in policy order,
+//! live reservations, totals. A command loads the current version, derives
+//! the next one off to the side, and publishes it with one
+//! compare-and-swap; if another command got there first it retries from
+//! the new version. A refusal (sold out) costs one load. Readers take a
+//! snapshot and never block anyone.
+//!
+//! ```
+//! use stockroom::{AllocateRequest, AllocationPolicy, Ledger, LotId, NewLot, SkuId};
+//! use std::sync::Arc;
+//!
+//! let ledger = Arc::new(Ledger::new());
+//! let tickets = SkuId(42);
+//! ledger.define_sku(tickets, AllocationPolicy::Fifo).unwrap();
+//! ledger.receive(tickets, NewLot::new(LotId(1), 100)).unwrap();
+//!
+//! let buyers: Vec<_> = (0..4)
+//!     .map(|_| {
+//!         let ledger = Arc::clone(&ledger);
+//!         std::thread::spawn(move || {
+//!             (0..50).filter(|_| ledger.take(&AllocateRequest::new(tickets, 1)).is_ok()).count()
+//!         })
+//!     })
+//!     .collect();
+//! let sold: usize = buyers.into_iter().map(|b| b.join().unwrap()).sum();
+//! assert_eq!(sold, 100); // 200 attempts, 100 units: never one more
+//! assert!(ledger.audit().is_clean());
+//! ```
+//!
+//! ## Index
+//!
+//! - The engine: [`Ledger`]; its queries return a [`Snapshot`] (or
+//!   [`SnapshotData`]), a [`Reservation`], or an [`AuditReport`] of
+//!   [`Violation`]s.
+//! - Commands: [`Ledger::define_sku`], [`Ledger::receive`] ([`NewLot`]),
+//!   [`Ledger::allocate`] and [`Ledger::take`] ([`AllocateRequest`],
+//!   [`AllocationPolicy`], [`FillMode`]), [`Ledger::release`],
+//!   [`Ledger::commit`], [`Ledger::adjust`] ([`AdjustmentReason`]); as data,
+//!   [`Command`] through [`Ledger::execute`].
+//! - Outcomes: [`SkuDefined`], [`Received`], [`Allocation`], [`Sale`],
+//!   [`Released`], [`Committed`], [`Adjusted`] ([`Shortfall`]), all in
+//!   [`Line`]s; as data, [`Outcome`].
+//! - Errors, one enum per command, variants in precedence order, with
+//!   `is_transient()`: [`DefineError`], [`ReceiveError`], [`AllocateError`],
+//!   [`ReleaseError`], [`CommitError`], [`AdjustError`], [`QueryError`]; as
+//!   data, [`CommandError`].
+//! - Values: [`SkuId`], [`LotId`], [`ReservationId`], [`Quantity`],
+//!   [`LotQuantities`], [`LotSnapshot`], [`LotAttributes`], [`Timestamp`].
+//! - Time: the [`Clock`] trait, [`SystemClock`], [`ManualClock`].
+//!
+//! ## Guarantees
+//!
+//! No overselling; conservation per lot; linearizable commands; an
+//! allocation's lines are exactly its policy's choice from the version it
+//! replaced; a reservation ends exactly once; allocate, take, release,
+//! commit and adjust are lock-free; bad input gets a typed error and changes
+//! nothing. [`Ledger::audit`] checks the state-based ones at any time.
+//!
+//! ## Features
+//!
+//! - `serde` (default): `Serialize`/`Deserialize` for commands, outcomes,
+//!   errors and snapshot data.
+//!
+//! The `stockroom_loom` cfg (not a feature, outside semver) swaps the
+//! atomics for loom's to model-check the crate.
+
+#![warn(unreachable_pub, missing_docs, missing_debug_implementations)]
+
+mod audit;
+mod cell;
+mod clock;
+mod command;
+mod error;
+mod ids;
+mod ledger;
+mod lot;
+mod outcome;
+mod overlay;
+mod policy;
+mod quantity;
+mod reservation;
+mod sku_table;
+mod snapshot;
+mod sync;
+
+pub use audit::{AuditReport, Violation};
+pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+pub use command::{AllocateRequest, Command, Outcome};
+pub use error::{AdjustError, AllocateError, CommandError, CommitError, DefineError, ReceiveError, ReleaseError};
+pub use ids::{LotId, ReservationId, SkuId};
+pub use ledger::{Ledger, QueryError};
+pub use lot::{AdjustmentReason, LotAttributes, LotQuantities, LotSnapshot, NewLot};
+pub use outcome::{Adjusted, Allocation, Committed, Line, Received, Released, Sale, Shortfall, SkuDefined};
+pub use policy::{AllocationPolicy, FillMode};
+pub use quantity::{Quantity, QuantityTooLarge};
+pub use reservation::Reservation;
+pub use snapshot::{Snapshot, SnapshotData};

@@ -1,0 +1,117 @@
+//! Allocation policies: the order lots are drawn from, and which lots may
+//! be drawn at all.
+//!
+//! Owns: [`AllocationPolicy`], [`FillMode`], the sort key each policy puts
+//! lots in, and the eligibility rule (expired and too-soon-to-expire lots
+//! are skipped under every policy).
+//!
+//! Must never: look at quantities. A policy orders and filters lots by their
+//! fixed facts (receipt, expiry, arrival); how much to take is the SKU
+//! cell's business.
+
+use crate::clock::Timestamp;
+use std::time::Duration;
+
+/// The order a SKU's lots are drawn from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum AllocationPolicy {
+    /// First expired, first out: earliest expiry first; lots without an
+    /// expiry come last. Ties go to the earlier receipt, then to the lot
+    /// received into the ledger first.
+    #[default]
+    Fefo,
+    /// First in, first out: earliest receipt first; ties go to the lot
+    /// received into the ledger first.
+    Fifo,
+}
+
+/// What an allocation does when the SKU cannot supply all of it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum FillMode {
+    /// All or nothing: refuse unless every requested unit can be allocated.
+    #[default]
+    FillOrKill,
+    /// Take what the eligible lots have, at least one unit.
+    Partial,
+}
+
+/// The fixed facts of a lot a policy orders by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct LotFacts {
+    pub(crate) received_at: Timestamp,
+    pub(crate) expires_at: Option<Timestamp>,
+    /// Position in the SKU's arrival order: the final tie-breaker.
+    pub(crate) arrival: u32,
+}
+
+impl AllocationPolicy {
+    /// The key lots are sorted by under this policy: smaller is drawn first.
+    pub(crate) fn sort_key(self, lot: &LotFacts) -> (u64, u64, u32) {
+        match self {
+            AllocationPolicy::Fefo => {
+                let expiry = lot.expires_at.map_or(u64::MAX, Timestamp::as_millis);
+                (expiry, lot.received_at.as_millis(), lot.arrival)
+            }
+            AllocationPolicy::Fifo => (lot.received_at.as_millis(), 0, lot.arrival),
+        }
+    }
+}
+
+/// Which lots an allocation at `now` may draw from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Eligibility {
+    /// Lots expiring at or before this instant are skipped.
+    cutoff: Timestamp,
+}
+
+impl Eligibility {
+    /// A lot is eligible when it has no expiry, or when it expires strictly
+    /// after `now + min_shelf_life` (a lot expiring exactly at `now` has
+    /// expired).
+    pub(crate) fn at(now: Timestamp, min_shelf_life: Duration) -> Eligibility {
+        Eligibility { cutoff: now.saturating_add(min_shelf_life) }
+    }
+
+    pub(crate) fn admits(self, expires_at: Option<Timestamp>) -> bool {
+        expires_at.is_none_or(|expiry| expiry > self.cutoff)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lot(received: u64, expires: Option<u64>, arrival: u32) -> LotFacts {
+        LotFacts { received_at: Timestamp(received), expires_at: expires.map(Timestamp), arrival }
+    }
+
+    #[test]
+    fn fefo_puts_earliest_expiry_first_and_no_expiry_last() {
+        let mut lots = [lot(1, None, 0), lot(2, Some(50), 1), lot(3, Some(10), 2), lot(0, Some(50), 3)];
+        lots.sort_by_key(|l| AllocationPolicy::Fefo.sort_key(l));
+        let arrivals: Vec<u32> = lots.iter().map(|l| l.arrival).collect();
+        assert_eq!(arrivals, [2, 3, 1, 0]);
+    }
+
+    #[test]
+    fn fifo_puts_earliest_receipt_first() {
+        let mut lots = [lot(5, Some(1), 0), lot(1, None, 1), lot(5, Some(0), 2)];
+        lots.sort_by_key(|l| AllocationPolicy::Fifo.sort_key(l));
+        let arrivals: Vec<u32> = lots.iter().map(|l| l.arrival).collect();
+        assert_eq!(arrivals, [1, 0, 2]);
+    }
+
+    #[test]
+    fn expired_and_too_soon_lots_are_not_eligible() {
+        let now = Timestamp(100);
+        let plain = Eligibility::at(now, Duration::ZERO);
+        assert!(!plain.admits(Some(Timestamp(100))), "expiring at now means expired");
+        assert!(plain.admits(Some(Timestamp(101))));
+        assert!(plain.admits(None));
+        let shelf = Eligibility::at(now, Duration::from_millis(50));
+        assert!(!shelf.admits(Some(Timestamp(150))));
+        assert!(shelf.admits(Some(Timestamp(151))));
+    }
+}
