@@ -134,3 +134,7 @@ pub use policy::{AllocationPolicy, FillMode};
 pub use quantity::{Quantity, QuantityTooLarge};
 pub use reservation::Reservation;
 pub use snapshot::{Snapshot, SnapshotData};
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
