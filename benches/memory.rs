@@ -1,0 +1,91 @@
+//! Memory per lot, per SKU and per live reservation, measured with a
+//! counting global allocator: live heap bytes after building a state,
+//! minus live heap bytes of the same ledger one size smaller, divided by
+//! the difference in size. Old snapshot versions are freed as soon as no
+//! reader holds them, so what is counted is the current version only.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicIsize, Ordering};
+use stockroom::{AllocateRequest, AllocationPolicy, Ledger, LotId, NewLot, SkuId, Timestamp};
+
+struct Counting;
+
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+// SAFETY: defers to the system allocator unchanged; only counts sizes.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: same layout contract as our caller's.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: `ptr` came from `alloc` above with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+fn live() -> isize {
+    LIVE.load(Ordering::Relaxed)
+}
+
+fn ledger_with_lots(lots: u64) -> Ledger {
+    let ledger = Ledger::new();
+    ledger.define_sku(SkuId(1), AllocationPolicy::Fefo).expect("fresh");
+    for lot in 0..lots {
+        let expiry = Timestamp::from_millis(1 << 60 | lot);
+        ledger.receive(SkuId(1), NewLot::new(LotId(lot), 100_000).expires_at(expiry)).expect("receive");
+    }
+    ledger
+}
+
+fn per_unit(small: impl FnOnce() -> Ledger, large: impl FnOnce() -> Ledger, units: isize) -> f64 {
+    let before = live();
+    let a = small();
+    let small_bytes = live() - before;
+    let before = live();
+    let b = large();
+    let large_bytes = live() - before;
+    drop((a, b));
+    (large_bytes - small_bytes) as f64 / units as f64
+}
+
+fn main() {
+    let lot = per_unit(|| ledger_with_lots(1), || ledger_with_lots(2_001), 2_000);
+
+    let sku = per_unit(
+        Ledger::new,
+        || {
+            let ledger = Ledger::new();
+            for sku in 0..10_000 {
+                ledger.define_sku(SkuId(sku), AllocationPolicy::Fefo).expect("fresh");
+                ledger.receive(SkuId(sku), NewLot::new(LotId(1), 10)).expect("receive");
+            }
+            ledger
+        },
+        10_000,
+    );
+
+    let hold = per_unit(
+        || ledger_with_lots(1),
+        || {
+            let ledger = ledger_with_lots(1);
+            for _ in 0..10_000 {
+                ledger.allocate(&AllocateRequest::new(SkuId(1), 1)).expect("stocked");
+            }
+            ledger
+        },
+        10_000,
+    );
+
+    println!("| what | bytes | target |");
+    println!("|---|---:|---:|");
+    println!("| per lot (2,000-lot SKU) | {lot:.1} | 64 |");
+    println!("| per SKU with one lot (10,000 SKUs) | {sku:.1} | 256 |");
+    println!("| per live single-line reservation (10,000 on one SKU) | {hold:.1} | 192 |");
+}
