@@ -529,8 +529,11 @@ impl Engine for StockroomLifecycle {
     }
 }
 
+/// Lots, live holds by id, and the last hold id issued.
+type LifecycleState = (PlainLots, HashMap<u64, Vec<(usize, u64)>>, u64);
+
 struct MutexLifecycle {
-    state: parking_lot::Mutex<(PlainLots, HashMap<u64, Vec<(usize, u64)>>, u64)>,
+    state: parking_lot::Mutex<LifecycleState>,
 }
 
 impl Engine for MutexLifecycle {
