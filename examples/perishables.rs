@@ -178,9 +178,8 @@ struct OrderThread {
 }
 
 /// Runs `command`, again for as long as it is refused as contended (the
-/// CAS retry bound ran out: nothing changed, another thread made progress).
-/// Not `is_transient()`: that also covers stock running short, which a
-/// retry loop would spin on.
+/// CAS retry bound ran out: nothing changed, another thread made progress),
+/// which is exactly what `is_transient()` says.
 fn retrying<T, E>(
     contended: &mut u64,
     mut command: impl FnMut() -> Result<T, E>,

@@ -1,7 +1,8 @@
 //! Typed errors, one enum per command family.
 //!
 //! Owns: every way a command can be refused, and which refusals are worth a
-//! retry ([`is_transient`](AllocateError::is_transient)).
+//! retry as they are ([`is_transient`](AllocateError::is_transient): only
+//! contention).
 //!
 //! Must never: describe a half-applied change. A command that returns an
 //! error changed nothing. Variants are listed in precedence order: when
@@ -273,9 +274,12 @@ pub enum AdjustError {
 macro_rules! transient {
     ($($error:ident => $($variant:ident)|+;)*) => {$(
         impl $error {
-            /// True when the same command could succeed if retried later
-            /// (contention, or stock that may come back); false when it
-            /// never will as sent.
+            /// True only when the command lost to contention and changed
+            /// nothing: the same command, retried as it is, may succeed.
+            /// Every other refusal is final for the state it met; stock
+            /// running short is final too (a retry loop would spin until
+            /// someone else returns units: that is a new decision, not a
+            /// retry), and an idempotent retry of it stays refused.
             pub fn is_transient(&self) -> bool {
                 matches!(self, $($error::$variant { .. })|+)
             }
@@ -285,10 +289,10 @@ macro_rules! transient {
 
 transient! {
     ReceiveError => Contended;
-    AllocateError => Insufficient | Contended;
+    AllocateError => Contended;
     ReleaseError => Contended;
     CommitError => Contended;
-    AdjustError => OutOfRange | Contended;
+    AdjustError => Contended;
 }
 
 impl DefineError {
@@ -325,7 +329,8 @@ pub enum CommandError {
 }
 
 impl CommandError {
-    /// True when the same command could succeed if retried later.
+    /// True only when the command lost to contention and changed nothing
+    /// (see [`AllocateError::is_transient`]).
     pub fn is_transient(&self) -> bool {
         match self {
             CommandError::Define(e) => e.is_transient(),

@@ -808,7 +808,7 @@ fn every_successful_command_bumps_the_version_by_one() {
 }
 
 #[test]
-fn is_transient_is_true_only_for_insufficient_out_of_range_and_contended() {
+fn is_transient_is_true_only_for_contention() {
     let id = res(1);
     let lot = LotId(1);
     let sku = SKU;
@@ -825,7 +825,7 @@ fn is_transient_is_true_only_for_insufficient_out_of_range_and_contended() {
         (AllocateError::ZeroQuantity { sku }, false),
         (AllocateError::QuantityTooLarge { sku, quantity: u64::MAX }, false),
         (AllocateError::UnknownSku { sku }, false),
-        (AllocateError::Insufficient { sku, requested: qty(2), available: qty(1) }, true),
+        (AllocateError::Insufficient { sku, requested: qty(2), available: qty(1) }, false),
         (AllocateError::Contended { sku, attempts: 1 }, true),
     ];
     let release = [
@@ -848,7 +848,7 @@ fn is_transient_is_true_only_for_insufficient_out_of_range_and_contended() {
         (AdjustError::DeltaTooLarge { sku, lot, delta: i64::MIN }, false),
         (AdjustError::UnknownSku { sku }, false),
         (AdjustError::UnknownLot { sku, lot }, false),
-        (AdjustError::OutOfRange { sku, lot, on_hand: qty(1), delta: -2 }, true),
+        (AdjustError::OutOfRange { sku, lot, on_hand: qty(1), delta: -2 }, false),
         (AdjustError::Contended { sku, attempts: 1 }, true),
     ];
     let mut all: Vec<(CommandError, bool)> = Vec::new();
