@@ -18,6 +18,9 @@ use crate::sync::{Arc, Backoff, SnapshotCell};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
+#[cfg(all(test, stockroom_loom))]
+mod loom;
+
 const SHARDS: usize = 64;
 const _: () = assert!(SHARDS.is_power_of_two());
 

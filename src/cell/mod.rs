@@ -22,6 +22,8 @@
 
 mod catalog;
 mod hold;
+#[cfg(all(test, stockroom_loom))]
+pub(crate) mod loom;
 mod state;
 
 pub(crate) use hold::Hold;
