@@ -22,6 +22,7 @@ use crate::reservation::Reservation;
 use crate::sku_table::SkuTable;
 use crate::snapshot::Snapshot;
 use crate::sync::Arc;
+use std::cell::Cell;
 use std::time::Duration;
 
 /// A query named something that does not exist (or no longer does).
@@ -148,7 +149,7 @@ impl Ledger {
             .unwrap_or(Err(ReceiveError::UnknownSku { sku }))
     }
 
-    fn demand(&self, request: &AllocateRequest) -> Result<Demand, AllocateError> {
+    fn demand(&self, request: &AllocateRequest) -> Result<Demand<'_>, AllocateError> {
         let sku = request.sku;
         let quantity = validate(request.quantity).map_err(|invalid| match invalid {
             Invalid::Zero => AllocateError::ZeroQuantity { sku },
@@ -158,7 +159,9 @@ impl Ledger {
             quantity,
             fill: request.fill,
             policy: request.policy,
-            eligibility: Eligibility::at(self.clock.now(), request.min_shelf_life),
+            min_shelf_life: request.min_shelf_life,
+            clock: &*self.clock,
+            now: Cell::new(None),
         })
     }
 

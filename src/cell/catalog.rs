@@ -89,7 +89,13 @@ impl Catalog {
     ) -> (Catalog, u32) {
         debug_assert!(self.find(meta.id).is_none());
         let arrival = u32::try_from(self.metas.len()).expect("lot count fits u32");
-        let mut next = self.clone();
+        let mut next = Catalog {
+            metas: with_room(&self.metas),
+            order: with_room(&self.order),
+            position: with_room(&self.position),
+            by_id: with_room(&self.by_id),
+            attributes: if attributes.is_some() { with_room(&self.attributes) } else { self.attributes.clone() },
+        };
         next.metas.push(meta);
         let key = policy.sort_key(&next.facts(arrival));
         let place = next.order.partition_point(|&other| policy.sort_key(&next.facts(other)) < key);
@@ -105,4 +111,12 @@ impl Catalog {
         }
         (next, place as u32)
     }
+}
+
+/// A copy of `values` with room for exactly one more: catalogs live as
+/// long as their SKU, so they carry no growth slack.
+fn with_room<T: Clone>(values: &[T]) -> Vec<T> {
+    let mut copy = Vec::with_capacity(values.len() + 1);
+    copy.extend_from_slice(values);
+    copy
 }

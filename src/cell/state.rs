@@ -23,7 +23,7 @@
 
 use super::catalog::{Catalog, LotMeta};
 use super::hold::{Hold, HoldLine, HoldLines};
-use crate::clock::Timestamp;
+use crate::clock::{Clock, Timestamp};
 use crate::error::{AdjustError, AllocateError, CommitError, ReceiveError, ReleaseError};
 use crate::ids::{LotId, ReservationId, SkuId};
 use crate::lot::{AdjustmentReason, LotQuantities, NewLot};
@@ -31,15 +31,34 @@ use crate::outcome::{Adjusted, Allocation, Committed, Line, Received, Released, 
 use crate::overlay::{PatchMap, PatchVec};
 use crate::policy::{AllocationPolicy, Eligibility, FillMode};
 use crate::quantity::Quantity;
+use std::cell::Cell;
 use std::sync::Arc;
+use std::time::Duration;
 
-/// A validated allocation request, resolved against the ledger's clock.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Demand {
+/// A validated allocation request. It reads the ledger's clock at most
+/// once, and only when a plan needs to know which lots have expired: a
+/// sold-out refusal never reads it.
+#[derive(Debug)]
+pub(crate) struct Demand<'a> {
     pub(crate) quantity: Quantity,
     pub(crate) fill: FillMode,
     pub(crate) policy: Option<AllocationPolicy>,
-    pub(crate) eligibility: Eligibility,
+    pub(crate) min_shelf_life: Duration,
+    pub(crate) clock: &'a dyn Clock,
+    /// The one clock reading, once taken; retries of the same command
+    /// reuse it.
+    pub(crate) now: Cell<Option<Timestamp>>,
+}
+
+impl Demand<'_> {
+    fn eligibility(&self) -> Eligibility {
+        let now = self.now.get().unwrap_or_else(|| {
+            let now = self.clock.now();
+            self.now.set(Some(now));
+            now
+        });
+        Eligibility::at(now, self.min_shelf_life)
+    }
 }
 
 /// Why a reservation id names no live hold.
@@ -122,11 +141,12 @@ impl SkuState {
         if self.totals.available.is_zero() {
             return Err(refuse(Quantity::ZERO)); // sold out: no scan, no allocation
         }
+        let eligibility = demand.eligibility();
         let mut lines = HoldLines::new();
         let mut remaining = demand.quantity;
         let mut draw_from = |arrival: u32| {
             let available = self.lots.get(arrival).available;
-            if !available.is_zero() && demand.eligibility.admits(self.catalog.meta(arrival).expires_at) {
+            if !available.is_zero() && eligibility.admits(self.catalog.meta(arrival).expires_at) {
                 let quantity = available.min(remaining);
                 lines.push(HoldLine { lot: arrival, quantity });
                 remaining = remaining.minus(quantity);
