@@ -48,13 +48,17 @@ pub(crate) struct LotFacts {
 
 impl AllocationPolicy {
     /// The key lots are sorted by under this policy: smaller is drawn first.
-    pub(crate) fn sort_key(self, lot: &LotFacts) -> (u64, u64, u32) {
+    ///
+    /// Under FEFO a lot without an expiry sorts after every lot with one,
+    /// even one expiring at the end of time, so the lots an allocation must
+    /// skip as expiring too soon are always a prefix of the order.
+    pub(crate) fn sort_key(self, lot: &LotFacts) -> (bool, u64, u64, u32) {
         match self {
-            AllocationPolicy::Fefo => {
-                let expiry = lot.expires_at.map_or(u64::MAX, Timestamp::as_millis);
-                (expiry, lot.received_at.as_millis(), lot.arrival)
-            }
-            AllocationPolicy::Fifo => (lot.received_at.as_millis(), 0, lot.arrival),
+            AllocationPolicy::Fefo => match lot.expires_at {
+                Some(expiry) => (false, expiry.as_millis(), lot.received_at.as_millis(), lot.arrival),
+                None => (true, 0, lot.received_at.as_millis(), lot.arrival),
+            },
+            AllocationPolicy::Fifo => (false, lot.received_at.as_millis(), 0, lot.arrival),
         }
     }
 }
@@ -93,6 +97,14 @@ mod tests {
         lots.sort_by_key(|l| AllocationPolicy::Fefo.sort_key(l));
         let arrivals: Vec<u32> = lots.iter().map(|l| l.arrival).collect();
         assert_eq!(arrivals, [2, 3, 1, 0]);
+    }
+
+    #[test]
+    fn fefo_puts_no_expiry_after_the_end_of_time() {
+        let mut lots = [lot(0, None, 0), lot(9, Some(u64::MAX), 1)];
+        lots.sort_by_key(|l| AllocationPolicy::Fefo.sort_key(l));
+        let arrivals: Vec<u32> = lots.iter().map(|l| l.arrival).collect();
+        assert_eq!(arrivals, [1, 0]);
     }
 
     #[test]

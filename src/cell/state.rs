@@ -126,9 +126,25 @@ impl SkuState {
         lines.iter().map(|line| Line { lot: self.catalog.meta(line.lot).id, quantity: line.quantity }).collect()
     }
 
+    /// The SKU's own policy order from the first place that can hold an
+    /// eligible unit: past the cursor (nothing available before it) and,
+    /// under FEFO, past every lot that expires too soon. FEFO sorts by
+    /// expiry, so those lots are a prefix of its order, found by binary
+    /// search: a front of expired lots costs O(log n), not a scan.
+    fn candidates(&self, eligibility: Eligibility) -> &[u32] {
+        let order = self.catalog.order();
+        let from = match self.policy {
+            AllocationPolicy::Fefo => order
+                .partition_point(|&arrival| !eligibility.admits(self.catalog.meta(arrival).expires_at))
+                .max(self.cursor as usize),
+            AllocationPolicy::Fifo => self.cursor as usize,
+        };
+        &order[from..]
+    }
+
     /// Units an allocation with `eligibility` could draw now.
     pub(crate) fn eligible(&self, eligibility: Eligibility) -> Quantity {
-        self.catalog.order()[self.cursor as usize..]
+        self.candidates(eligibility)
             .iter()
             .filter(|&&arrival| eligibility.admits(self.catalog.meta(arrival).expires_at))
             .fold(Quantity::ZERO, |sum, &arrival| sum.plus(self.lots.get(arrival).available))
@@ -158,7 +174,7 @@ impl SkuState {
                 let _ = self.catalog.order_for(policy).into_iter().any(&mut draw_from);
             }
             _ => {
-                let _ = self.catalog.order()[self.cursor as usize..].iter().any(|&arrival| draw_from(arrival));
+                let _ = self.candidates(eligibility).iter().any(|&arrival| draw_from(arrival));
             }
         }
         let granted = demand.quantity.minus(remaining);

@@ -124,10 +124,12 @@ impl RefSku {
         indices.sort_by_key(|&i| {
             let lot = &self.lots[i];
             match policy {
+                // Lots without an expiry come after every lot with one.
                 AllocationPolicy::Fefo => {
-                    (lot.expires_at.map_or(u64::MAX, |e| e.as_millis()), lot.received_at.as_millis(), lot.arrival)
+                    let expiry = lot.expires_at.map_or(u128::from(u64::MAX) + 1, |e| u128::from(e.as_millis()));
+                    (expiry, lot.received_at.as_millis(), lot.arrival)
                 }
-                AllocationPolicy::Fifo => (lot.received_at.as_millis(), 0, lot.arrival),
+                AllocationPolicy::Fifo => (u128::from(lot.received_at.as_millis()), 0, lot.arrival),
             }
         });
         indices
