@@ -86,6 +86,9 @@
 //! - Values: [`SkuId`], [`LotId`], [`ReservationId`], [`Quantity`],
 //!   [`LotQuantities`], [`LotSnapshot`], [`LotAttributes`], [`Timestamp`].
 //! - Time: the [`Clock`] trait, [`SystemClock`], [`ManualClock`].
+//! - Ingestion: [`intake`], a bounded queue and worker pool over the
+//!   ledger with back-pressure, load shedding, tickets and shutdown
+//!   ([`intake::Intake`]).
 //!
 //! ## Guarantees
 //!
@@ -111,6 +114,7 @@ mod clock;
 mod command;
 mod error;
 mod ids;
+pub mod intake;
 mod ledger;
 mod lot;
 mod outcome;

@@ -22,10 +22,10 @@
 /// loom's `Arc` would only add leak tracking, and arc-swap needs `std`'s.
 pub(crate) use std::sync::Arc;
 #[cfg(not(stockroom_loom))]
-pub(crate) use std::sync::atomic::{AtomicU64, Ordering};
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 #[cfg(stockroom_loom)]
-pub(crate) use loom::sync::atomic::{AtomicU64, Ordering};
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 pub(crate) use cell::{SnapshotCell, SnapshotGuard};
 

@@ -1,0 +1,63 @@
+//! What the intake's workers apply orders to.
+//!
+//! Owns: the [`Apply`] trait and its implementations for the
+//! [`Ledger`] and for anything behind an `Arc`.
+//!
+//! Must never: reach past [`Ledger::execute`]. The intake is a host of the
+//! ledger like any other; it applies commands through the public API.
+
+use crate::command::{Command, Outcome};
+use crate::error::CommandError;
+use crate::ledger::Ledger;
+use crate::sync::Arc;
+
+/// Something that applies a [`Command`]: the [`Ledger`], or a host's
+/// wrapper around it (one that logs, meters, simulates latency, or — in a
+/// test — panics on purpose).
+///
+/// Workers call `apply` from several threads at once, inside
+/// [`std::panic::catch_unwind`]: a panic becomes that order's
+/// [`OrderError::Panicked`](super::OrderError::Panicked) and the worker
+/// carries on. The intake asserts unwind safety on the executor's behalf,
+/// so an executor with interior state of its own must leave it consistent
+/// when it panics (the [`Ledger`] does: it publishes a change whole, with
+/// one compare-and-swap, or not at all).
+///
+/// ```
+/// use stockroom::intake::{Apply, Intake};
+/// use stockroom::{AllocateRequest, Command, CommandError, Ledger, Outcome, SkuId};
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicU64, Ordering};
+///
+/// /// Counts the orders that reach the ledger.
+/// struct Metered { ledger: Ledger, applied: AtomicU64 }
+///
+/// impl Apply for Metered {
+///     fn apply(&self, command: &Command) -> Result<Outcome, CommandError> {
+///         self.applied.fetch_add(1, Ordering::Relaxed);
+///         self.ledger.execute(command)
+///     }
+/// }
+///
+/// let metered = Arc::new(Metered { ledger: Ledger::new(), applied: AtomicU64::new(0) });
+/// let intake = Intake::builder().workers(1).build(Arc::clone(&metered))?;
+/// intake.submit(Command::Take(AllocateRequest::new(SkuId(9), 1)))?.wait();
+/// assert_eq!(metered.applied.load(Ordering::Relaxed), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub trait Apply: Send + Sync {
+    /// Applies one command and returns its outcome or its typed error.
+    fn apply(&self, command: &Command) -> Result<Outcome, CommandError>;
+}
+
+impl Apply for Ledger {
+    fn apply(&self, command: &Command) -> Result<Outcome, CommandError> {
+        self.execute(command)
+    }
+}
+
+impl<T: Apply + ?Sized> Apply for Arc<T> {
+    fn apply(&self, command: &Command) -> Result<Outcome, CommandError> {
+        (**self).apply(command)
+    }
+}

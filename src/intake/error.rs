@@ -1,0 +1,163 @@
+//! The intake's typed errors.
+//!
+//! Owns: every way the intake can refuse an order ([`SubmitError`]), every
+//! way an accepted order can end other than with an [`Outcome`](crate::Outcome)
+//! ([`OrderError`], [`Panicked`]), and the one way waiting on a ticket can
+//! fail ([`WaitError`]).
+//!
+//! Must never: lose what was rejected. A refused submission hands the
+//! [`Command`] back untouched, so a host can retry it, log it or answer
+//! "429 Too Many Requests" with it.
+
+use crate::command::Command;
+use crate::error::CommandError;
+
+/// The intake refused an order; the command comes back untouched.
+///
+/// Variants are in precedence order: a shut-down intake answers
+/// [`ShutDown`](SubmitError::ShutDown) even when it is also full.
+///
+/// ```
+/// use stockroom::intake::SubmitError;
+/// use stockroom::{AllocateRequest, Command, SkuId};
+///
+/// let command = Command::Take(AllocateRequest::new(SkuId(1), 1));
+/// let refused = SubmitError::Full(command.clone());
+/// assert!(refused.is_full() && refused.is_transient());
+/// assert_eq!(refused.into_inner(), command);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SubmitError {
+    /// The intake is shut down (or shutting down); it accepts nothing more.
+    /// Final: retrying on this intake will not help.
+    #[error("the intake is shut down; the order was not accepted")]
+    ShutDown(Command),
+    /// The queue or the in-flight limit was full and the caller asked not
+    /// to wait ([`Intake::try_submit`](super::Intake::try_submit)): the
+    /// order was shed. Transient.
+    #[error("the intake is full; the order was shed")]
+    Full(Command),
+    /// The queue or the in-flight limit stayed full for the whole timeout
+    /// of [`Intake::submit_timeout`](super::Intake::submit_timeout).
+    /// Transient.
+    #[error("the intake stayed full for the whole timeout; the order was not accepted")]
+    Timeout(Command),
+}
+
+impl SubmitError {
+    /// True for [`SubmitError::ShutDown`].
+    pub fn is_shut_down(&self) -> bool {
+        matches!(self, SubmitError::ShutDown(_))
+    }
+
+    /// True for [`SubmitError::Full`].
+    pub fn is_full(&self) -> bool {
+        matches!(self, SubmitError::Full(_))
+    }
+
+    /// True for [`SubmitError::Timeout`].
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, SubmitError::Timeout(_))
+    }
+
+    /// True when the same order could be accepted if submitted again later
+    /// ([`Full`](SubmitError::Full) and [`Timeout`](SubmitError::Timeout)).
+    pub fn is_transient(&self) -> bool {
+        !self.is_shut_down()
+    }
+
+    /// The refused command.
+    pub fn command(&self) -> &Command {
+        match self {
+            SubmitError::ShutDown(command) | SubmitError::Full(command) | SubmitError::Timeout(command) => command,
+        }
+    }
+
+    /// Takes the refused command back.
+    pub fn into_inner(self) -> Command {
+        match self {
+            SubmitError::ShutDown(command) | SubmitError::Full(command) | SubmitError::Timeout(command) => command,
+        }
+    }
+}
+
+/// Waiting on a [`Ticket`](super::Ticket) gave up before the order was
+/// decided. The order is still accepted and will still get its outcome;
+/// wait again or poll later.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum WaitError {
+    /// The timeout passed first.
+    #[error("the order was not decided within the timeout")]
+    Timeout,
+}
+
+/// An accepted order ended without an [`Outcome`](crate::Outcome).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum OrderError {
+    /// The ledger (or the executor) refused the command with its typed
+    /// error; nothing changed.
+    #[error(transparent)]
+    Refused(#[from] CommandError),
+    /// Applying the order panicked. The panic was contained: the worker
+    /// lives on, and the ledger is as if the command never ran (see
+    /// [`Panicked`]).
+    #[error(transparent)]
+    Panicked(Panicked),
+    /// The order was never applied: a shutdown's deadline passed while it
+    /// was still queued, and the shutdown took it back. Its command is in
+    /// [`ShutdownReport::unapplied`](super::ShutdownReport::unapplied).
+    #[error("the intake shut down before a worker reached the order; it was not applied")]
+    Unapplied,
+}
+
+impl OrderError {
+    /// True for [`OrderError::Refused`].
+    pub fn is_refused(&self) -> bool {
+        matches!(self, OrderError::Refused(_))
+    }
+
+    /// True for [`OrderError::Panicked`].
+    pub fn is_panicked(&self) -> bool {
+        matches!(self, OrderError::Panicked(_))
+    }
+
+    /// True for [`OrderError::Unapplied`].
+    pub fn is_unapplied(&self) -> bool {
+        matches!(self, OrderError::Unapplied)
+    }
+
+    /// The ledger's error, for [`OrderError::Refused`].
+    pub fn command_error(&self) -> Option<&CommandError> {
+        match self {
+            OrderError::Refused(error) => Some(error),
+            OrderError::Panicked(_) | OrderError::Unapplied => None,
+        }
+    }
+}
+
+/// The outcome of an order whose application panicked.
+///
+/// With the [`Ledger`](crate::Ledger) as executor a contained panic leaves
+/// no half-applied change: a command derives the SKU's next version off to
+/// the side and publishes it whole with one compare-and-swap as its last
+/// step, so a panic before that step published nothing.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[error("applying the order panicked: {message}")]
+pub struct Panicked {
+    message: String,
+}
+
+impl Panicked {
+    /// Wraps a panic message.
+    pub fn new(message: impl Into<String>) -> Panicked {
+        Panicked { message: message.into() }
+    }
+
+    /// The panic's message (`"a panic with a non-string payload"` when the
+    /// payload was neither a `&str` nor a `String`).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}

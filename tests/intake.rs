@@ -1,0 +1,660 @@
+//! The intake: bounded ingestion over the ledger.
+//!
+//! Proves, through the public API only, that the intake's memory is
+//! bounded by its capacities however hard it is flooded; that back-pressure
+//! really blocks a producer (it returns only after a worker made room) and
+//! that a shutdown wakes it with its command; that shed, timed-out and
+//! shut-out commands come back intact; that the in-flight limit bites on
+//! its own; that every accepted order gets exactly one outcome across a
+//! shutdown racing the producers, and that a shutdown with a deadline
+//! accounts for every undecided order; that a panicking order is contained
+//! and the pool keeps its size (all workers still apply orders at once);
+//! and that tickets can be polled and waited on.
+//!
+//! Correctness never depends on timing: executors are held shut by gates
+//! the test opens, and every wait is bounded by `GUARD`, a deadlock guard
+//! far longer than any test needs. The tests run one at a time (`serial`),
+//! because the flood test measures the process's live heap.
+
+use crossbeam::channel::{Receiver, Sender, bounded};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Once};
+use std::thread;
+use std::time::{Duration, Instant};
+use stockroom::intake::{Apply, Intake, IntakeStats, OrderError, OrderId, SubmitError, Ticket, WaitError};
+use stockroom::{
+    AllocateError, AllocateRequest, AllocationPolicy, Command, CommandError, FillMode, Ledger, LotAttributes, LotId,
+    NewLot, Outcome, SkuId, Timestamp,
+};
+
+/// The deadlock guard: no wait in these tests comes near it.
+const GUARD: Duration = Duration::from_secs(20);
+const SKU: SkuId = SkuId(1);
+/// Orders for this SKU make `Panicky` panic.
+const PANIC_SKU: SkuId = SkuId(666);
+/// Orders for this SKU make `Panicky` wait for every worker to hold one.
+const RENDEZVOUS_SKU: SkuId = SkuId(777);
+const DELIBERATE: &str = "intake test: a deliberate panic";
+
+// ---------------------------------------------------------------------------
+// A counting allocator: the live heap and its peak, for the flood test.
+
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+fn count_alloc(size: usize) {
+    // Relaxed: a statistic read by the (single) measuring test.
+    let live = LIVE.fetch_add(size, Ordering::Relaxed) + size;
+    // Relaxed: as above.
+    PEAK.fetch_max(live, Ordering::Relaxed);
+}
+
+// SAFETY: defers to the system allocator unchanged; only counts sizes.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count_alloc(layout.size());
+        // SAFETY: same layout contract as our caller's.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // Relaxed: a statistic.
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: `ptr` came from `alloc` (or `realloc`) above with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: our caller's contract: `ptr` is ours, with `layout`.
+        let moved = unsafe { System.realloc(ptr, layout, new_size) };
+        if !moved.is_null() {
+            // Relaxed: a statistic.
+            LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+            count_alloc(new_size);
+        }
+        moved
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+// ---------------------------------------------------------------------------
+// Helpers.
+
+/// One test at a time (see the file's docs).
+fn serial() -> MutexGuard<'static, ()> {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    quiet_deliberate_panics();
+    SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Keeps the deliberate panics of `Panicky` out of the test output; every
+/// other panic is reported as usual.
+fn quiet_deliberate_panics() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let report = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let payload = info.payload();
+            let message =
+                payload.downcast_ref::<&str>().copied().or(payload.downcast_ref::<String>().map(String::as_str));
+            if !message.is_some_and(|message| message.starts_with(DELIBERATE)) {
+                report(info);
+            }
+        }));
+    });
+}
+
+fn stocked(units: u64) -> Arc<Ledger> {
+    let ledger = Arc::new(Ledger::new());
+    ledger.define_sku(SKU, AllocationPolicy::Fifo).unwrap();
+    ledger.receive(SKU, NewLot::new(LotId(1), units)).unwrap();
+    ledger
+}
+
+fn take(units: u64) -> Command {
+    Command::Take(AllocateRequest::new(SKU, units))
+}
+
+/// Commands with every field set, to check they come back exactly.
+fn elaborate_commands() -> Vec<Command> {
+    vec![
+        Command::Take(
+            AllocateRequest::new(SKU, 7)
+                .fill(FillMode::Partial)
+                .policy(AllocationPolicy::Fefo)
+                .min_shelf_life(Duration::from_secs(86_400)),
+        ),
+        Command::Receive {
+            sku: SKU,
+            lot: NewLot::new(LotId(99), 1_234)
+                .expires_at(Timestamp::from_millis(1_700_000_000_000))
+                .attributes(LotAttributes { supplier: Some("acme".into()), location: Some("aisle 9".into()) }),
+        },
+        Command::Allocate(AllocateRequest::new(SkuId(5), 3)),
+    ]
+}
+
+/// Polls `condition` until it holds; panics after `GUARD`.
+fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + GUARD;
+    while !condition() {
+        assert!(Instant::now() < deadline, "deadlock guard: {what} did not happen within {GUARD:?}");
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
+fn wait(ticket: &Ticket) -> &Result<Outcome, OrderError> {
+    ticket.wait_timeout(GUARD).unwrap_or_else(|_| panic!("deadlock guard: {} was not decided", ticket.id()))
+}
+
+/// Applies nothing until the test opens the gate (drops its sender).
+struct Gated {
+    ledger: Arc<Ledger>,
+    gate: Receiver<()>,
+    entered: AtomicUsize,
+}
+
+impl Gated {
+    fn new(ledger: Arc<Ledger>) -> (Arc<Gated>, Sender<()>) {
+        let (open, gate) = bounded(0);
+        (Arc::new(Gated { ledger, gate, entered: AtomicUsize::new(0) }), open)
+    }
+
+    fn entered(&self) -> usize {
+        // SeqCst: read by the test to learn that a worker holds an order.
+        self.entered.load(Ordering::SeqCst)
+    }
+}
+
+impl Apply for Gated {
+    fn apply(&self, command: &Command) -> Result<Outcome, CommandError> {
+        // SeqCst: see `entered`.
+        self.entered.fetch_add(1, Ordering::SeqCst);
+        // Returns at once when the gate's sender is dropped; the timeout is
+        // only a deadlock guard.
+        let _ = self.gate.recv_timeout(GUARD);
+        self.ledger.execute(command)
+    }
+}
+
+/// Panics on `PANIC_SKU`; meets every other worker on `RENDEZVOUS_SKU`.
+struct Panicky {
+    ledger: Arc<Ledger>,
+    workers: usize,
+    arrived: AtomicUsize,
+    all_met: AtomicBool,
+}
+
+impl Apply for Panicky {
+    fn apply(&self, command: &Command) -> Result<Outcome, CommandError> {
+        match command.sku() {
+            PANIC_SKU => panic!("{DELIBERATE} while applying {command:?}"),
+            RENDEZVOUS_SKU => {
+                // SeqCst: a rendezvous counter, read by the other workers' loops.
+                self.arrived.fetch_add(1, Ordering::SeqCst);
+                let deadline = Instant::now() + GUARD;
+                // SeqCst: see above.
+                while self.arrived.load(Ordering::SeqCst) < self.workers && Instant::now() < deadline {
+                    thread::sleep(Duration::from_millis(1));
+                }
+                // SeqCst: see above.
+                if self.arrived.load(Ordering::SeqCst) >= self.workers {
+                    // SeqCst: read by the test after every ticket is decided.
+                    self.all_met.store(true, Ordering::SeqCst);
+                }
+                self.ledger.execute(&take(1))
+            }
+            _ => self.ledger.execute(command),
+        }
+    }
+}
+
+fn assert_quiescent(stats: &IntakeStats) {
+    assert_eq!(stats.accepted, stats.decided, "{stats:?}");
+    assert_eq!((stats.in_flight, stats.queue_depth), (0, 0), "{stats:?}");
+    assert_eq!(stats.time_to_outcome.count, stats.decided, "{stats:?}");
+    let p = stats.time_to_outcome;
+    assert!(p.p50 <= p.p99 && p.p99 <= p.p999 && p.p999 <= p.max, "{p:?}");
+}
+
+// ---------------------------------------------------------------------------
+// Tests.
+
+#[test]
+fn shed_and_timed_out_commands_come_back_intact() {
+    let _serial = serial();
+    let (gated, open) = Gated::new(stocked(100));
+    // The in-flight limit is far away: the queue is what fills.
+    let intake = Intake::builder().capacity(2).max_in_flight(100).workers(1).build(Arc::clone(&gated)).unwrap();
+
+    let held = intake.submit(take(1)).unwrap();
+    eventually("the worker holds the first order", || gated.entered() == 1);
+    let queued = [intake.try_submit(take(1)).unwrap(), intake.try_submit(take(1)).unwrap()];
+    assert_eq!(intake.stats().queue_depth, 2);
+
+    for command in elaborate_commands() {
+        match intake.try_submit(command.clone()) {
+            Err(SubmitError::Full(back)) => assert_eq!(back, command),
+            other => panic!("expected Full, got {other:?}"),
+        }
+        let refused = intake.submit_timeout(command.clone(), Duration::from_millis(5)).unwrap_err();
+        assert!(refused.is_timeout() && refused.is_transient(), "{refused:?}");
+        assert_eq!(refused.command(), &command);
+        assert_eq!(refused.into_inner(), command);
+    }
+    let stats = intake.stats();
+    assert_eq!((stats.accepted, stats.shed, stats.timed_out), (3, 3, 3), "{stats:?}");
+    assert_eq!((stats.queue_depth, stats.in_flight), (2, 3), "{stats:?}");
+
+    drop(open);
+    for ticket in [&held].into_iter().chain(&queued) {
+        assert!(matches!(wait(ticket), Ok(Outcome::Sold(_))), "{ticket:?}");
+    }
+    assert!(intake.shutdown().is_complete());
+    for command in elaborate_commands() {
+        let refused = intake.try_submit(command.clone()).unwrap_err();
+        assert!(refused.is_shut_down() && !refused.is_transient(), "{refused:?}");
+        assert_eq!(refused.into_inner(), command);
+        assert_eq!(intake.submit(command.clone()).unwrap_err(), SubmitError::ShutDown(command));
+    }
+    assert_quiescent(&intake.stats());
+}
+
+#[test]
+fn back_pressure_blocks_the_producer_until_a_worker_makes_room() {
+    let _serial = serial();
+    let ledger = stocked(100);
+    let (gated, open) = Gated::new(Arc::clone(&ledger));
+    // The in-flight limit is far away: the queue is what fills.
+    let intake =
+        Arc::new(Intake::builder().capacity(2).max_in_flight(100).workers(1).build(Arc::clone(&gated)).unwrap());
+    let mut tickets = vec![intake.submit(take(1)).unwrap()];
+    eventually("the worker holds the first order", || gated.entered() == 1);
+    tickets.extend([intake.submit(take(1)).unwrap(), intake.submit(take(1)).unwrap()]);
+
+    let returned = Arc::new(AtomicUsize::new(0));
+    let producer = {
+        let (intake, returned) = (Arc::clone(&intake), Arc::clone(&returned));
+        thread::spawn(move || {
+            let mut mine = Vec::new();
+            let mut first_return = None;
+            for _ in 0..5 {
+                mine.push(intake.submit(take(1)).unwrap());
+                first_return.get_or_insert_with(Instant::now);
+                // SeqCst: read by the test thread.
+                returned.fetch_add(1, Ordering::SeqCst);
+            }
+            (mine, first_return.unwrap())
+        })
+    };
+    // However long we hold the gate, the producer stays blocked and the
+    // queue stays at its capacity.
+    thread::sleep(Duration::from_millis(100));
+    // SeqCst: see the producer.
+    assert_eq!(returned.load(Ordering::SeqCst), 0, "the producer got past a full queue");
+    // The producer holds an in-flight permit while it waits, but its order
+    // is not accepted.
+    let stats = intake.stats();
+    assert_eq!((stats.queue_depth, stats.in_flight, stats.accepted), (2, 4, 3), "{stats:?}");
+
+    let opened_at = Instant::now();
+    drop(open);
+    let (mine, first_return) = producer.join().unwrap();
+    assert!(first_return >= opened_at, "the producer returned before any room was made");
+    tickets.extend(mine);
+    assert!(intake.shutdown().is_complete());
+    for ticket in &tickets {
+        assert!(matches!(ticket.try_outcome(), Some(Ok(Outcome::Sold(_)))), "{ticket:?}");
+    }
+    assert_eq!(ledger.snapshot(SKU).unwrap().totals().committed.get(), 8);
+    assert_quiescent(&intake.stats());
+}
+
+#[test]
+fn the_in_flight_limit_sheds_and_blocks_on_its_own() {
+    let _serial = serial();
+    let (gated, open) = Gated::new(stocked(100));
+    let intake = Arc::new(Intake::builder().capacity(8).max_in_flight(2).workers(1).build(Arc::clone(&gated)).unwrap());
+    let mut tickets = vec![intake.submit(take(1)).unwrap()];
+    eventually("the worker holds the first order", || gated.entered() == 1);
+    tickets.push(intake.submit(take(1)).unwrap());
+    let stats = intake.stats();
+    assert_eq!((stats.queue_depth, stats.in_flight), (1, 2), "the queue has room: {stats:?}");
+
+    assert_eq!(intake.try_submit(take(2)).unwrap_err(), SubmitError::Full(take(2)));
+    assert_eq!(intake.submit_timeout(take(3), Duration::from_millis(5)).unwrap_err(), SubmitError::Timeout(take(3)));
+    let blocked = {
+        let intake = Arc::clone(&intake);
+        thread::spawn(move || intake.submit(take(1)))
+    };
+    thread::sleep(Duration::from_millis(50));
+    assert!(!blocked.is_finished(), "a submitter got past the in-flight limit");
+    assert_eq!(intake.stats().in_flight, 2);
+
+    drop(open);
+    tickets.push(blocked.join().unwrap().unwrap());
+    for ticket in &tickets {
+        assert!(wait(ticket).is_ok(), "{ticket:?}");
+    }
+    assert!(intake.shutdown().is_complete());
+    let stats = intake.stats();
+    assert_eq!((stats.accepted, stats.shed, stats.timed_out), (3, 1, 1), "{stats:?}");
+    assert_quiescent(&stats);
+}
+
+#[test]
+fn shutdown_wakes_a_blocked_submitter_with_its_command() {
+    let _serial = serial();
+    let (gated, open) = Gated::new(stocked(100));
+    let intake = Arc::new(Intake::builder().capacity(1).workers(1).build(Arc::clone(&gated)).unwrap());
+    let held = intake.submit(take(1)).unwrap();
+    eventually("the worker holds the first order", || gated.entered() == 1);
+    let queued = intake.submit(take(1)).unwrap();
+
+    let command = elaborate_commands().remove(1);
+    let blocked = {
+        let (intake, command) = (Arc::clone(&intake), command.clone());
+        thread::spawn(move || intake.submit(command))
+    };
+    thread::sleep(Duration::from_millis(20)); // let it block (if it has not, it is refused all the same)
+    let shutdown = {
+        let intake = Arc::clone(&intake);
+        thread::spawn(move || intake.shutdown())
+    };
+    // The gate is still shut: the submitter cannot have found room.
+    assert_eq!(blocked.join().unwrap().unwrap_err(), SubmitError::ShutDown(command));
+    assert!(intake.is_shut_down());
+    assert_eq!(intake.try_submit(take(1)).unwrap_err(), SubmitError::ShutDown(take(1)));
+
+    drop(open);
+    assert!(shutdown.join().unwrap().is_complete());
+    assert!(matches!(held.try_outcome(), Some(Ok(Outcome::Sold(_)))));
+    assert!(matches!(queued.try_outcome(), Some(Ok(Outcome::Sold(_)))));
+    let stats = intake.stats();
+    assert_eq!((stats.accepted, stats.workers), (2, 0), "{stats:?}");
+    assert_quiescent(&stats);
+}
+
+#[test]
+fn every_accepted_order_gets_exactly_one_outcome_across_shutdown() {
+    let _serial = serial();
+    const UNITS: u64 = 500;
+    const PRODUCERS: usize = 4;
+    const ATTEMPTS: usize = 2_000;
+    let ledger = stocked(UNITS);
+    let intake = Arc::new(Intake::builder().capacity(16).workers(2).build(Arc::clone(&ledger)).unwrap());
+    let producers: Vec<_> = (0..PRODUCERS)
+        .map(|producer| {
+            let intake = Arc::clone(&intake);
+            thread::spawn(move || {
+                let mut tickets = Vec::new();
+                let (mut shed, mut timed_out, mut shut_out) = (0u64, 0u64, 0u64);
+                for attempt in 0..ATTEMPTS {
+                    let command = take(1 + (attempt % 3) as u64);
+                    let submitted = match (producer + attempt) % 3 {
+                        0 => intake.submit(command.clone()),
+                        1 => intake.submit_timeout(command.clone(), Duration::from_micros(200)),
+                        _ => intake.try_submit(command.clone()),
+                    };
+                    match submitted {
+                        Ok(ticket) => tickets.push(ticket),
+                        Err(SubmitError::Full(back)) => (shed += 1, assert_eq!(back, command)).0,
+                        Err(SubmitError::Timeout(back)) => (timed_out += 1, assert_eq!(back, command)).0,
+                        Err(SubmitError::ShutDown(back)) => (shut_out += 1, assert_eq!(back, command)).0,
+                    }
+                }
+                (tickets, shed, timed_out, shut_out)
+            })
+        })
+        .collect();
+    eventually("a good part of the orders is accepted", || intake.stats().accepted >= 1_000);
+    let report = intake.shutdown();
+    assert!(report.is_complete(), "{report:?}");
+
+    let (mut tickets, mut shed, mut timed_out, mut shut_out) = (Vec::new(), 0, 0, 0);
+    for producer in producers {
+        let (mine, s, t, o) = producer.join().unwrap();
+        tickets.extend(mine);
+        (shed, timed_out, shut_out) = (shed + s, timed_out + t, shut_out + o);
+    }
+    assert!(shut_out > 0, "the shutdown raced the producers");
+    assert_eq!(tickets.len() as u64 + shed + timed_out + shut_out, (PRODUCERS * ATTEMPTS) as u64);
+
+    // Shutdown returned: every accepted order already has its outcome.
+    let (mut sold, mut sold_out) = (0u64, 0u64);
+    let mut ids = HashSet::new();
+    for ticket in &tickets {
+        assert!(ids.insert(ticket.id()), "{} issued twice", ticket.id());
+        match ticket.try_outcome() {
+            Some(Ok(Outcome::Sold(sale))) => sold += sale.quantity().get(),
+            Some(Err(OrderError::Refused(CommandError::Allocate(AllocateError::Insufficient { .. })))) => sold_out += 1,
+            other => panic!("{}: {other:?}", ticket.id()),
+        }
+    }
+    assert!(sold_out > 0, "more orders than units were accepted");
+    assert!(sold <= UNITS, "oversold: {sold} of {UNITS}");
+    assert_eq!(ledger.snapshot(SKU).unwrap().totals().committed.get(), sold);
+    assert!(ledger.audit().is_clean());
+
+    let stats = intake.stats();
+    assert_eq!(stats.accepted, tickets.len() as u64, "{stats:?}");
+    assert_eq!((stats.shed, stats.timed_out, stats.workers), (shed, timed_out, 0), "{stats:?}");
+    assert_quiescent(&stats);
+}
+
+#[test]
+fn a_shutdown_deadline_reports_every_undecided_order() {
+    let _serial = serial();
+    let (gated, open) = Gated::new(stocked(100));
+    let intake = Intake::builder().capacity(8).workers(2).build(Arc::clone(&gated)).unwrap();
+    let commands: Vec<Command> = (1..=6).map(take).collect();
+    let tickets: Vec<Ticket> = commands.iter().map(|command| intake.submit(command.clone()).unwrap()).collect();
+    eventually("both workers hold an order", || gated.entered() == 2);
+
+    let report = intake.shutdown_timeout(Duration::from_millis(50));
+    assert!(!report.is_complete());
+    assert_eq!(report.workers_detached, 2);
+    let mut undecided = report.undecided.clone();
+    undecided.sort();
+    assert_eq!(undecided, [tickets[0].id(), tickets[1].id()], "the queue is FIFO: workers hold the first two");
+    let unapplied: Vec<(OrderId, &Command)> = report.unapplied.iter().map(|order| (order.id, &order.command)).collect();
+    let expected: Vec<(OrderId, &Command)> = tickets[2..].iter().map(Ticket::id).zip(&commands[2..]).collect();
+    assert_eq!(unapplied, expected);
+    for ticket in &tickets[2..] {
+        assert_eq!(ticket.try_outcome(), Some(&Err(OrderError::Unapplied)));
+    }
+    assert!(tickets[..2].iter().all(|ticket| !ticket.is_decided()));
+    assert_eq!(intake.submit(take(1)).unwrap_err(), SubmitError::ShutDown(take(1)));
+    let stats = intake.stats();
+    assert_eq!((stats.accepted, stats.decided, stats.unapplied, stats.in_flight), (6, 4, 4, 2), "{stats:?}");
+
+    // The detached workers finish what they hold, and then exit.
+    drop(open);
+    for ticket in &tickets[..2] {
+        assert!(matches!(wait(ticket), Ok(Outcome::Sold(_))), "{ticket:?}");
+    }
+    eventually("the detached workers exit", || intake.stats().workers == 0);
+    assert!(intake.shutdown().is_complete(), "a second shutdown joins the late workers");
+    assert_quiescent(&intake.stats());
+}
+
+#[test]
+fn a_panicking_order_is_contained_and_the_pool_keeps_its_size() {
+    let _serial = serial();
+    const WORKERS: usize = 3;
+    let ledger = stocked(1_000);
+    let panicky = Arc::new(Panicky {
+        ledger: Arc::clone(&ledger),
+        workers: WORKERS,
+        arrived: AtomicUsize::new(0),
+        all_met: AtomicBool::new(false),
+    });
+    let intake = Intake::builder().capacity(64).workers(WORKERS).build(Arc::clone(&panicky)).unwrap();
+    let tickets: Vec<(bool, Ticket)> = (0..40)
+        .map(|n| {
+            let boom = n % 2 == 0;
+            let command = if boom { Command::Take(AllocateRequest::new(PANIC_SKU, 1)) } else { take(1) };
+            (boom, intake.submit(command).unwrap())
+        })
+        .collect();
+    for (boom, ticket) in &tickets {
+        match (boom, wait(ticket)) {
+            (true, Err(OrderError::Panicked(panicked))) => {
+                assert!(panicked.message().starts_with(DELIBERATE), "{panicked}")
+            }
+            (false, Ok(Outcome::Sold(_))) => {}
+            (_, other) => panic!("{}: {other:?}", ticket.id()),
+        }
+    }
+    let stats = intake.stats();
+    assert_eq!((stats.panicked, stats.workers), (20, WORKERS as u64 as usize), "{stats:?}");
+
+    // All the workers are alive *and* working: they hold an order each at once.
+    let met: Vec<Ticket> =
+        (0..WORKERS).map(|_| intake.submit(Command::Take(AllocateRequest::new(RENDEZVOUS_SKU, 1))).unwrap()).collect();
+    for ticket in &met {
+        assert!(wait(ticket).is_ok(), "{ticket:?}");
+    }
+    // SeqCst: see `Panicky`.
+    assert!(panicky.all_met.load(Ordering::SeqCst), "fewer than {WORKERS} workers applied orders at once");
+
+    assert!(intake.shutdown().is_complete());
+    assert_eq!(ledger.snapshot(SKU).unwrap().totals().committed.get(), 20 + WORKERS as u64);
+    assert!(ledger.audit().is_clean());
+    assert_quiescent(&intake.stats());
+}
+
+#[test]
+fn memory_stays_bounded_by_the_capacities_under_a_flood() {
+    let _serial = serial();
+    const CAPACITY: usize = 64;
+    const MAX_IN_FLIGHT: usize = 80;
+    /// Generous per-order cost (a queued job, its ticket's slot and its
+    /// outcome are a few hundred bytes), plus slack for the threads.
+    const PER_ORDER_BYTES: usize = 1_024;
+    const SLACK_BYTES: usize = 256 * 1024;
+    const BOUND_BYTES: usize = MAX_IN_FLIGHT * PER_ORDER_BYTES + SLACK_BYTES;
+    const SHEDDERS: usize = 2;
+    const SHED_ATTEMPTS: usize = 20_000;
+    const PATIENT: usize = 2;
+    const PATIENT_ORDERS: usize = 10_000;
+
+    let ledger = stocked(1_000);
+    let intake = Arc::new(
+        Intake::builder()
+            .capacity(CAPACITY)
+            .max_in_flight(MAX_IN_FLIGHT)
+            .workers(2)
+            .build(Arc::clone(&ledger))
+            .unwrap(),
+    );
+    let done = Arc::new(AtomicBool::new(false));
+    // Relaxed: the allocator's statistics, read by this thread only.
+    let baseline = LIVE.load(Ordering::Relaxed);
+    // Relaxed: as above.
+    PEAK.store(baseline, Ordering::Relaxed);
+
+    let watcher = {
+        let (intake, done) = (Arc::clone(&intake), Arc::clone(&done));
+        thread::spawn(move || {
+            let mut samples = 0u64;
+            // SeqCst: set by the test thread when the producers are done.
+            while !done.load(Ordering::SeqCst) && samples < 1_000_000 {
+                let stats = intake.stats();
+                assert!(stats.queue_depth <= CAPACITY, "{stats:?}");
+                assert!(stats.in_flight <= MAX_IN_FLIGHT, "{stats:?}");
+                samples += 1;
+                thread::yield_now();
+            }
+            samples
+        })
+    };
+    // Fire and forget: every ticket is dropped at once, as a host that
+    // answers 202 and never looks back would.
+    let shedders = (0..SHEDDERS).map(|_| {
+        let intake = Arc::clone(&intake);
+        thread::spawn(move || (0..SHED_ATTEMPTS).filter(|_| intake.try_submit(take(1)).is_ok()).count())
+    });
+    let patient = (0..PATIENT).map(|_| {
+        let intake = Arc::clone(&intake);
+        thread::spawn(move || (0..PATIENT_ORDERS).filter(|_| intake.submit(take(1)).is_ok()).count())
+    });
+    let producers: Vec<_> = shedders.chain(patient).collect();
+    let accepted: usize = producers.into_iter().map(|producer| producer.join().unwrap()).sum();
+    // SeqCst: see the watcher.
+    done.store(true, Ordering::SeqCst);
+    assert!(watcher.join().unwrap() > 0);
+    assert!(intake.shutdown().is_complete());
+
+    // Relaxed: see `baseline`.
+    let grown = PEAK.load(Ordering::Relaxed).saturating_sub(baseline);
+    let stats = intake.stats();
+    assert_eq!(stats.accepted, accepted as u64);
+    assert!(accepted >= PATIENT * PATIENT_ORDERS && stats.shed > 0, "{stats:?}");
+    assert!(
+        grown <= BOUND_BYTES,
+        "the heap grew by {grown} bytes for {accepted} accepted orders (bound {BOUND_BYTES}): {stats:?}"
+    );
+    eprintln!(
+        "flood: {accepted} accepted, {} shed, heap grew by at most {grown} bytes (bound {BOUND_BYTES})",
+        stats.shed
+    );
+    // The bound means something: keeping every accepted order would not fit.
+    let kept_bytes = accepted * std::mem::size_of::<Command>();
+    assert!(kept_bytes > BOUND_BYTES, "flood too small to tell: {kept_bytes} bytes of commands");
+    assert!(ledger.audit().is_clean());
+    assert_quiescent(&stats);
+}
+
+#[test]
+fn tickets_can_be_polled_and_waited_on() {
+    let _serial = serial();
+    let (gated, open) = Gated::new(stocked(100));
+    let intake = Intake::builder().capacity(4).workers(1).build(Arc::clone(&gated)).unwrap();
+    let ticket = intake.submit(take(3)).unwrap();
+    assert_eq!(ticket.id(), OrderId(1));
+    assert_eq!(ticket.id().to_string(), "order:1");
+    assert!(!ticket.is_decided() && ticket.try_outcome().is_none());
+    assert_eq!(ticket.wait_timeout(Duration::from_millis(10)), Err(WaitError::Timeout));
+
+    let waiters: Vec<_> = (0..3)
+        .map(|_| {
+            let ticket = ticket.clone();
+            thread::spawn(move || ticket.wait().clone())
+        })
+        .collect();
+    drop(open);
+    let decision = wait(&ticket).clone();
+    match &decision {
+        Ok(Outcome::Sold(sale)) => assert_eq!(sale.quantity().get(), 3),
+        other => panic!("{other:?}"),
+    }
+    for waiter in waiters {
+        assert_eq!(waiter.join().unwrap(), decision);
+    }
+    assert!(ticket.is_decided() && ticket.try_outcome() == Some(&decision));
+
+    // A refusal is the ledger's own typed error.
+    let refused = intake.submit(Command::Take(AllocateRequest::new(SkuId(404), 1))).unwrap();
+    let error = wait(&refused).as_ref().unwrap_err();
+    assert!(error.is_refused() && !error.is_panicked() && !error.is_unapplied());
+    assert!(matches!(error.command_error(), Some(CommandError::Allocate(AllocateError::UnknownSku { .. }))));
+    drop(intake); // dropping shuts down and drains
+}
+
+#[test]
+fn dropping_an_intake_drains_every_accepted_order() {
+    let _serial = serial();
+    let ledger = stocked(1_000);
+    let intake = Intake::builder().capacity(8).workers(2).build(Arc::clone(&ledger)).unwrap();
+    let tickets: Vec<Ticket> = (0..200).map(|_| intake.submit(take(1)).unwrap()).collect();
+    drop(intake);
+    assert!(tickets.iter().all(|ticket| matches!(ticket.try_outcome(), Some(Ok(Outcome::Sold(_))))));
+    assert_eq!(ledger.snapshot(SKU).unwrap().totals().committed.get(), 200);
+}
