@@ -658,3 +658,23 @@ fn dropping_an_intake_drains_every_accepted_order() {
     assert!(tickets.iter().all(|ticket| matches!(ticket.try_outcome(), Some(Ok(Outcome::Sold(_))))));
     assert_eq!(ledger.snapshot(SKU).unwrap().totals().committed.get(), 200);
 }
+
+#[test]
+fn out_of_range_settings_are_typed_errors_and_start_nothing() {
+    use stockroom::intake::BuildError;
+    let _serial = serial();
+    let ledger = || Arc::new(Ledger::new());
+    assert!(matches!(Intake::builder().capacity(0).build(ledger()), Err(BuildError::Capacity { capacity: 0 })));
+    let too_many = Intake::<Arc<Ledger>>::CAPACITY_MAX + 1;
+    assert!(matches!(
+        Intake::builder().capacity(too_many).build(ledger()),
+        Err(BuildError::Capacity { capacity }) if capacity == too_many
+    ));
+    assert!(matches!(Intake::builder().workers(0).build(ledger()), Err(BuildError::Workers { workers: 0 })));
+    assert!(matches!(
+        Intake::builder().max_in_flight(0).build(ledger()),
+        Err(BuildError::InFlight { max_in_flight: 0 })
+    ));
+    // Precedence: the capacity is reported before the workers.
+    assert!(matches!(Intake::builder().capacity(0).workers(0).build(ledger()), Err(BuildError::Capacity { .. })));
+}

@@ -3,7 +3,8 @@
 //! Owns: every way the intake can refuse an order ([`SubmitError`]), every
 //! way an accepted order can end other than with an [`Outcome`](crate::Outcome)
 //! ([`OrderError`], [`Panicked`]), and the one way waiting on a ticket can
-//! fail ([`WaitError`]).
+//! fail ([`WaitError`]), and every way starting one can fail
+//! ([`BuildError`]).
 //!
 //! Must never: lose what was rejected. A refused submission hands the
 //! [`Command`] back untouched, so a host can retry it, log it or answer
@@ -160,4 +161,32 @@ impl Panicked {
     pub fn message(&self) -> &str {
         &self.message
     }
+}
+
+/// An intake could not be started. Variants are in precedence order: the
+/// settings are checked first, in the order listed, before any thread is
+/// spawned.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The queue capacity is 0 or above [`Intake::CAPACITY_MAX`](super::Intake::CAPACITY_MAX).
+    #[error("intake capacity {capacity} is outside 1..={}", super::Intake::<()>::CAPACITY_MAX)]
+    Capacity {
+        /// The rejected capacity.
+        capacity: usize,
+    },
+    /// The worker count is 0 or above [`Intake::WORKERS_MAX`](super::Intake::WORKERS_MAX).
+    #[error("intake workers {workers} is outside 1..={}", super::Intake::<()>::WORKERS_MAX)]
+    Workers {
+        /// The rejected worker count.
+        workers: usize,
+    },
+    /// The in-flight limit is 0 or above [`Intake::IN_FLIGHT_MAX`](super::Intake::IN_FLIGHT_MAX).
+    #[error("intake in-flight limit {max_in_flight} is outside 1..={}", super::Intake::<()>::IN_FLIGHT_MAX)]
+    InFlight {
+        /// The rejected limit.
+        max_in_flight: usize,
+    },
+    /// The operating system refused a worker thread.
+    #[error("cannot spawn an intake worker: {0}")]
+    Spawn(#[source] std::io::Error),
 }

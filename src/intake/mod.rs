@@ -91,7 +91,7 @@ mod ticket;
 mod worker;
 
 pub use apply::Apply;
-pub use error::{OrderError, Panicked, SubmitError, WaitError};
+pub use error::{BuildError, OrderError, Panicked, SubmitError, WaitError};
 pub use shutdown::{ShutdownReport, UnappliedOrder};
 pub use stats::{IntakeStats, Percentiles};
 pub use ticket::{Decision, OrderId, Ticket};
@@ -425,7 +425,7 @@ impl<A> fmt::Debug for Intake<A> {
 ///     .build(Arc::new(Ledger::new()))?;
 /// let stats = intake.stats();
 /// assert_eq!((stats.queue_capacity, stats.max_in_flight, stats.workers), (4_096, 2_048, 4));
-/// # Ok::<(), std::io::Error>(())
+/// # Ok::<(), stockroom::intake::BuildError>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct IntakeBuilder {
@@ -453,48 +453,24 @@ impl IntakeBuilder {
         }
     }
 
-    /// How many orders may wait in the queue.
-    ///
-    /// # Panics
-    ///
-    /// If `capacity` is 0 or above [`Intake::CAPACITY_MAX`].
+    /// How many orders may wait in the queue: 1 to [`Intake::CAPACITY_MAX`]
+    /// (checked by [`build`](IntakeBuilder::build)).
     pub fn capacity(mut self, capacity: usize) -> IntakeBuilder {
-        assert!(
-            (1..=Intake::<()>::CAPACITY_MAX).contains(&capacity),
-            "intake capacity {capacity} is outside 1..={}",
-            Intake::<()>::CAPACITY_MAX
-        );
         self.capacity = capacity;
         self
     }
 
-    /// How many worker threads apply orders.
-    ///
-    /// # Panics
-    ///
-    /// If `workers` is 0 or above [`Intake::WORKERS_MAX`].
+    /// How many worker threads apply orders: 1 to [`Intake::WORKERS_MAX`]
+    /// (checked by [`build`](IntakeBuilder::build)).
     pub fn workers(mut self, workers: usize) -> IntakeBuilder {
-        assert!(
-            (1..=Intake::<()>::WORKERS_MAX).contains(&workers),
-            "intake workers {workers} is outside 1..={}",
-            Intake::<()>::WORKERS_MAX
-        );
         self.workers = workers;
         self
     }
 
     /// How many orders may be accepted and not yet decided (queued, or
-    /// being applied) at once.
-    ///
-    /// # Panics
-    ///
-    /// If `max_in_flight` is 0 or above [`Intake::IN_FLIGHT_MAX`].
+    /// being applied) at once: 1 to [`Intake::IN_FLIGHT_MAX`] (checked by
+    /// [`build`](IntakeBuilder::build)). Default: capacity + workers.
     pub fn max_in_flight(mut self, max_in_flight: usize) -> IntakeBuilder {
-        assert!(
-            (1..=Intake::<()>::IN_FLIGHT_MAX).contains(&max_in_flight),
-            "intake in-flight limit {max_in_flight} is outside 1..={}",
-            Intake::<()>::IN_FLIGHT_MAX
-        );
         self.max_in_flight = Some(max_in_flight);
         self
     }
@@ -508,11 +484,20 @@ impl IntakeBuilder {
     /// Starts the workers over `executor`; usually an `Arc<Ledger>` the
     /// host keeps a clone of for its queries.
     ///
-    /// Fails only if a worker thread cannot be spawned; the workers already
-    /// started are then shut down.
-    pub fn build<A: Apply + 'static>(self, executor: A) -> std::io::Result<Intake<A>> {
+    /// Fails with a [`BuildError`] naming the first setting out of range
+    /// (nothing is started), or if a worker thread cannot be spawned (the
+    /// workers already started are then shut down).
+    pub fn build<A: Apply + 'static>(self, executor: A) -> Result<Intake<A>, BuildError> {
+        if !(1..=Intake::<A>::CAPACITY_MAX).contains(&self.capacity) {
+            return Err(BuildError::Capacity { capacity: self.capacity });
+        }
+        if !(1..=Intake::<A>::WORKERS_MAX).contains(&self.workers) {
+            return Err(BuildError::Workers { workers: self.workers });
+        }
         let max_in_flight = self.max_in_flight.unwrap_or(self.capacity + self.workers);
-        debug_assert!(max_in_flight <= Intake::<A>::IN_FLIGHT_MAX, "capacity + workers is within the limit");
+        if !(1..=Intake::<A>::IN_FLIGHT_MAX).contains(&max_in_flight) {
+            return Err(BuildError::InFlight { max_in_flight });
+        }
         let (queue_tx, queue_rx) = bounded(self.capacity);
         let (permits_tx, permits_rx) = bounded(max_in_flight);
         let (closing_tx, closing_rx) = bounded(0);
@@ -556,7 +541,7 @@ impl IntakeBuilder {
                     shared.workers_alive.fetch_sub(1, Ordering::Relaxed);
                     let intake = Intake { shared, executor, workers: Mutex::new(workers) };
                     drop(intake.shutdown());
-                    return Err(error);
+                    return Err(BuildError::Spawn(error));
                 }
             }
         }
