@@ -1,35 +1,55 @@
-//! The std/loom facade: every atomic, `Arc`, the snapshot cell and the
-//! backoff used by the crate come from here.
+//! The std/loom/shuttle facade: every atomic, `Arc`, the snapshot cell and
+//! the backoff used by the crate come from here.
 //!
-//! Owns: the choice between `std` and `loom` primitives, made once, on the
-//! crate's own `stockroom_loom` cfg (plain `cfg(loom)` would switch
-//! dependencies that react to it too).
+//! Owns: the choice between three sets of primitives, made once, on the
+//! crate's own cfgs (plain `cfg(loom)` would switch dependencies that react
+//! to it too):
+//!
+//! - neither cfg (every normal build): `std` atomics, arc-swap's cell and
+//!   crossbeam's backoff: what ships;
+//! - `stockroom_loom`: loom's atomics and a loom-visible cell, so the loom
+//!   models (`src/*/loom.rs`) check every interleaving of tiny scenarios;
+//! - `stockroom_shuttle`: shuttle's atomics and a shuttle-visible cell, so
+//!   the randomized schedulers of `tests/shuttle.rs` (random and PCT) drive
+//!   4 to 8 threads through the ledger's whole API, beyond loom's reach.
+//!
+//! The two checking cfgs exclude each other: setting both is a compile
+//! error.
 //!
 //! Must never: contain inventory logic, or be bypassed. No other module
 //! names `std::sync::atomic`, `arc_swap` or `crossbeam::utils::Backoff`
-//! directly, so the loom build model-checks the same code that ships.
+//! directly, so the loom and shuttle builds check the same code that ships.
 //!
 //! # The snapshot cell
 //!
 //! [`SnapshotCell`] holds an `Arc<T>` that is replaced whole by
 //! compare-and-swap. In normal builds it is an [`arc_swap::ArcSwap`], whose
-//! operations are all sequentially consistent. arc-swap is not loom-aware,
-//! so under `stockroom_loom` it is a loom mutex around the `Arc`: the same
+//! operations are all sequentially consistent. arc-swap is neither loom- nor
+//! shuttle-aware, so under `stockroom_loom` it is a loom mutex around the
+//! `Arc`, and under `stockroom_shuttle` a shuttle mutex around it: the same
 //! sequentially consistent load / compare-and-swap contract, visible to the
-//! model checker. The stand-in uses a lock; the real cell does not.
+//! checker (every load and every swap is a scheduling point). The stand-ins
+//! use a lock; the real cell does not.
 
-/// Snapshots are immutable data shared by `std`'s `Arc` in both builds:
-/// loom's `Arc` would only add leak tracking, and arc-swap needs `std`'s.
+#[cfg(all(stockroom_loom, stockroom_shuttle))]
+compile_error!("`stockroom_loom` and `stockroom_shuttle` are exclusive: set at most one of the two cfgs");
+
+/// Snapshots are immutable data shared by `std`'s `Arc` in every build:
+/// loom's `Arc` would only add leak tracking (shuttle has none of its own),
+/// and arc-swap needs `std`'s.
 pub(crate) use std::sync::Arc;
-#[cfg(not(stockroom_loom))]
+#[cfg(not(any(stockroom_loom, stockroom_shuttle)))]
 pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 #[cfg(stockroom_loom)]
 pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
+#[cfg(all(stockroom_shuttle, not(stockroom_loom)))]
+pub(crate) use shuttle::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
 pub(crate) use cell::{SnapshotCell, SnapshotGuard};
 
-#[cfg(not(stockroom_loom))]
+#[cfg(not(any(stockroom_loom, stockroom_shuttle)))]
 mod cell {
     use super::Arc;
     use arc_swap::ArcSwap;
@@ -104,8 +124,46 @@ mod cell {
     }
 }
 
+#[cfg(all(stockroom_shuttle, not(stockroom_loom)))]
+mod cell {
+    use super::Arc;
+    use shuttle::sync::Mutex;
+
+    /// Under shuttle the guard is simply an owned `Arc`.
+    pub(crate) type SnapshotGuard<T> = Arc<T>;
+
+    /// Shuttle-visible stand-in for `ArcSwap` (see the module docs).
+    pub(crate) struct SnapshotCell<T> {
+        current: Mutex<Arc<T>>,
+    }
+
+    impl<T> SnapshotCell<T> {
+        pub(crate) fn new(value: Arc<T>) -> Self {
+            Self { current: Mutex::new(value) }
+        }
+
+        pub(crate) fn load(&self) -> SnapshotGuard<T> {
+            Arc::clone(&self.current.lock().unwrap())
+        }
+
+        pub(crate) fn load_full(&self) -> Arc<T> {
+            self.load()
+        }
+
+        pub(crate) fn compare_and_swap(&self, expected: &Arc<T>, new: Arc<T>) -> Result<(), Arc<T>> {
+            let mut current = self.current.lock().unwrap();
+            if Arc::ptr_eq(&current, expected) {
+                *current = new;
+                Ok(())
+            } else {
+                Err(new)
+            }
+        }
+    }
+}
+
 /// Exponential backoff between compare-and-swap retries.
-#[cfg(not(stockroom_loom))]
+#[cfg(not(any(stockroom_loom, stockroom_shuttle)))]
 pub(crate) use crossbeam::utils::Backoff;
 
 /// Under loom a backoff step is a yield, so the model explores the other
@@ -122,5 +180,23 @@ impl Backoff {
 
     pub(crate) fn snooze(&self) {
         loom::thread::yield_now();
+    }
+}
+
+/// Under shuttle a backoff step is a yield: the scheduler sees the retry
+/// and may run the thread whose swap won (or any other) instead of letting
+/// the loser spin.
+#[cfg(all(stockroom_shuttle, not(stockroom_loom)))]
+#[derive(Debug, Default)]
+pub(crate) struct Backoff;
+
+#[cfg(all(stockroom_shuttle, not(stockroom_loom)))]
+impl Backoff {
+    pub(crate) fn new() -> Self {
+        Backoff
+    }
+
+    pub(crate) fn snooze(&self) {
+        shuttle::thread::yield_now();
     }
 }
