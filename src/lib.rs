@@ -103,8 +103,11 @@
 //! - `serde` (default): `Serialize`/`Deserialize` for commands, outcomes,
 //!   errors and snapshot data.
 //!
-//! The `stockroom_loom` cfg (not a feature, outside semver) swaps the
-//! atomics for loom's to model-check the crate.
+//! Two cfgs, not features and outside semver, swap the primitives in the
+//! crate's one facade module for model checking: `stockroom_loom` (loom's
+//! exhaustive interleavings; the models sit beside the code they check) and
+//! `stockroom_shuttle` (shuttle's randomized and PCT schedules over the
+//! whole API, `tests/shuttle.rs`).
 
 #![warn(unreachable_pub, missing_docs, missing_debug_implementations)]
 
