@@ -86,60 +86,28 @@ mod cell {
     }
 }
 
+/// The checkers' primitives: loom's or shuttle's mutex and yield, whichever
+/// cfg is set; everything built on them below is shared.
 #[cfg(stockroom_loom)]
-mod cell {
-    use super::Arc;
-    use loom::sync::Mutex;
-
-    /// Under loom the guard is simply an owned `Arc`.
-    pub(crate) type SnapshotGuard<T> = Arc<T>;
-
-    /// Loom-visible stand-in for `ArcSwap` (see the module docs).
-    pub(crate) struct SnapshotCell<T> {
-        current: Mutex<Arc<T>>,
-    }
-
-    impl<T> SnapshotCell<T> {
-        pub(crate) fn new(value: Arc<T>) -> Self {
-            Self { current: Mutex::new(value) }
-        }
-
-        pub(crate) fn load(&self) -> SnapshotGuard<T> {
-            Arc::clone(&self.current.lock().unwrap())
-        }
-
-        pub(crate) fn load_full(&self) -> Arc<T> {
-            self.load()
-        }
-
-        pub(crate) fn compare_and_swap(&self, expected: &Arc<T>, new: Arc<T>) -> Result<(), Arc<T>> {
-            let mut current = self.current.lock().unwrap();
-            if Arc::ptr_eq(&current, expected) {
-                *current = new;
-                Ok(())
-            } else {
-                Err(new)
-            }
-        }
-    }
-}
-
+use loom::{sync::Mutex as CheckedMutex, thread::yield_now};
 #[cfg(all(stockroom_shuttle, not(stockroom_loom)))]
-mod cell {
-    use super::Arc;
-    use shuttle::sync::Mutex;
+use shuttle::{sync::Mutex as CheckedMutex, thread::yield_now};
 
-    /// Under shuttle the guard is simply an owned `Arc`.
+#[cfg(any(stockroom_loom, stockroom_shuttle))]
+mod cell {
+    use super::{Arc, CheckedMutex};
+
+    /// Under a checker the guard is simply an owned `Arc`.
     pub(crate) type SnapshotGuard<T> = Arc<T>;
 
-    /// Shuttle-visible stand-in for `ArcSwap` (see the module docs).
+    /// Checker-visible stand-in for `ArcSwap` (see the module docs).
     pub(crate) struct SnapshotCell<T> {
-        current: Mutex<Arc<T>>,
+        current: CheckedMutex<Arc<T>>,
     }
 
     impl<T> SnapshotCell<T> {
         pub(crate) fn new(value: Arc<T>) -> Self {
-            Self { current: Mutex::new(value) }
+            Self { current: CheckedMutex::new(value) }
         }
 
         pub(crate) fn load(&self) -> SnapshotGuard<T> {
@@ -166,37 +134,20 @@ mod cell {
 #[cfg(not(any(stockroom_loom, stockroom_shuttle)))]
 pub(crate) use crossbeam::utils::Backoff;
 
-/// Under loom a backoff step is a yield, so the model explores the other
-/// threads instead of spinning.
-#[cfg(stockroom_loom)]
-#[derive(Debug, Default)]
-pub(crate) struct Backoff;
-
-#[cfg(stockroom_loom)]
-impl Backoff {
-    pub(crate) fn new() -> Self {
-        Backoff
-    }
-
-    pub(crate) fn snooze(&self) {
-        loom::thread::yield_now();
-    }
-}
-
-/// Under shuttle a backoff step is a yield: the scheduler sees the retry
+/// Under a checker a backoff step is a yield: the scheduler sees the retry
 /// and may run the thread whose swap won (or any other) instead of letting
 /// the loser spin.
-#[cfg(all(stockroom_shuttle, not(stockroom_loom)))]
+#[cfg(any(stockroom_loom, stockroom_shuttle))]
 #[derive(Debug, Default)]
 pub(crate) struct Backoff;
 
-#[cfg(all(stockroom_shuttle, not(stockroom_loom)))]
+#[cfg(any(stockroom_loom, stockroom_shuttle))]
 impl Backoff {
     pub(crate) fn new() -> Self {
         Backoff
     }
 
     pub(crate) fn snooze(&self) {
-        shuttle::thread::yield_now();
+        yield_now();
     }
 }
