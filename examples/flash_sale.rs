@@ -137,7 +137,7 @@ fn main() {
         ProgressBar::new(config.attempts)
     };
     bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} attempts ({per_sec}) {msg}")
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {human_pos}/{human_len} attempts {msg}")
             .expect("valid progress template"),
     );
 
