@@ -83,7 +83,7 @@
 //!   `is_transient()`: [`DefineError`], [`ReceiveError`], [`AllocateError`],
 //!   [`ReleaseError`], [`CommitError`], [`AdjustError`], [`QueryError`]; as
 //!   data, [`CommandError`].
-//! - Values: [`SkuId`], [`LotId`], [`ReservationId`], [`Quantity`],
+//! - Values: [`SkuId`], [`LotId`], [`ReservationId`], [`Quantity`] ([`QuantityTooLarge`]),
 //!   [`LotQuantities`], [`LotSnapshot`], [`LotAttributes`], [`Timestamp`].
 //! - Time: the [`Clock`] trait, [`SystemClock`], [`ManualClock`].
 //! - Ingestion: [`intake`], a bounded queue and worker pool over the
