@@ -271,7 +271,7 @@ impl Ledger {
     pub fn reservation(&self, id: ReservationId) -> Result<Reservation, QueryError> {
         let snapshot = self.snapshot(id.sku)?;
         match snapshot.state().hold(id.seq) {
-            Ok(_) => snapshot.reservation(id).ok_or(QueryError::Ended { id }),
+            Ok(hold) => Ok(snapshot.reservation_at(id.seq, hold)),
             Err(HoldLookup::Unknown) => Err(QueryError::UnknownReservation { id }),
             Err(HoldLookup::Ended) => Err(QueryError::Ended { id }),
         }

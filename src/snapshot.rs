@@ -104,7 +104,7 @@ impl Snapshot {
         Some(self.reservation_at(id.seq, hold))
     }
 
-    fn reservation_at(&self, seq: u64, hold: &crate::cell::Hold) -> Reservation {
+    pub(crate) fn reservation_at(&self, seq: u64, hold: &crate::cell::Hold) -> Reservation {
         Reservation {
             id: ReservationId { sku: self.state.sku, seq },
             lines: self.state.public_lines(&hold.lines),
