@@ -109,3 +109,34 @@ impl Clock for ManualClock {
         Timestamp(self.millis.load(Ordering::Acquire))
     }
 }
+
+/// The one clock reading of one operation, taken lazily: a sold-out
+/// refusal of a SKU without deadlines never reads the clock; retries of the
+/// same operation reuse the reading.
+#[derive(Debug)]
+pub(crate) struct Moment<'a> {
+    clock: Option<&'a dyn Clock>,
+    now: std::cell::Cell<Option<Timestamp>>,
+}
+
+impl<'a> Moment<'a> {
+    /// Reads `clock` on first use.
+    pub(crate) fn of(clock: &'a dyn Clock) -> Moment<'a> {
+        Moment { clock: Some(clock), now: std::cell::Cell::new(None) }
+    }
+
+    /// Always `now`.
+    pub(crate) fn fixed(now: Timestamp) -> Moment<'static> {
+        Moment { clock: None, now: std::cell::Cell::new(Some(now)) }
+    }
+
+    pub(crate) fn now(&self) -> Timestamp {
+        if let Some(now) = self.now.get() {
+            return now;
+        }
+        let now = self.clock.map_or(Timestamp(0), |clock| clock.now());
+        self.now.set(Some(now));
+        now
+    }
+}
+

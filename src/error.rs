@@ -10,8 +10,10 @@
 //! then lookups, then stock), so the same bad command always gets the same
 //! error. Each variant carries what was rejected.
 
+use crate::clock::Timestamp;
 use crate::ids::{LotId, ReservationId, SkuId};
 use crate::quantity::Quantity;
+use std::time::Duration;
 
 /// Defining a SKU was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -97,11 +99,37 @@ pub enum AllocateError {
         /// The rejected quantity.
         quantity: u64,
     },
+    /// A hold duration of zero (leave it unset to hold until ended).
+    #[error("{sku}: a hold duration must be longer than zero")]
+    ZeroHold {
+        /// The SKU.
+        sku: SkuId,
+    },
+    /// A hold duration longer than the ledger's maximum.
+    #[error("{sku}: holding for {requested:?} exceeds the maximum of {max:?}")]
+    HoldTooLong {
+        /// The SKU.
+        sku: SkuId,
+        /// The rejected duration.
+        requested: Duration,
+        /// The ledger's maximum hold duration.
+        max: Duration,
+    },
     /// The SKU is not defined.
     #[error("{sku} is not defined")]
     UnknownSku {
         /// The SKU.
         sku: SkuId,
+    },
+    /// The request was conditional on a version the SKU no longer has.
+    #[error("{sku}: expected version {expected}, the SKU is at {current}")]
+    VersionMismatch {
+        /// The SKU.
+        sku: SkuId,
+        /// The version the caller decided on.
+        expected: u64,
+        /// The version the request met.
+        current: u64,
     },
     /// The eligible lots hold fewer units than a fill-or-kill request asked
     /// for (or none at all, for a partial request).
@@ -145,6 +173,15 @@ pub enum ReleaseError {
     Ended {
         /// The reservation.
         id: ReservationId,
+    },
+    /// The reservation's deadline had passed: it lapsed (this very call
+    /// returned its units) and can no longer be ended any other way.
+    #[error("{id} lapsed at its deadline {deadline}")]
+    Expired {
+        /// The reservation.
+        id: ReservationId,
+        /// The deadline it missed.
+        deadline: Timestamp,
     },
     /// Too many concurrent changes to the SKU; nothing changed.
     #[error("{id}: gave up after {attempts} contended attempts")]
@@ -191,6 +228,15 @@ pub enum CommitError {
     Ended {
         /// The reservation.
         id: ReservationId,
+    },
+    /// The reservation's deadline had passed: it lapsed (this very call
+    /// returned its units) and can no longer be ended any other way.
+    #[error("{id} lapsed at its deadline {deadline}")]
+    Expired {
+        /// The reservation.
+        id: ReservationId,
+        /// The deadline it missed.
+        deadline: Timestamp,
     },
     /// More units than the reservation holds.
     #[error("{id}: commit of {requested} exceeds the {held} held")]
@@ -249,6 +295,16 @@ pub enum AdjustError {
         /// The lot.
         lot: LotId,
     },
+    /// The adjustment was conditional on a version the SKU no longer has.
+    #[error("{sku}: expected version {expected}, the SKU is at {current}")]
+    VersionMismatch {
+        /// The SKU.
+        sku: SkuId,
+        /// The version the caller decided on.
+        expected: u64,
+        /// The version the adjustment met.
+        current: u64,
+    },
     /// The lot would hold fewer than zero units, or more than the maximum.
     #[error("{lot} of {sku}: {on_hand} on hand cannot change by {delta}")]
     OutOfRange {
@@ -269,6 +325,164 @@ pub enum AdjustError {
         /// How many times the change was retried.
         attempts: u32,
     },
+}
+
+/// Extending a reservation's deadline was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum ExtendError {
+    /// An extension by zero.
+    #[error("{id}: an extension must be longer than zero")]
+    ZeroDuration {
+        /// The reservation.
+        id: ReservationId,
+    },
+    /// The reservation's SKU is not defined.
+    #[error("{} is not defined", id.sku)]
+    UnknownSku {
+        /// The reservation.
+        id: ReservationId,
+    },
+    /// The SKU never issued this reservation.
+    #[error("{id} was never issued")]
+    UnknownReservation {
+        /// The reservation.
+        id: ReservationId,
+    },
+    /// The reservation already ended.
+    #[error("{id} has already ended")]
+    Ended {
+        /// The reservation.
+        id: ReservationId,
+    },
+    /// The deadline had already passed: the reservation lapsed.
+    #[error("{id} lapsed at its deadline {deadline}")]
+    Expired {
+        /// The reservation.
+        id: ReservationId,
+        /// The deadline it missed.
+        deadline: Timestamp,
+    },
+    /// The reservation has no deadline to extend: it holds until ended.
+    #[error("{id} has no deadline")]
+    NoDeadline {
+        /// The reservation.
+        id: ReservationId,
+    },
+    /// The new deadline would pass the latest this reservation may have
+    /// (its allocation instant plus the ledger's maximum hold duration).
+    #[error("{id}: deadline {requested} is past the latest allowed, {latest}")]
+    BeyondMaximum {
+        /// The reservation.
+        id: ReservationId,
+        /// The deadline asked for.
+        requested: Timestamp,
+        /// The latest deadline it may have.
+        latest: Timestamp,
+    },
+    /// Too many concurrent changes to the SKU; nothing changed.
+    #[error("{id}: gave up after {attempts} contended attempts")]
+    Contended {
+        /// The reservation.
+        id: ReservationId,
+        /// How many times the change was retried.
+        attempts: u32,
+    },
+}
+
+/// A sweep of lapsed reservations was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum ExpireError {
+    /// The instant is later than the ledger's clock: sweeping at it would
+    /// end reservations before their deadlines.
+    #[error("cannot sweep at {now}: the ledger's clock reads {clock}")]
+    InFuture {
+        /// The instant asked for.
+        now: Timestamp,
+        /// The ledger clock's reading.
+        clock: Timestamp,
+    },
+}
+
+/// A multi-line order was refused; no line of it is held.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum OrderError {
+    /// An order without lines.
+    #[error("an order must have at least one line")]
+    Empty,
+    /// More lines than [`OrderRequest::LINES_MAX`](crate::OrderRequest::LINES_MAX).
+    #[error("{lines} lines exceed the maximum of {max}")]
+    TooManyLines {
+        /// Lines in the order.
+        lines: usize,
+        /// The maximum.
+        max: usize,
+    },
+    /// A hold duration of zero (leave it unset to hold until ended).
+    #[error("an order's hold duration must be longer than zero")]
+    ZeroHold,
+    /// A hold duration longer than the ledger's maximum.
+    #[error("holding for {requested:?} exceeds the maximum of {max:?}")]
+    HoldTooLong {
+        /// The rejected duration.
+        requested: Duration,
+        /// The ledger's maximum hold duration.
+        max: Duration,
+    },
+    /// One line was refused (its index in the request, and why). Input
+    /// errors of every line are found before any stock is touched; a stock
+    /// refusal names the first line its SKU could not cover.
+    #[error("line {index}: {error}")]
+    Line {
+        /// The line's index in the request.
+        index: usize,
+        /// Why it was refused.
+        error: AllocateError,
+    },
+}
+
+/// Setting a low-stock threshold was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum ThresholdError {
+    /// A threshold larger than [`Quantity::MAX`].
+    #[error("{sku}: threshold {threshold} exceeds the maximum")]
+    TooLarge {
+        /// The SKU.
+        sku: SkuId,
+        /// The rejected threshold.
+        threshold: u64,
+    },
+    /// The SKU is not defined.
+    #[error("{sku} is not defined")]
+    UnknownSku {
+        /// The SKU.
+        sku: SkuId,
+    },
+    /// Too many concurrent changes to the SKU; nothing changed.
+    #[error("{sku}: gave up after {attempts} contended attempts")]
+    Contended {
+        /// The SKU.
+        sku: SkuId,
+        /// How many times the change was retried.
+        attempts: u32,
+    },
+}
+
+impl OrderError {
+    /// True only when a line lost to contention and nothing changed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, OrderError::Line { error, .. } if error.is_transient())
+    }
+}
+
+impl ExpireError {
+    /// Always false: the instant stays in the future for this clock reading.
+    pub fn is_transient(&self) -> bool {
+        false
+    }
 }
 
 macro_rules! transient {
@@ -293,6 +507,8 @@ transient! {
     ReleaseError => Contended;
     CommitError => Contended;
     AdjustError => Contended;
+    ExtendError => Contended;
+    ThresholdError => Contended;
 }
 
 impl DefineError {
@@ -326,6 +542,18 @@ pub enum CommandError {
     /// From [`Command::Adjust`](crate::Command::Adjust).
     #[error(transparent)]
     Adjust(#[from] AdjustError),
+    /// From [`Command::Extend`](crate::Command::Extend).
+    #[error(transparent)]
+    Extend(#[from] ExtendError),
+    /// From [`Command::ExpireDue`](crate::Command::ExpireDue).
+    #[error(transparent)]
+    Expire(#[from] ExpireError),
+    /// From [`Command::AllocateOrder`](crate::Command::AllocateOrder).
+    #[error(transparent)]
+    Order(#[from] OrderError),
+    /// From [`Command::SetLowStock`](crate::Command::SetLowStock).
+    #[error(transparent)]
+    Threshold(#[from] ThresholdError),
 }
 
 impl CommandError {
@@ -339,6 +567,10 @@ impl CommandError {
             CommandError::Release(e) => e.is_transient(),
             CommandError::Commit(e) => e.is_transient(),
             CommandError::Adjust(e) => e.is_transient(),
+            CommandError::Extend(e) => e.is_transient(),
+            CommandError::Expire(e) => e.is_transient(),
+            CommandError::Order(e) => e.is_transient(),
+            CommandError::Threshold(e) => e.is_transient(),
         }
     }
 }

@@ -116,6 +116,8 @@ mod cell;
 mod clock;
 mod command;
 mod error;
+mod event;
+mod guard;
 mod ids;
 pub mod intake;
 mod ledger;
@@ -124,6 +126,7 @@ mod outcome;
 mod overlay;
 mod policy;
 mod quantity;
+mod reaper;
 mod reservation;
 mod sku_table;
 mod snapshot;
@@ -131,14 +134,23 @@ mod sync;
 
 pub use audit::{AuditReport, Violation};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
-pub use command::{AllocateRequest, Command, Outcome};
-pub use error::{AdjustError, AllocateError, CommandError, CommitError, DefineError, ReceiveError, ReleaseError};
+pub use command::{AllocateRequest, Command, OrderLine, OrderRequest, Outcome};
+pub use error::{
+    AdjustError, AllocateError, CommandError, CommitError, DefineError, ExpireError, ExtendError, OrderError,
+    ReceiveError, ReleaseError, ThresholdError,
+};
+pub use event::{Change, Event, Notice};
+pub use guard::HoldGuard;
 pub use ids::{LotId, ReservationId, SkuId};
-pub use ledger::{Ledger, QueryError};
+pub use ledger::{Ledger, LedgerBuildError, LedgerBuilder, QueryError};
 pub use lot::{AdjustmentReason, LotAttributes, LotQuantities, LotSnapshot, NewLot};
-pub use outcome::{Adjusted, Allocation, Committed, Line, Received, Released, Sale, Shortfall, SkuDefined};
+pub use outcome::{
+    Adjusted, Allocation, Committed, ExpiryReport, Extended, Lapsed, Line, LowStockSet, OrderAllocation, Received,
+    Released, Sale, Shortfall, SkuDefined, Swept,
+};
 pub use policy::{AllocationPolicy, FillMode};
 pub use quantity::{Quantity, QuantityTooLarge};
+pub use reaper::{Reaper, ReaperConfig, ReaperError, ReaperStats};
 pub use reservation::Reservation;
 pub use snapshot::{Snapshot, SnapshotData};
 

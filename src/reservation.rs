@@ -5,6 +5,7 @@
 //! Must never: be a handle that changes stock. It is a copy taken from one
 //! snapshot version; ending a reservation goes through the ledger.
 
+use crate::clock::Timestamp;
 use crate::ids::ReservationId;
 use crate::outcome::{Line, total};
 use crate::quantity::Quantity;
@@ -19,8 +20,11 @@ pub struct Reservation {
     pub lines: Vec<Line>,
     /// Units it was granted when allocated.
     pub granted: Quantity,
-    /// Units shrinking adjustments took from it since.
+    /// Units shrinking adjustments took from it since (and no other lot
+    /// could cover).
     pub shorted: Quantity,
+    /// When it lapses; `None` holds until ended.
+    pub deadline: Option<Timestamp>,
 }
 
 impl Reservation {

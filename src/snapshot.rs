@@ -110,6 +110,7 @@ impl Snapshot {
             lines: self.state.public_lines(&hold.lines),
             granted: hold.granted,
             shorted: hold.shorted,
+            deadline: hold.deadline.map(|deadline| deadline.at),
         }
     }
 

@@ -22,43 +22,44 @@
 //!   adjustments), itself at most [`Quantity::MAX`].
 
 use super::catalog::{Catalog, LotMeta};
-use super::hold::{Hold, HoldLine, HoldLines};
-use crate::clock::{Clock, Timestamp};
-use crate::error::{AdjustError, AllocateError, CommitError, ReceiveError, ReleaseError};
+use super::hold::{Deadline, Hold, HoldLine, HoldLines};
+use crate::clock::{Moment, Timestamp};
+use crate::error::{AdjustError, AllocateError, CommitError, ExtendError, ReceiveError, ReleaseError};
 use crate::ids::{LotId, ReservationId, SkuId};
 use crate::lot::{AdjustmentReason, LotQuantities, NewLot};
-use crate::outcome::{Adjusted, Allocation, Committed, Line, Received, Released, Sale, Shortfall};
+use crate::outcome::{
+    Adjusted, Allocation, Committed, Extended, Lapsed, Line, LowStockSet, Received, Released, Sale, Shortfall, Swept,
+};
 use crate::overlay::{PatchMap, PatchVec};
 use crate::policy::{AllocationPolicy, Eligibility, FillMode};
 use crate::quantity::Quantity;
-use std::cell::Cell;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A validated allocation request. It reads the ledger's clock at most
-/// once, and only when a plan needs to know which lots have expired: a
-/// sold-out refusal never reads it.
+/// A validated request for units of one SKU. It reads the operation's
+/// clock at most once, and only when a plan needs to know which lots have
+/// expired: a sold-out refusal never reads it.
 #[derive(Debug)]
 pub(crate) struct Demand<'a> {
     pub(crate) quantity: Quantity,
     pub(crate) fill: FillMode,
     pub(crate) policy: Option<AllocationPolicy>,
     pub(crate) min_shelf_life: Duration,
-    pub(crate) clock: &'a dyn Clock,
-    /// The one clock reading, once taken; retries of the same command
-    /// reuse it.
-    pub(crate) now: Cell<Option<Timestamp>>,
+    pub(crate) moment: &'a Moment<'a>,
 }
 
 impl Demand<'_> {
     fn eligibility(&self) -> Eligibility {
-        let now = self.now.get().unwrap_or_else(|| {
-            let now = self.clock.now();
-            self.now.set(Some(now));
-            now
-        });
-        Eligibility::at(now, self.min_shelf_life)
+        Eligibility::at(self.moment.now(), self.min_shelf_life)
     }
+}
+
+/// A validated hold duration: the hold lapses `duration` after its
+/// allocation instant and may be extended to at most `max` after it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct HoldTerms {
+    pub(crate) duration: Duration,
+    pub(crate) max: Duration,
 }
 
 /// Why a reservation id names no live hold.
@@ -88,6 +89,14 @@ pub(crate) struct SkuState {
     pub(crate) totals: LotQuantities,
     /// Receipts plus positive adjustments: the bound on every counter.
     pub(crate) inflow: Quantity,
+    /// The earliest deadline of a live hold: a sweep is due once the clock
+    /// reaches it. `None` when no live hold has a deadline.
+    pub(crate) next_deadline: Option<Timestamp>,
+    /// Lots expiring at or before this instant have been reported by a
+    /// sweep (or at receipt); `None` before the first sweep looked at lots.
+    pub(crate) lots_checked_until: Option<Timestamp>,
+    /// The low-stock threshold, if any.
+    pub(crate) low_stock: Option<Quantity>,
 }
 
 /// What a draw does with the units it takes from `available`.
@@ -111,6 +120,23 @@ impl SkuState {
             cursor: 0,
             totals: LotQuantities::default(),
             inflow: Quantity::ZERO,
+            next_deadline: None,
+            lots_checked_until: None,
+            low_stock: None,
+        }
+    }
+
+    /// Whether a live hold has lapsed at the operation's instant (reads
+    /// the clock only if some hold has a deadline).
+    pub(crate) fn has_lapsed(&self, moment: &Moment) -> bool {
+        self.next_deadline.is_some_and(|deadline| deadline <= moment.now())
+    }
+
+    /// Checks a caller's expected version.
+    fn expect_version(&self, expected: Option<u64>) -> Result<(), u64> {
+        match expected {
+            Some(expected) if expected != self.version => Err(self.version),
+            _ => Ok(()),
         }
     }
 
@@ -158,25 +184,12 @@ impl SkuState {
             return Err(refuse(Quantity::ZERO)); // sold out: no scan, no allocation
         }
         let eligibility = demand.eligibility();
-        let mut lines = HoldLines::new();
-        let mut remaining = demand.quantity;
-        let mut draw_from = |arrival: u32| {
-            let available = self.lots.get(arrival).available;
-            if !available.is_zero() && eligibility.admits(self.catalog.meta(arrival).expires_at) {
-                let quantity = available.min(remaining);
-                lines.push(HoldLine { lot: arrival, quantity });
-                remaining = remaining.minus(quantity);
-            }
-            remaining.is_zero()
-        };
-        match demand.policy {
+        let (lines, remaining) = match demand.policy {
             Some(policy) if policy != self.policy => {
-                let _ = self.catalog.order_for(policy).into_iter().any(&mut draw_from);
+                self.walk(self.catalog.order_for(policy), eligibility, demand.quantity, None)
             }
-            _ => {
-                let _ = self.candidates(eligibility).iter().any(|&arrival| draw_from(arrival));
-            }
-        }
+            _ => self.walk(self.candidates(eligibility).iter().copied(), eligibility, demand.quantity, None),
+        };
         let granted = demand.quantity.minus(remaining);
         let short = !remaining.is_zero() && demand.fill == FillMode::FillOrKill;
         if granted.is_zero() || short {
@@ -184,6 +197,33 @@ impl SkuState {
             return Err(refuse(granted));
         }
         Ok(lines)
+    }
+
+    /// Up to `wanted` units from the lots in `order`, eligible ones only,
+    /// each drained before the next is touched, never from lot `skip`.
+    /// Returns the lines and what is still wanted.
+    fn walk(
+        &self,
+        order: impl IntoIterator<Item = u32>,
+        eligibility: Eligibility,
+        wanted: Quantity,
+        skip: Option<u32>,
+    ) -> (HoldLines, Quantity) {
+        let mut lines = HoldLines::new();
+        let mut remaining = wanted;
+        for arrival in order {
+            if remaining.is_zero() {
+                break;
+            }
+            let available = self.lots.get(arrival).available;
+            if !available.is_zero() && Some(arrival) != skip && eligibility.admits(self.catalog.meta(arrival).expires_at)
+            {
+                let quantity = available.min(remaining);
+                lines.push(HoldLine { lot: arrival, quantity });
+                remaining = remaining.minus(quantity);
+            }
+        }
+        (lines, remaining)
     }
 
     /// The next version: same contents, `version + 1`.
@@ -283,28 +323,126 @@ impl SkuState {
         Ok((next.seal(), received))
     }
 
-    pub(crate) fn allocate(&self, demand: &Demand) -> Result<(SkuState, Allocation), AllocateError> {
-        let lines = self.plan(demand)?;
+    /// Holds units for one new reservation: every demand in turn, each
+    /// planned on what the ones before it left (several lines of one SKU
+    /// count as their combined demand). All or nothing: a refusal names the
+    /// index of the demand that could not be met.
+    pub(crate) fn allocate(
+        &self,
+        demands: &[Demand],
+        terms: Option<HoldTerms>,
+        expected_version: Option<u64>,
+    ) -> Result<(SkuState, Allocation), (usize, AllocateError)> {
+        self.expect_version(expected_version).map_err(|current| {
+            let expected = expected_version.unwrap_or_default();
+            (0, AllocateError::VersionMismatch { sku: self.sku, expected, current })
+        })?;
+        let Some((first, rest)) = demands.split_first() else {
+            return Err((0, AllocateError::ZeroQuantity { sku: self.sku }));
+        };
+        // The first plan runs on this version: a sold-out refusal costs no copy.
+        let lines = self.plan(first).map_err(|error| (0, error))?;
         let mut next = self.successor();
         next.draw(&lines, Draw::Hold);
+        let mut hold = Hold { lines, granted: Quantity::ZERO, shorted: Quantity::ZERO, deadline: None };
+        for (index, demand) in rest.iter().enumerate() {
+            let lines = next.plan(demand).map_err(|error| (index + 1, error))?;
+            next.draw(&lines, Draw::Hold);
+            for line in lines {
+                hold.add(line.lot, line.quantity);
+            }
+        }
+        hold.granted = hold.held();
+        if let Some(terms) = terms {
+            let now = first.moment.now();
+            let deadline = Deadline { at: now.saturating_add(terms.duration), latest: now.saturating_add(terms.max) };
+            hold.deadline = Some(deadline);
+            next.next_deadline = Some(next.next_deadline.map_or(deadline.at, |at| at.min(deadline.at)));
+        }
         let seq = next.next_seq;
         next.next_seq += 1;
-        let granted = lines.iter().fold(Quantity::ZERO, |sum, line| sum.plus(line.quantity));
         let allocation = Allocation {
             reservation: ReservationId { sku: self.sku, seq },
-            lines: self.public_lines(&lines),
+            lines: self.public_lines(&hold.lines),
+            deadline: hold.deadline.map(|deadline| deadline.at),
             version: next.version,
         };
-        next.holds.insert(seq, Hold { lines, granted, shorted: Quantity::ZERO });
+        next.holds.insert(seq, hold);
         Ok((next.seal(), allocation))
     }
 
-    pub(crate) fn take(&self, demand: &Demand) -> Result<(SkuState, Sale), AllocateError> {
+    pub(crate) fn take(&self, demand: &Demand, expected_version: Option<u64>) -> Result<(SkuState, Sale), AllocateError> {
+        self.expect_version(expected_version).map_err(|current| AllocateError::VersionMismatch {
+            sku: self.sku,
+            expected: expected_version.unwrap_or_default(),
+            current,
+        })?;
         let lines = self.plan(demand)?;
         let mut next = self.successor();
         next.draw(&lines, Draw::Sell);
         let sale = Sale { sku: self.sku, lines: self.public_lines(&lines), version: next.version };
         Ok((next.seal(), sale))
+    }
+
+    /// Removes a live hold, keeping `next_deadline` exact (a rescan of the
+    /// holds when the earliest deadline leaves).
+    fn end_hold(&mut self, seq: u64) -> Option<Hold> {
+        let hold = self.holds.remove(&seq)?;
+        if hold.deadline.is_some_and(|deadline| Some(deadline.at) == self.next_deadline) {
+            self.recompute_next_deadline();
+        }
+        Some(hold)
+    }
+
+    fn recompute_next_deadline(&mut self) {
+        self.next_deadline =
+            self.holds.iter().filter_map(|(_, hold)| hold.deadline.map(|deadline| deadline.at)).min();
+    }
+
+    /// Ends every hold lapsed at `now`, returning its units; with `lots`,
+    /// also reports the lots whose expiry passed since the last look.
+    /// `None` when there is nothing to do.
+    pub(crate) fn sweep(&self, now: Timestamp, lots: bool) -> Option<(SkuState, Swept)> {
+        let lapsed: Vec<u64> = match self.next_deadline {
+            Some(deadline) if deadline <= now => {
+                self.holds.iter().filter(|(_, hold)| hold.lapsed(now)).map(|(&seq, _)| seq).collect()
+            }
+            _ => Vec::new(),
+        };
+        let expired_lots: Vec<LotId> = if lots { self.newly_expired_lots(now).collect() } else { Vec::new() };
+        if lapsed.is_empty() && expired_lots.is_empty() {
+            return None;
+        }
+        let mut next = self.successor();
+        let mut report = Vec::with_capacity(lapsed.len());
+        for seq in lapsed {
+            let hold = next.holds.remove(&seq)?;
+            for line in &hold.lines {
+                next.unhold(line.lot, line.quantity, Quantity::ZERO);
+            }
+            report.push(Lapsed {
+                reservation: ReservationId { sku: self.sku, seq },
+                deadline: hold.deadline.map_or(now, |deadline| deadline.at),
+                lines: self.public_lines(&hold.lines),
+            });
+        }
+        next.recompute_next_deadline();
+        if !expired_lots.is_empty() {
+            next.lots_checked_until = Some(self.lots_checked_until.map_or(now, |until| until.max(now)));
+        }
+        let swept = Swept { sku: self.sku, at: now, lapsed: report, expired_lots, version: next.version };
+        Some((next.seal(), swept))
+    }
+
+    /// Lots expiring at or before `now` that no sweep has reported yet, in
+    /// policy order.
+    fn newly_expired_lots(&self, now: Timestamp) -> impl Iterator<Item = LotId> + '_ {
+        let checked = self.lots_checked_until;
+        self.catalog.order().iter().map(|&arrival| self.catalog.meta(arrival)).filter_map(move |meta| {
+            let expiry = meta.expires_at?;
+            let unreported = checked.is_none_or(|until| expiry > until);
+            (expiry <= now && unreported).then_some(meta.id)
+        })
     }
 
     pub(crate) fn release(&self, seq: u64) -> Result<(SkuState, Released), ReleaseError> {
@@ -317,7 +455,7 @@ impl SkuState {
         for line in &hold.lines {
             next.unhold(line.lot, line.quantity, Quantity::ZERO);
         }
-        next.holds.remove(&seq);
+        next.end_hold(seq);
         let released = Released { reservation: id, lines: self.public_lines(&hold.lines), version: next.version };
         Ok((next.seal(), released))
     }
@@ -347,9 +485,39 @@ impl SkuState {
                 returned.push(Line { lot, quantity: line.quantity.minus(leaving) });
             }
         }
-        next.holds.remove(&seq);
+        next.end_hold(seq);
         let outcome = Committed { reservation: id, committed, returned, version: next.version };
         Ok((next.seal(), outcome))
+    }
+
+    /// Moves a live hold's deadline `by` later, up to its latest.
+    pub(crate) fn extend(&self, seq: u64, by: Duration) -> Result<(SkuState, Extended), ExtendError> {
+        let id = ReservationId { sku: self.sku, seq };
+        let hold = self.hold(seq).map_err(|lookup| match lookup {
+            HoldLookup::Unknown => ExtendError::UnknownReservation { id },
+            HoldLookup::Ended => ExtendError::Ended { id },
+        })?;
+        let deadline = hold.deadline.ok_or(ExtendError::NoDeadline { id })?;
+        let requested = deadline.at.saturating_add(by);
+        if requested > deadline.latest {
+            return Err(ExtendError::BeyondMaximum { id, requested, latest: deadline.latest });
+        }
+        let mut next = self.successor();
+        let mut extended = hold.clone();
+        extended.deadline = Some(Deadline { at: requested, ..deadline });
+        next.holds.insert(seq, extended);
+        if next.next_deadline == Some(deadline.at) {
+            next.recompute_next_deadline();
+        }
+        let outcome = Extended { reservation: id, deadline: requested, version: next.version };
+        Ok((next.seal(), outcome))
+    }
+
+    pub(crate) fn set_low_stock(&self, threshold: Option<Quantity>) -> (SkuState, LowStockSet) {
+        let mut next = self.successor();
+        next.low_stock = threshold;
+        let outcome = LowStockSet { sku: self.sku, threshold, version: next.version };
+        (next.seal(), outcome)
     }
 
     pub(crate) fn adjust(
@@ -357,8 +525,15 @@ impl SkuState {
         lot_id: LotId,
         delta: i64,
         reason: AdjustmentReason,
+        expected_version: Option<u64>,
+        moment: &Moment,
     ) -> Result<(SkuState, Adjusted), AdjustError> {
         let arrival = self.catalog.find(lot_id).ok_or(AdjustError::UnknownLot { sku: self.sku, lot: lot_id })?;
+        self.expect_version(expected_version).map_err(|current| AdjustError::VersionMismatch {
+            sku: self.sku,
+            expected: expected_version.unwrap_or_default(),
+            current,
+        })?;
         let before = self.lots.get(arrival);
         let out_of_range = || AdjustError::OutOfRange {
             sku: self.sku,
@@ -380,7 +555,8 @@ impl SkuState {
                 return Err(out_of_range());
             }
             // A shrink takes unheld units first; only the rest is taken
-            // from reservations, newest first.
+            // from reservations, newest first, each re-sourced from other
+            // lots where the policy finds units.
             let from_available = before.available.min(size);
             let from_holds = size.minus(from_available);
             next.update_lot(arrival, |lot| {
@@ -389,7 +565,10 @@ impl SkuState {
             });
             next.totals.available = next.totals.available.minus(from_available);
             next.totals.held = next.totals.held.minus(from_holds);
-            next.short_holds(arrival, from_holds, &mut shortfalls);
+            if !from_holds.is_zero() {
+                let eligibility = Eligibility::at(moment.now(), Duration::ZERO);
+                next.displace(arrival, from_holds, eligibility, &mut shortfalls);
+            }
             next.advance_cursor();
         }
         next.update_lot(arrival, |lot| lot.adjusted += delta);
@@ -407,11 +586,10 @@ impl SkuState {
     }
 
     /// Takes `shortage` units of lot `arrival` from the holds on it, newest
-    /// reservation first. The lot's counters are already adjusted.
-    fn short_holds(&mut self, arrival: u32, mut shortage: Quantity, shortfalls: &mut Vec<Shortfall>) {
-        if shortage.is_zero() {
-            return;
-        }
+    /// reservation first, and moves each loss to other eligible lots by the
+    /// SKU's policy; what no lot can cover is shorted. The lot's counters
+    /// are already adjusted.
+    fn displace(&mut self, arrival: u32, mut shortage: Quantity, eligibility: Eligibility, out: &mut Vec<Shortfall>) {
         let holders: Vec<u64> = self
             .holds
             .iter()
@@ -426,9 +604,15 @@ impl SkuState {
             if hold.lines[at].quantity.is_zero() {
                 hold.lines.remove(at);
             }
-            hold.shorted = hold.shorted.plus(taken);
+            let (moved, short) = self.walk(self.candidates(eligibility).iter().copied(), eligibility, taken, Some(arrival));
+            self.draw(&moved, Draw::Hold);
+            for line in &moved {
+                hold.add(line.lot, line.quantity);
+            }
+            hold.shorted = hold.shorted.plus(short);
+            let resourced = self.public_lines(&moved);
             self.holds.insert(seq, hold);
-            shortfalls.push(Shortfall { reservation: ReservationId { sku: self.sku, seq }, quantity: taken });
+            out.push(Shortfall { reservation: ReservationId { sku: self.sku, seq }, quantity: taken, resourced, shorted: short });
             shortage = shortage.minus(taken);
             if shortage.is_zero() {
                 return;

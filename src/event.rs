@@ -1,0 +1,96 @@
+//! Events as data: what every change to a SKU tells its subscribers.
+//!
+//! Owns: [`Event`], [`Change`] (which change produced the version) and
+//! [`Notice`] (threshold crossings the change caused).
+//!
+//! Must never: describe anything but one published version. An event is
+//! built from the version a change replaced and the version it published,
+//! after the publishing compare-and-swap succeeded; its `version` is that
+//! version's, and each SKU's versions are gap-free, so a subscriber that
+//! keeps up sees every change of a SKU exactly once, in order.
+
+use crate::ids::{LotId, SkuId};
+use crate::outcome::{
+    Adjusted, Allocation, Committed, Extended, LowStockSet, Received, Released, Sale, SkuDefined, Swept,
+};
+use crate::quantity::Quantity;
+
+/// One change to one SKU, as a subscriber receives it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Event {
+    /// Global sequence number: increases across everything one subscriber
+    /// receives (assigned in delivery order).
+    pub seq: u64,
+    /// The SKU.
+    pub sku: SkuId,
+    /// The SKU version the change produced.
+    pub version: u64,
+    /// What changed: the command's outcome, or a sweep.
+    pub change: Change,
+    /// Thresholds this change crossed, each exactly once per crossing.
+    pub notices: Vec<Notice>,
+}
+
+/// The change that produced a version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum Change {
+    /// The SKU was defined (version 0).
+    Defined(SkuDefined),
+    /// A lot was received.
+    Received(Received),
+    /// A reservation was made (alone, or as one SKU's part of an order).
+    Allocated(Allocation),
+    /// Units were sold outright.
+    Sold(Sale),
+    /// A reservation was released (by its caller, by a guard's drop, or by
+    /// an order rolling back a line it could not complete).
+    Released(Released),
+    /// A reservation was committed.
+    Committed(Committed),
+    /// A lot was adjusted; the outcome says what became of every affected
+    /// reservation.
+    Adjusted(Adjusted),
+    /// A reservation's deadline moved later.
+    Extended(Extended),
+    /// Lapsed reservations returned their units, and/or lots were found
+    /// past their expiry.
+    Swept(Swept),
+    /// The low-stock threshold changed.
+    LowStockSet(LowStockSet),
+}
+
+/// A threshold a change crossed.
+///
+/// "Available" is the SKU's `totals().available`: units on hand that no
+/// reservation holds (units of expired lots included until written off).
+/// Each notice fires on the one version whose change crossed its line, so
+/// exactly once per crossing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum Notice {
+    /// Available units fell from above the SKU's low-stock threshold to at
+    /// or below it (a fall to zero also fires [`Notice::SoldOut`]).
+    LowStock {
+        /// Available units now.
+        available: Quantity,
+        /// The threshold.
+        threshold: Quantity,
+    },
+    /// Available units fell to zero.
+    SoldOut,
+    /// Available units rose from zero (including a SKU's first receipt).
+    BackInStock {
+        /// Available units now.
+        available: Quantity,
+    },
+    /// A lot's expiry passed: reported by the first sweep that looked at
+    /// lots after it ([`Ledger::expire_due`](crate::Ledger::expire_due) or
+    /// the reaper), or at receipt for a lot received already past the
+    /// instant such a sweep covered.
+    LotExpired {
+        /// The lot.
+        lot: LotId,
+    },
+}
