@@ -274,7 +274,10 @@ struct Chaos {
     net_delta: i64,
     out_of_range: u64,
     contended: u64,
+    /// (reservation, units shorted) for every hold a shrink took units from.
     shortfalls: Vec<(ReservationId, u64)>,
+    /// Units moved from a shrunk pallet to other pallets for the holds on it.
+    resourced: u64,
     snapshots_checked: u64,
     ghost_lots: Vec<String>,
     failures: Vec<String>,
@@ -329,11 +332,18 @@ fn chaos_thread(ledger: &Ledger, config: &Config, stop: &AtomicBool) -> Chaos {
                     } else {
                         me.shrank += 1;
                     }
-                    let shorted: u64 = adjusted.shortfalls.iter().map(|s| s.quantity.get()).sum();
-                    if shorted > delta.unsigned_abs() || (delta > 0 && shorted > 0) {
-                        me.failures.push(format!("adjust of {lot} by {delta} reported {shorted} shorted"));
+                    let lost: u64 = adjusted.shortfalls.iter().map(|s| s.quantity.get()).sum();
+                    if lost > delta.unsigned_abs() || (delta > 0 && lost > 0) {
+                        me.failures.push(format!("adjust of {lot} by {delta} took {lost} held units"));
                     }
-                    me.shortfalls.extend(adjusted.shortfalls.iter().map(|s| (s.reservation, s.quantity.get())));
+                    for shortfall in &adjusted.shortfalls {
+                        let resourced: u64 = shortfall.resourced.iter().map(|l| l.quantity.get()).sum();
+                        if resourced + shortfall.shorted.get() != shortfall.quantity.get() {
+                            me.failures.push(format!("adjust of {lot}: {shortfall:?} does not add up"));
+                        }
+                        me.resourced += resourced;
+                        me.shortfalls.push((shortfall.reservation, shortfall.shorted.get()));
+                    }
                 }
                 // The pallet shrank under us since the snapshot: reality
                 // already took those units; the request is out of range.
@@ -562,8 +572,9 @@ fn main() {
                 "shrank": chaos.shrank,
                 "net_units": chaos.net_delta,
                 "out_of_range": chaos.out_of_range,
-                "shortfalls": chaos.shortfalls.len(),
-                "reservations_shorted": shorted_by.len(),
+                "holds_displaced": chaos.shortfalls.len(),
+                "units_resourced": chaos.resourced,
+                "reservations_shorted": shorted_by.values().filter(|&&units| units > 0).count(),
                 "units_shorted": shorted_total,
                 "snapshots_checked": chaos.snapshots_checked,
             },
@@ -609,9 +620,10 @@ fn main() {
             chaos.out_of_range
         );
         println!(
-            "  shortfalls {} reported: {} reservations shorted {} lb in all",
+            "  holds displaced by shrinks {}: {} lb re-sourced from other pallets, {} reservations shorted {} lb",
             chaos.shortfalls.len(),
-            shorted_by.len(),
+            lb(chaos.resourced),
+            shorted_by.values().filter(|&&units| units > 0).count(),
             lb(shorted_total)
         );
         println!(

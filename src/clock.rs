@@ -139,4 +139,3 @@ impl<'a> Moment<'a> {
         now
     }
 }
-

@@ -12,7 +12,7 @@ use crate::clock::Timestamp;
 use crate::ids::{LotId, ReservationId, SkuId};
 use crate::lot::{AdjustmentReason, NewLot};
 use crate::outcome::{
-    Adjusted, Allocation, Committed, Extended, ExpiryReport, LowStockSet, OrderAllocation, Received, Released, Sale,
+    Adjusted, Allocation, Committed, ExpiryReport, Extended, LowStockSet, OrderAllocation, Received, Released, Sale,
     SkuDefined,
 };
 use crate::policy::{AllocationPolicy, FillMode};
@@ -244,9 +244,9 @@ impl Command {
             | Command::Adjust { sku, .. }
             | Command::SetLowStock { sku, .. } => Some(*sku),
             Command::Allocate(request) | Command::Take(request) => Some(request.sku),
-            Command::Release { reservation } | Command::Commit { reservation, .. } | Command::Extend { reservation, .. } => {
-                Some(reservation.sku)
-            }
+            Command::Release { reservation }
+            | Command::Commit { reservation, .. }
+            | Command::Extend { reservation, .. } => Some(reservation.sku),
             Command::AllocateOrder(_) | Command::ExpireDue { .. } => None,
         }
     }
@@ -291,7 +291,13 @@ impl Command {
             (
                 Command::Adjust { sku: a, lot: l, delta: d, reason: r, expected_version: v },
                 Command::Adjust { sku: b, lot: m, delta: e, reason: s, expected_version: w },
-            ) => first(&[("sku", a == b), ("lot", l == m), ("delta", d == e), ("reason", r == s), ("expected_version", v == w)]),
+            ) => first(&[
+                ("sku", a == b),
+                ("lot", l == m),
+                ("delta", d == e),
+                ("reason", r == s),
+                ("expected_version", v == w),
+            ]),
             (Command::AllocateOrder(a), Command::AllocateOrder(b)) => {
                 first(&[("lines", a.lines == b.lines), ("hold_for", a.hold_for == b.hold_for)])
             }

@@ -253,7 +253,10 @@ impl Ledger {
 
     /// The `landed` hook for a command whose result becomes `Change` by
     /// `to_change`.
-    fn on_landed<'s, R: 's>(&'s self, to_change: fn(&R) -> Change) -> impl FnMut(&SkuState, &SkuState, Landed<'_, R>) + 's {
+    fn on_landed<'s, R: 's>(
+        &'s self,
+        to_change: fn(&R) -> Change,
+    ) -> impl FnMut(&SkuState, &SkuState, Landed<'_, R>) + 's {
         move |before, after, landed| match landed {
             Landed::Swept(swept) => self.emit(before, after, || Change::Swept(swept.clone())),
             Landed::Step(result) => self.emit(before, after, || to_change(result)),
@@ -792,7 +795,8 @@ fn notices(before: &SkuState, after: &SkuState, change: &Change) -> Vec<Notice> 
     match change {
         Change::Swept(swept) => notices.extend(swept.expired_lots.iter().map(|&lot| Notice::LotExpired { lot })),
         Change::Received(received) => {
-            let expires_at = after.catalog.find(received.lot).and_then(|arrival| after.catalog.meta(arrival).expires_at);
+            let expires_at =
+                after.catalog.find(received.lot).and_then(|arrival| after.catalog.meta(arrival).expires_at);
             if let (Some(expiry), Some(checked)) = (expires_at, before.lots_checked_until) {
                 if expiry <= checked {
                     notices.push(Notice::LotExpired { lot: received.lot });

@@ -302,14 +302,23 @@ fn partial_fill_takes_what_the_eligible_lots_have() {
     let ledger = stocked();
     let request = AllocateRequest::new(SKU, 40).fill(FillMode::Partial);
     let allocation = ledger.allocate(&request).expect("partial allocation of 15");
-    assert_eq!(allocation, Allocation { reservation: res(1), lines: vec![line(1, 10), line(2, 5)], version: 3 });
+    assert_eq!(
+        allocation,
+        Allocation { reservation: res(1), lines: vec![line(1, 10), line(2, 5)], deadline: None, version: 3 }
+    );
     assert_eq!(allocation.quantity(), qty(15));
     let snapshot = data(&ledger, SKU);
     assert_eq!(snapshot.totals.available, qty(0));
     assert_eq!(snapshot.totals.held, qty(15));
     assert_eq!(
         snapshot.reservations,
-        vec![Reservation { id: res(1), lines: vec![line(1, 10), line(2, 5)], granted: qty(15), shorted: qty(0) }]
+        vec![Reservation {
+            id: res(1),
+            lines: vec![line(1, 10), line(2, 5)],
+            granted: qty(15),
+            shorted: qty(0),
+            deadline: None
+        }]
     );
     ledger.receive(SKU, NewLot::new(LotId(3), 2)).expect("restock");
     let sale = ledger.take(&request).expect("partial sale of 2");
@@ -629,28 +638,33 @@ fn adjust_shrink_within_available_shorts_nobody() {
     );
 }
 
+fn shortfall(seq: u64, lost: u64, resourced: Vec<Line>, shorted: u64) -> Shortfall {
+    Shortfall { reservation: res(seq), quantity: qty(lost), resourced, shorted: qty(shorted) }
+}
+
+fn reservation(seq: u64, lines: Vec<Line>, granted: u64, shorted: u64) -> Reservation {
+    Reservation { id: res(seq), lines, granted: qty(granted), shorted: qty(shorted), deadline: None }
+}
+
 #[test]
-fn adjust_shrink_below_held_shorts_newest_reservations_first() {
+fn adjust_shrink_below_held_shorts_newest_reservations_first_when_no_lot_can_cover() {
     let ledger = ledger();
     ledger.receive(SKU, NewLot::new(LotId(1), 10).expires_at(Timestamp(5_000))).expect("lot 1");
-    ledger.receive(SKU, NewLot::new(LotId(2), 10).expires_at(Timestamp(6_000))).expect("lot 2");
+    ledger.receive(SKU, NewLot::new(LotId(2), 1).expires_at(Timestamp(6_000))).expect("lot 2");
     ledger.allocate(&AllocateRequest::new(SKU, 3)).expect("seq 1: 3 of lot 1");
     ledger.allocate(&AllocateRequest::new(SKU, 4)).expect("seq 2: 4 of lot 1");
     ledger.allocate(&AllocateRequest::new(SKU, 2)).expect("seq 3: 2 of lot 1");
     // Lot 1 expires at 5000 = now + 4000 ms: too soon for this request.
     let skip_lot_1 = AllocateRequest::new(SKU, 1).min_shelf_life(Duration::from_secs(4));
     assert_eq!(ledger.allocate(&skip_lot_1).expect("seq 4: 1 of lot 2").lines, vec![line(2, 1)]);
-    // Lot 1: available 1, held 9 (3 + 4 + 2). Shrink by 8: 1 from available,
-    // then 7 from holds newest first: seq 4 has no line on lot 1, seq 3 loses
-    // 2, seq 2 loses 4, seq 1 loses 1.
+    // Lot 1: available 1, held 9 (3 + 4 + 2); lot 2 has nothing left to
+    // re-source from. Shrink by 8: 1 from available, then 7 from holds
+    // newest first: seq 4 has no line on lot 1, seq 3 loses 2, seq 2 loses
+    // 4, seq 1 loses 1, all shorted.
     let adjusted = ledger.adjust(SKU, LotId(1), -8, AdjustmentReason::Spoilage).expect("shrink lot 1 by 8");
     assert_eq!(
         adjusted.shortfalls,
-        vec![
-            Shortfall { reservation: res(3), quantity: qty(2) },
-            Shortfall { reservation: res(2), quantity: qty(4) },
-            Shortfall { reservation: res(1), quantity: qty(1) },
-        ]
+        vec![shortfall(3, 2, vec![], 2), shortfall(2, 4, vec![], 4), shortfall(1, 1, vec![], 1)]
     );
     assert_eq!(
         adjusted.quantities,
@@ -661,10 +675,10 @@ fn adjust_shrink_below_held_shorts_newest_reservations_first() {
     assert_eq!(
         reservations,
         vec![
-            Reservation { id: res(1), lines: vec![line(1, 2)], granted: qty(3), shorted: qty(1) },
-            Reservation { id: res(2), lines: vec![], granted: qty(4), shorted: qty(4) },
-            Reservation { id: res(3), lines: vec![], granted: qty(2), shorted: qty(2) },
-            Reservation { id: res(4), lines: vec![line(2, 1)], granted: qty(1), shorted: qty(0) },
+            reservation(1, vec![line(1, 2)], 3, 1),
+            reservation(2, vec![], 4, 4),
+            reservation(3, vec![], 2, 2),
+            reservation(4, vec![line(2, 1)], 1, 0),
         ],
         "emptied lines are removed; a fully shorted reservation stays live"
     );
@@ -678,12 +692,38 @@ fn adjust_shrink_below_held_shorts_newest_reservations_first() {
 }
 
 #[test]
-fn adjust_shrink_to_exactly_on_hand_empties_the_lot() {
-    let ledger = stocked();
-    ledger.allocate(&AllocateRequest::new(SKU, 4)).expect("hold 4 of lot 1");
-    let adjusted = ledger.adjust(SKU, LotId(1), -10, AdjustmentReason::Recount).expect("shrink by all 10 on hand");
-    assert_eq!(adjusted.shortfalls, vec![Shortfall { reservation: res(1), quantity: qty(4) }]);
-    assert_eq!(adjusted.quantities.on_hand(), 0);
+fn adjust_shrink_below_held_resources_from_other_lots_by_policy_before_shorting() {
+    let ledger = ledger();
+    // FEFO order: lot 1 (5000), lot 3 (5500), lot 2 (6000), lot 4 expired.
+    ledger.receive(SKU, NewLot::new(LotId(1), 10).expires_at(Timestamp(5_000))).expect("lot 1");
+    ledger.receive(SKU, NewLot::new(LotId(2), 3).expires_at(Timestamp(6_000))).expect("lot 2");
+    ledger.receive(SKU, NewLot::new(LotId(3), 2).expires_at(Timestamp(5_500))).expect("lot 3");
+    ledger.receive(SKU, NewLot::new(LotId(4), 50).expires_at(Timestamp(1_000))).expect("lot 4, expired");
+    ledger.allocate(&AllocateRequest::new(SKU, 4)).expect("seq 1: 4 of lot 1");
+    ledger.allocate(&AllocateRequest::new(SKU, 6)).expect("seq 2: 6 of lot 1");
+    // Lot 1 is fully held. Shrink it by 8: seq 2 loses 6 -> lot 3 gives 2,
+    // lot 2 gives 3, 1 shorted; seq 1 loses 2 -> nothing left anywhere
+    // eligible (lot 4 has expired): shorted 2.
+    let adjusted = ledger.adjust(SKU, LotId(1), -8, AdjustmentReason::Damage).expect("shrink lot 1 by 8");
+    assert_eq!(adjusted.shortfalls, vec![shortfall(2, 6, vec![line(3, 2), line(2, 3)], 1), shortfall(1, 2, vec![], 2)]);
+    assert_eq!(
+        data(&ledger, SKU).reservations,
+        vec![reservation(1, vec![line(1, 2)], 4, 2), reservation(2, vec![line(3, 2), line(2, 3)], 6, 1)]
+    );
+    let totals = data(&ledger, SKU).totals;
+    assert_eq!((totals.available, totals.held), (qty(50), qty(7)), "only the expired lot keeps available units");
+    assert!(ledger.audit().is_clean(), "{:?}", ledger.audit().violations);
+}
+
+#[test]
+fn resourcing_merges_into_an_existing_line_on_the_same_lot() {
+    let ledger = ledger();
+    ledger.receive(SKU, NewLot::new(LotId(1), 2).expires_at(Timestamp(5_000))).expect("lot 1");
+    ledger.receive(SKU, NewLot::new(LotId(2), 5).expires_at(Timestamp(6_000))).expect("lot 2");
+    ledger.allocate(&AllocateRequest::new(SKU, 3)).expect("seq 1: 2 of lot 1, 1 of lot 2");
+    let adjusted = ledger.adjust(SKU, LotId(1), -2, AdjustmentReason::Damage).expect("lot 1 gone");
+    assert_eq!(adjusted.shortfalls, vec![shortfall(1, 2, vec![line(2, 2)], 0)]);
+    assert_eq!(data(&ledger, SKU).reservations, vec![reservation(1, vec![line(2, 3)], 3, 0)]);
 }
 
 #[test]
@@ -782,7 +822,7 @@ fn queries_report_unknown_sku_unknown_reservation_and_ended() {
     ledger.allocate(&AllocateRequest::new(SKU, 2)).expect("seq 1");
     assert_eq!(
         ledger.reservation(res(1)),
-        Ok(Reservation { id: res(1), lines: vec![line(1, 2)], granted: qty(2), shorted: qty(0) })
+        Ok(Reservation { id: res(1), lines: vec![line(1, 2)], granted: qty(2), shorted: qty(0), deadline: None })
     );
     ledger.release(res(1)).expect("release");
     assert_eq!(ledger.reservation(res(1)), Err(QueryError::Ended { id: res(1) }));
@@ -910,7 +950,13 @@ fn sample_commands() -> Vec<Command> {
                 .min_shelf_life(Duration::from_millis(5)),
         ),
         Command::Take(AllocateRequest::new(SKU, 1)),
-        Command::Adjust { sku: SKU, lot: LotId(1), delta: -3, reason: AdjustmentReason::Spoilage },
+        Command::Adjust {
+            sku: SKU,
+            lot: LotId(1),
+            delta: -3,
+            reason: AdjustmentReason::Spoilage,
+            expected_version: None,
+        },
         Command::Commit { reservation: res(1), quantity: Some(4) },
         Command::Allocate(AllocateRequest::new(SKU, 2)),
         Command::Release { reservation: res(2) },
@@ -967,12 +1013,13 @@ fn execute_gives_the_same_outcomes_and_state_as_the_direct_calls() {
             Command::Commit { reservation, quantity } => {
                 direct.commit(*reservation, *quantity).map(Outcome::Committed).map_err(CommandError::from)
             }
-            Command::Adjust { sku, lot, delta, reason } => {
+            Command::Adjust { sku, lot, delta, reason, expected_version: None } => {
                 direct.adjust(*sku, *lot, *delta, *reason).map(Outcome::Adjusted).map_err(CommandError::from)
             }
+            other => unreachable!("sample_commands has no {other:?}"),
         };
         assert_eq!(via_execute.execute(&command), expected, "{command:?}");
-        assert_eq!(command.sku(), SKU);
+        assert_eq!(command.sku(), Some(SKU));
     }
     assert_eq!(everything(&via_execute), everything(&direct));
     assert!(via_execute.execute(&Command::DefineSku { sku: SKU, policy: AllocationPolicy::Fifo }).is_err());

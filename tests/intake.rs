@@ -194,8 +194,8 @@ struct Panicky {
 impl Apply for Panicky {
     fn apply(&self, command: &Command) -> Result<Outcome, CommandError> {
         match command.sku() {
-            PANIC_SKU => panic!("{DELIBERATE} while applying {command:?}"),
-            RENDEZVOUS_SKU => {
+            Some(PANIC_SKU) => panic!("{DELIBERATE} while applying {command:?}"),
+            Some(RENDEZVOUS_SKU) => {
                 // SeqCst: a rendezvous counter, read by the other workers' loops.
                 self.arrived.fetch_add(1, Ordering::SeqCst);
                 let deadline = Instant::now() + GUARD;

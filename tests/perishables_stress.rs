@@ -8,15 +8,16 @@
 //! commit or release them at random; some stay open to the end. A chaos
 //! thread meanwhile adjusts the oldest pallets (front of FEFO order, from a
 //! snapshot) by up to ±30 lb, continuously, for a bounded number of rounds,
-//! shrinking pallets that orders hold and collecting the shortfalls the
-//! engine reports.
+//! shrinking pallets that orders hold and collecting what the engine
+//! reports for each affected order (units re-sourced from other pallets,
+//! units shorted).
 //!
 //! Proves: zero oversold units (per lot, held + committed never exceeds
 //! received + adjusted, in snapshots taken mid-run and at the end); a clean
 //! audit; every order accounted for (each allocation ends exactly once in
 //! committed or released, or is still live in the snapshot, and its granted
-//! units are traced through its outcome plus the shortfalls reported
-//! against it); units conserved, from the snapshot and independently from
+//! units are traced through its outcome plus the units reported shorted
+//! against it; every re-sourced line is on another, unexpired pallet); units conserved, from the snapshot and independently from
 //! the threads' own tallies; and every allocation's lines in FEFO order,
 //! none from an expired pallet.
 
@@ -94,8 +95,12 @@ struct Chaos {
     applied: u64,
     net_delta: i64,
     out_of_range: u64,
+    /// Units shorted (not re-sourced), per reservation.
     shortfalls: HashMap<ReservationId, u64>,
     shortfall_units: u64,
+    /// Holds that lost units to a shrink, and units moved to other lots.
+    displaced: u64,
+    resourced_units: u64,
 }
 
 #[test]
@@ -121,7 +126,8 @@ fn fefo_orders_under_chaos_never_oversell_and_account_for_every_unit() {
     let done = Arc::new(AtomicBool::new(false));
     let start = Arc::new(Barrier::new(ORDER_THREADS as usize + 1));
     let chaos = {
-        let (ledger, done, start) = (Arc::clone(&ledger), Arc::clone(&done), Arc::clone(&start));
+        let (ledger, done, start, expiry) =
+            (Arc::clone(&ledger), Arc::clone(&done), Arc::clone(&start), Arc::clone(&expiry));
         std::thread::spawn(move || {
             let mut rng = StdRng::seed_from_u64(30);
             let mut chaos = Chaos::default();
@@ -148,8 +154,8 @@ fn fefo_orders_under_chaos_never_oversell_and_account_for_every_unit() {
                         Ok(adjusted) => {
                             chaos.applied += 1;
                             chaos.net_delta += adjusted.delta;
-                            let shorted: u64 = adjusted.shortfalls.iter().map(|s| s.quantity.get()).sum();
-                            assert!(shorted <= delta.unsigned_abs() && (delta < 0 || shorted == 0), "{adjusted:?}");
+                            let lost: u64 = adjusted.shortfalls.iter().map(|s| s.quantity.get()).sum();
+                            assert!(lost <= delta.unsigned_abs() && (delta < 0 || lost == 0), "{adjusted:?}");
                             let q = adjusted.quantities;
                             assert!(
                                 i128::from(q.held.get()) + i128::from(q.committed.get())
@@ -158,8 +164,21 @@ fn fefo_orders_under_chaos_never_oversell_and_account_for_every_unit() {
                             );
                             for shortfall in &adjusted.shortfalls {
                                 assert!(!shortfall.quantity.is_zero());
-                                *chaos.shortfalls.entry(shortfall.reservation).or_default() += shortfall.quantity.get();
-                                chaos.shortfall_units += shortfall.quantity.get();
+                                let resourced: u64 = shortfall.resourced.iter().map(|l| l.quantity.get()).sum();
+                                assert_eq!(
+                                    resourced + shortfall.shorted.get(),
+                                    shortfall.quantity.get(),
+                                    "{shortfall:?}"
+                                );
+                                assert!(shortfall.resourced.iter().all(|l| l.lot != lot), "re-sourced from {lot}");
+                                assert!(
+                                    shortfall.resourced.iter().all(|l| expiry[&l.lot] > now),
+                                    "re-sourced from an expired pallet: {shortfall:?}"
+                                );
+                                *chaos.shortfalls.entry(shortfall.reservation).or_default() += shortfall.shorted.get();
+                                chaos.shortfall_units += shortfall.shorted.get();
+                                chaos.resourced_units += resourced;
+                                chaos.displaced += 1;
                             }
                         }
                         // The pallet shrank since the snapshot (an order
@@ -297,16 +316,18 @@ fn fefo_orders_under_chaos_never_oversell_and_account_for_every_unit() {
     assert!(audit.is_clean(), "{:?}", audit.violations);
     assert_eq!(audit.lots as u64, PALLETS);
     assert!(chaos.applied > 0 && chaos.rounds >= CHAOS_MIN_ROUNDS);
-    assert!(!chaos.shortfalls.is_empty(), "the chaos thread never shrank a held pallet: nothing was tested");
+    assert!(chaos.displaced > 0, "the chaos thread never shrank a held pallet: nothing was tested");
     eprintln!(
         "perishables stress: {} orders filled ({n_committed} committed, {n_released} released, {n_open} open), \
-         {refused} refused; chaos {} rounds, {} adjustments (net {}), {} out of range, {} reservations shorted {} units",
+         {refused} refused; chaos {} rounds, {} adjustments (net {}), {} out of range, {} holds displaced: {} units \
+         re-sourced, {} shorted",
         orders.len(),
         chaos.rounds,
         chaos.applied,
         chaos.net_delta,
         chaos.out_of_range,
-        chaos.shortfalls.len(),
+        chaos.displaced,
+        chaos.resourced_units,
         chaos.shortfall_units
     );
 }

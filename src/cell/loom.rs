@@ -32,9 +32,10 @@
 //! ```
 
 use crate::audit::audit_sku;
-use crate::clock::{ManualClock, Timestamp};
+use crate::clock::{Clock, ManualClock, Timestamp};
 use crate::command::AllocateRequest;
-use crate::error::{AdjustError, AllocateError, CommitError, ReleaseError};
+use crate::command::{OrderLine, OrderRequest};
+use crate::error::{AdjustError, AllocateError, CommitError, OrderError, ReleaseError};
 use crate::ids::{LotId, ReservationId, SkuId};
 use crate::ledger::{Ledger, QueryError};
 use crate::lot::{AdjustmentReason, LotQuantities, NewLot};
@@ -111,6 +112,11 @@ fn ledger_with(policy: AllocationPolicy, lots: &[(u64, u64)]) -> Arc<Ledger> {
 
 fn request(units: u64) -> AllocateRequest {
     AllocateRequest::new(SKU, units)
+}
+
+/// A shortfall no other lot could cover.
+fn shorted(reservation: ReservationId, units: u64) -> Shortfall {
+    Shortfall { reservation, quantity: quantity(units), resourced: Vec::new(), shorted: quantity(units) }
 }
 
 fn lot(ledger: &Ledger, id: u64) -> LotQuantities {
@@ -198,10 +204,7 @@ fn allocation_races_a_shrinking_adjustment() {
             Ok(allocation) => {
                 assert_eq!((allocation.version, adjusted.version), (2, 3));
                 assert_eq!(allocation.lines, [line(1, 4)]);
-                assert_eq!(
-                    adjusted.shortfalls,
-                    [Shortfall { reservation: allocation.reservation, quantity: quantity(2) }]
-                );
+                assert_eq!(adjusted.shortfalls, [shorted(allocation.reservation, 2)]);
                 let reservation = ledger.reservation(allocation.reservation).expect("still live");
                 assert_eq!((reservation.granted, reservation.shorted), (quantity(4), quantity(2)));
                 assert_eq!(reservation.lines, [line(1, 2)]);
@@ -517,7 +520,7 @@ fn adjustments_race_on_one_lot() {
         let minus_two = results.pop().unwrap().expect("on hand covers both shrinks");
         let minus_three = results.pop().unwrap().expect("on hand covers both shrinks");
 
-        let short = |units| Shortfall { reservation: held, quantity: quantity(units) };
+        let short = |units| shorted(held, units);
         if minus_three.version == 3 {
             assert_eq!(minus_two.version, 4);
             assert_eq!(minus_three.shortfalls, [short(1)]);
@@ -570,6 +573,164 @@ fn adjustments_race_past_what_is_on_hand() {
         assert_eq!(after.adjusted, winner.delta);
         assert_eq!(after.available, left);
         assert_eq!(version(&ledger), 2);
+        assert_sound(&ledger);
+    });
+}
+
+/// Race: a commit of a hold with a deadline at 10 ms against the clock
+/// reaching 10 ms and a sweep (`expire_due`) on another thread.
+///
+/// Asserts: exactly one wins. Either the commit lands (its clock reading
+/// was before the deadline): 2 committed, the sweep finds nothing; or the
+/// hold lapses first: the commit is refused `Expired` (its own sweep
+/// lapsed it) or `Ended` (the other thread's sweep did), nothing is
+/// committed, both units are back, and exactly one sweep reports it.
+#[test]
+fn commit_races_expiry() {
+    check("commit_races_expiry", Preemptions::Unbounded, || {
+        let clock = Arc::new(ManualClock::new(Timestamp(0)));
+        let ledger = Arc::new(Ledger::with_clock(clock.clone()));
+        ledger.define_sku(SKU, AllocationPolicy::Fifo).expect("fresh SKU");
+        ledger.receive(SKU, NewLot::new(LotId(1), 3)).expect("setup receipt");
+        let hold = ledger
+            .allocate(&request(2).hold_for(std::time::Duration::from_millis(10)))
+            .expect("setup hold")
+            .reservation;
+        let committer = {
+            let (ledger, clock) = (Arc::clone(&ledger), Arc::clone(&clock));
+            // The clock only moves forward: if it already reads 10 here, the
+            // commit's own reading is at or past the deadline too.
+            thread::spawn(move || (clock.now(), ledger.commit(hold, None)))
+        };
+        let sweeper = {
+            let ledger = Arc::clone(&ledger);
+            thread::spawn(move || {
+                clock.set(Timestamp(10));
+                ledger.expire_due(Timestamp(10)).expect("not in the future")
+            })
+        };
+        let (seen, committed) = committer.join().unwrap();
+        let report = sweeper.join().unwrap();
+        assert!(seen < Timestamp(10) || committed.is_err(), "committed a hold past its deadline: {committed:?}");
+        let lapsed_by_sweeper = report.lapsed().filter(|lapsed| lapsed.reservation == hold).count();
+        let after = lot(&ledger, 1);
+        match committed {
+            Ok(outcome) => {
+                assert_eq!(outcome.committed, [line(1, 2)]);
+                assert_eq!(lapsed_by_sweeper, 0, "a committed hold also lapsed");
+                assert_eq!((after.committed.get(), after.available.get()), (2, 1));
+            }
+            Err(CommitError::Expired { id, deadline }) => {
+                assert_eq!((id, deadline), (hold, Timestamp(10)));
+                assert_eq!(lapsed_by_sweeper, 0, "two sweeps lapsed one hold");
+                assert_eq!((after.committed.get(), after.available.get()), (0, 3));
+            }
+            Err(CommitError::Ended { id }) => {
+                assert_eq!(id, hold);
+                assert_eq!(lapsed_by_sweeper, 1, "ended without a sweep reporting it");
+                assert_eq!((after.committed.get(), after.available.get()), (0, 3));
+            }
+            Err(other) => panic!("unexpected refusal {other:?}"),
+        }
+        assert_eq!(after.held.get(), 0);
+        assert_sound(&ledger);
+    });
+}
+
+/// Race: a two-SKU order (1 of SKU 7, 1 of SKU 8, one unit each) against a
+/// single-line allocation of SKU 8's unit.
+///
+/// Asserts: exactly one of them gets SKU 8's unit. If the order does, it
+/// holds both SKUs and the single line is refused; if the single line
+/// does, the order is refused naming its SKU 8 line and SKU 7's unit is
+/// back (no leak), whatever the interleaving of the rollback.
+#[test]
+fn order_races_a_single_line() {
+    check("order_races_a_single_line", Preemptions::Unbounded, || {
+        const SECOND: SkuId = SkuId(8);
+        let ledger = ledger_with(AllocationPolicy::Fifo, &[(1, 1)]);
+        ledger.define_sku(SECOND, AllocationPolicy::Fifo).expect("fresh SKU");
+        ledger.receive(SECOND, NewLot::new(LotId(1), 1).received_at(Timestamp(1))).expect("setup receipt");
+        let orderer = {
+            let ledger = Arc::clone(&ledger);
+            thread::spawn(move || {
+                ledger.allocate_order(&OrderRequest::new(vec![OrderLine::new(SKU, 1), OrderLine::new(SECOND, 1)]))
+            })
+        };
+        let single = {
+            let ledger = Arc::clone(&ledger);
+            thread::spawn(move || ledger.allocate(&AllocateRequest::new(SECOND, 1)))
+        };
+        let order = orderer.join().unwrap();
+        let single = single.join().unwrap();
+        let held = |sku| ledger.snapshot(sku).expect("defined").totals().held.get();
+        match (&order, &single) {
+            (Ok(order), Err(AllocateError::Insufficient { .. })) => {
+                assert_eq!(order.allocations.len(), 2);
+                assert_eq!((held(SKU), held(SECOND)), (1, 1));
+            }
+            (Err(OrderError::Line { index: 1, error: AllocateError::Insufficient { .. } }), Ok(_)) => {
+                assert_eq!((held(SKU), held(SECOND)), (0, 1), "the refused order left SKU 7's unit held");
+                assert_eq!(lot(&ledger, 1).available.get(), 1);
+            }
+            other => panic!("not exactly one winner: {other:?}"),
+        }
+        assert_sound(&ledger);
+        let report = ledger.audit();
+        assert!(report.is_clean(), "{:?}", report.violations);
+    });
+}
+
+/// Race: a shrink of a fully held lot (lot 1: 2 units, held) that must
+/// re-source from lot 2 (2 available) against an allocation of lot 2's 2.
+///
+/// Asserts: if the shrink lands first, the hold is re-sourced whole from
+/// lot 2 (nothing shorted) and the allocation is refused; if the
+/// allocation lands first, the shrink finds nothing to re-source from and
+/// shorts the hold by 2. Never both: lot 2's units go to one of them.
+#[test]
+fn resourcing_races_an_allocation() {
+    check("resourcing_races_an_allocation", Preemptions::Unbounded, || {
+        let ledger = ledger_with(AllocationPolicy::Fifo, &[(1, 2), (2, 2)]);
+        let held = ledger.allocate(&request(2)).expect("setup hold of lot 1").reservation;
+        let adjuster = {
+            let ledger = Arc::clone(&ledger);
+            thread::spawn(move || ledger.adjust(SKU, LotId(1), -2, AdjustmentReason::Damage))
+        };
+        let allocator = {
+            let ledger = Arc::clone(&ledger);
+            thread::spawn(move || ledger.allocate(&request(2)))
+        };
+        let adjusted = adjuster.join().unwrap().expect("reality is never refused");
+        let allocation = allocator.join().unwrap();
+        let reservation = ledger.reservation(held).expect("still live");
+        match allocation {
+            Ok(allocation) => {
+                // Only an allocation that landed first leaves nothing to
+                // re-source from.
+                assert_eq!((allocation.version, adjusted.version), (4, 5), "re-sourcing skipped lot 2");
+                assert_eq!(allocation.lines, [line(2, 2)]);
+                assert_eq!(adjusted.shortfalls, [shorted(held, 2)]);
+                assert_eq!((reservation.shorted.get(), reservation.held().get()), (2, 0));
+            }
+            Err(refusal) => {
+                assert_eq!(
+                    refusal,
+                    AllocateError::Insufficient { sku: SKU, requested: quantity(2), available: quantity(0) }
+                );
+                assert_eq!(
+                    adjusted.shortfalls,
+                    [Shortfall {
+                        reservation: held,
+                        quantity: quantity(2),
+                        resourced: vec![line(2, 2)],
+                        shorted: Quantity::ZERO
+                    }]
+                );
+                assert_eq!(reservation.lines, [line(2, 2)]);
+                assert_eq!(reservation.shorted.get(), 0);
+            }
+        }
         assert_sound(&ledger);
     });
 }

@@ -216,7 +216,9 @@ impl SkuState {
                 break;
             }
             let available = self.lots.get(arrival).available;
-            if !available.is_zero() && Some(arrival) != skip && eligibility.admits(self.catalog.meta(arrival).expires_at)
+            if !available.is_zero()
+                && Some(arrival) != skip
+                && eligibility.admits(self.catalog.meta(arrival).expires_at)
             {
                 let quantity = available.min(remaining);
                 lines.push(HoldLine { lot: arrival, quantity });
@@ -371,7 +373,11 @@ impl SkuState {
         Ok((next.seal(), allocation))
     }
 
-    pub(crate) fn take(&self, demand: &Demand, expected_version: Option<u64>) -> Result<(SkuState, Sale), AllocateError> {
+    pub(crate) fn take(
+        &self,
+        demand: &Demand,
+        expected_version: Option<u64>,
+    ) -> Result<(SkuState, Sale), AllocateError> {
         self.expect_version(expected_version).map_err(|current| AllocateError::VersionMismatch {
             sku: self.sku,
             expected: expected_version.unwrap_or_default(),
@@ -395,8 +401,7 @@ impl SkuState {
     }
 
     fn recompute_next_deadline(&mut self) {
-        self.next_deadline =
-            self.holds.iter().filter_map(|(_, hold)| hold.deadline.map(|deadline| deadline.at)).min();
+        self.next_deadline = self.holds.iter().filter_map(|(_, hold)| hold.deadline.map(|deadline| deadline.at)).min();
     }
 
     /// Ends every hold lapsed at `now`, returning its units; with `lots`,
@@ -604,7 +609,8 @@ impl SkuState {
             if hold.lines[at].quantity.is_zero() {
                 hold.lines.remove(at);
             }
-            let (moved, short) = self.walk(self.candidates(eligibility).iter().copied(), eligibility, taken, Some(arrival));
+            let (moved, short) =
+                self.walk(self.candidates(eligibility).iter().copied(), eligibility, taken, Some(arrival));
             self.draw(&moved, Draw::Hold);
             for line in &moved {
                 hold.add(line.lot, line.quantity);
@@ -612,7 +618,12 @@ impl SkuState {
             hold.shorted = hold.shorted.plus(short);
             let resourced = self.public_lines(&moved);
             self.holds.insert(seq, hold);
-            out.push(Shortfall { reservation: ReservationId { sku: self.sku, seq }, quantity: taken, resourced, shorted: short });
+            out.push(Shortfall {
+                reservation: ReservationId { sku: self.sku, seq },
+                quantity: taken,
+                resourced,
+                shorted: short,
+            });
             shortage = shortage.minus(taken);
             if shortage.is_zero() {
                 return;
