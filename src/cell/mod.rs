@@ -53,11 +53,6 @@ impl SkuCell {
         self.state.load()
     }
 
-    /// The current version, owned.
-    pub(crate) fn load_full(&self) -> Arc<SkuState> {
-        self.state.load_full()
-    }
-
     /// Applies `step` to the current version and publishes its result by
     /// compare-and-swap, retrying from the new current version on conflict.
     ///
