@@ -21,7 +21,8 @@ use crate::error::{
     AdjustError, AllocateError, CommandError, CommitError, DefineError, ExpireError, ExtendError, OrderError,
     ReceiveError, ReleaseError, ThresholdError,
 };
-use crate::event::{Change, Event, Notice};
+use crate::events::hub::EventHub;
+use crate::events::{Change, Event, Notice, Subscription};
 use crate::guard::HoldGuard;
 use crate::ids::{LotId, ReservationId, SkuId};
 use crate::lot::{AdjustmentReason, NewLot};
@@ -77,6 +78,26 @@ pub enum QueryError {
         sku: SkuId,
         /// How many times the read was retried.
         attempts: u32,
+    },
+}
+
+/// The largest channel a subscriber may ask for.
+pub const SUBSCRIPTION_CAPACITY_MAX: usize = 1 << 20;
+
+/// Subscribing to events was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum SubscribeError {
+    /// The ledger was built without events ([`LedgerBuilder::events`]).
+    #[error("this ledger was built without events")]
+    EventsOff,
+    /// A channel capacity of zero or above [`SUBSCRIPTION_CAPACITY_MAX`].
+    #[error("capacity {capacity} is outside 1..={max}")]
+    Capacity {
+        /// The rejected capacity.
+        capacity: usize,
+        /// The largest allowed.
+        max: usize,
     },
 }
 
@@ -140,7 +161,8 @@ impl LedgerBuilder {
         if self.hold_max.is_zero() {
             return Err(LedgerBuildError::ZeroHoldMax);
         }
-        Ok(Ledger { skus: SkuTable::new(), clock: self.clock, hold_max: self.hold_max, events: self.events })
+        let events = self.events.then(EventHub::new);
+        Ok(Ledger { skus: SkuTable::new(), clock: self.clock, hold_max: self.hold_max, events })
     }
 }
 
@@ -176,7 +198,8 @@ pub struct Ledger {
     skus: SkuTable,
     clock: Arc<dyn Clock>,
     hold_max: Duration,
-    events: bool,
+    /// The outbox, when events are on.
+    events: Option<EventHub<Event>>,
 }
 
 impl Default for Ledger {
@@ -218,7 +241,7 @@ impl Ledger {
     /// An empty ledger reading time from `clock`, with the default
     /// settings.
     pub fn with_clock(clock: Arc<dyn Clock>) -> Ledger {
-        Ledger { skus: SkuTable::new(), clock, hold_max: LedgerBuilder::HOLD_MAX_DEFAULT, events: false }
+        Ledger { skus: SkuTable::new(), clock, hold_max: LedgerBuilder::HOLD_MAX_DEFAULT, events: None }
     }
 
     /// Settings beyond the clock: the maximum hold duration, events.
@@ -243,12 +266,44 @@ impl Ledger {
     /// Turns a version this ledger published into an event for
     /// subscribers (nothing when events are off).
     fn emit(&self, before: &SkuState, after: &SkuState, change: impl FnOnce() -> Change) {
-        if !self.events {
-            return;
-        }
+        let Some(hub) = &self.events else { return };
         let change = change();
         let notices = notices(before, after, &change);
-        let _event = Event { seq: 0, sku: after.sku, version: after.version, change, notices };
+        hub.publish(Event { seq: 0, sku: after.sku, version: after.version, change, notices });
+    }
+
+    /// A new subscriber to every change from now on, through a channel of
+    /// `capacity` events.
+    ///
+    /// Per SKU, events arrive in version order, gap-free from the first one
+    /// received. A subscriber that falls `capacity` events behind is never
+    /// waited for: further events are dropped for it and counted, and
+    /// before its next event it receives [`Delivery::Lagged`] with the exact
+    /// number it missed (catch up from a [`snapshot`](Self::snapshot)).
+    /// Delivery is done by the threads that publish changes and by
+    /// subscribers when they receive; an event published while a publisher
+    /// that changed the same SKU earlier has not yet handed its own event
+    /// over waits for it (never a command).
+    ///
+    /// ```
+    /// use stockroom::{AllocationPolicy, Change, Delivery, Ledger, LotId, NewLot, Notice, SkuId};
+    ///
+    /// let ledger = Ledger::builder().events(true).build()?;
+    /// let events = ledger.subscribe(1_024)?;
+    /// ledger.define_sku(SkuId(1), AllocationPolicy::Fifo)?;
+    /// ledger.receive(SkuId(1), NewLot::new(LotId(1), 5))?;
+    /// let received: Vec<_> = events.try_iter().collect();
+    /// let Delivery::Event(event) = &received[1] else { panic!("no lag here") };
+    /// assert!(matches!(event.change, Change::Received(_)));
+    /// assert_eq!((event.version, &event.notices[..]), (1, &[Notice::BackInStock { available: 5.try_into()? }][..]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn subscribe(&self, capacity: usize) -> Result<Subscription<Event>, SubscribeError> {
+        let hub = self.events.as_ref().ok_or(SubscribeError::EventsOff)?;
+        if !(1..=SUBSCRIPTION_CAPACITY_MAX).contains(&capacity) {
+            return Err(SubscribeError::Capacity { capacity, max: SUBSCRIPTION_CAPACITY_MAX });
+        }
+        Ok(hub.subscribe(capacity))
     }
 
     /// The `landed` hook for a command whose result becomes `Change` by
@@ -279,7 +334,7 @@ impl Ledger {
         if !self.skus.insert(sku, SkuCell::new(state)) {
             return Err(DefineError::AlreadyDefined { sku });
         }
-        if self.events {
+        if self.events.is_some() {
             let empty = SkuState::defined(sku, policy);
             self.emit(&empty, &empty, || Change::Defined(defined.clone()));
         }

@@ -116,7 +116,7 @@ mod cell;
 mod clock;
 mod command;
 mod error;
-mod event;
+mod events;
 mod guard;
 mod ids;
 pub mod intake;
@@ -139,10 +139,10 @@ pub use error::{
     AdjustError, AllocateError, CommandError, CommitError, DefineError, ExpireError, ExtendError, OrderError,
     ReceiveError, ReleaseError, ThresholdError,
 };
-pub use event::{Change, Event, Notice};
+pub use events::{Change, Delivery, Event, Notice, RecvError, RecvTimeoutError, Subscription, TryRecvError};
 pub use guard::HoldGuard;
 pub use ids::{LotId, ReservationId, SkuId};
-pub use ledger::{Ledger, LedgerBuildError, LedgerBuilder, QueryError};
+pub use ledger::{Ledger, LedgerBuildError, LedgerBuilder, QueryError, SUBSCRIPTION_CAPACITY_MAX, SubscribeError};
 pub use lot::{AdjustmentReason, LotAttributes, LotQuantities, LotSnapshot, NewLot};
 pub use outcome::{
     Adjusted, Allocation, Committed, ExpiryReport, Extended, Lapsed, Line, LowStockSet, OrderAllocation, Received,

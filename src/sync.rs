@@ -17,8 +17,9 @@
 //! error.
 //!
 //! Must never: contain inventory logic, or be bypassed. No other module
-//! names `std::sync::atomic`, `arc_swap` or `crossbeam::utils::Backoff`
-//! directly, so the loom and shuttle builds check the same code that ships.
+//! names `std::sync::atomic`, `arc_swap`, `crossbeam::utils::Backoff` or
+//! `crossbeam::queue::SegQueue` directly, so the loom and shuttle builds
+//! check the same code that ships.
 //!
 //! # The snapshot cell
 //!
@@ -30,24 +31,38 @@
 //! sequentially consistent load / compare-and-swap contract, visible to the
 //! checker (every load and every swap is a scheduling point). The stand-ins
 //! use a lock; the real cell does not.
+//!
+//! # The queue and the mutex
+//!
+//! [`SegQueue`] is crossbeam's unbounded lock-free queue in normal builds;
+//! [`Mutex`] is `parking_lot`'s. Neither is loom- or shuttle-aware, so under
+//! a checker the queue is a checker mutex around a `VecDeque` (push, pop,
+//! `is_empty` and `len` each one critical section: linearizable, like the
+//! real queue, and every call a scheduling point) and the mutex is the
+//! checker's own. The queue's stand-in takes a lock; the real queue does
+//! not. [`Mutex::lock`] never reports poisoning: a panic under a lock is a
+//! bug the checker already reports, and the data is taken as it is.
 
 #[cfg(all(stockroom_loom, stockroom_shuttle))]
 compile_error!("`stockroom_loom` and `stockroom_shuttle` are exclusive: set at most one of the two cfgs");
 
+#[cfg(not(any(stockroom_loom, stockroom_shuttle)))]
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
 /// Snapshots are immutable data shared by `std`'s `Arc` in every build:
 /// loom's `Arc` would only add leak tracking (shuttle has none of its own),
-/// and arc-swap needs `std`'s.
-pub(crate) use std::sync::Arc;
-#[cfg(not(any(stockroom_loom, stockroom_shuttle)))]
-pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+/// and arc-swap needs `std`'s. `Weak` goes with it (the event hub's
+/// subscriptions hold the hub weakly).
+pub(crate) use std::sync::{Arc, Weak};
 
 #[cfg(stockroom_loom)]
-pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
 
 #[cfg(all(stockroom_shuttle, not(stockroom_loom)))]
-pub(crate) use shuttle::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+pub(crate) use shuttle::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
 
 pub(crate) use cell::{SnapshotCell, SnapshotGuard};
+pub(crate) use mutex::Mutex;
+pub(crate) use queue::SegQueue;
 
 #[cfg(not(any(stockroom_loom, stockroom_shuttle)))]
 mod cell {
@@ -126,6 +141,111 @@ mod cell {
             } else {
                 Err(new)
             }
+        }
+    }
+}
+
+/// `parking_lot`'s mutex behind the facade's small API (see the module docs).
+#[cfg(not(any(stockroom_loom, stockroom_shuttle)))]
+mod mutex {
+    /// The guard of a locked `Mutex`.
+    pub(crate) type MutexGuard<'a, T> = parking_lot::MutexGuard<'a, T>;
+
+    /// A mutual-exclusion lock (see the module docs).
+    pub(crate) struct Mutex<T> {
+        inner: parking_lot::Mutex<T>,
+    }
+
+    impl<T> Mutex<T> {
+        pub(crate) fn new(value: T) -> Self {
+            Self { inner: parking_lot::Mutex::new(value) }
+        }
+
+        /// Locks, waiting if another thread holds the lock.
+        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+            self.inner.lock()
+        }
+
+        /// Locks if no other thread holds the lock; never waits.
+        pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
+            self.inner.try_lock()
+        }
+    }
+}
+
+/// The checker's mutex behind the same API; poisoning is ignored (see the
+/// module docs).
+#[cfg(any(stockroom_loom, stockroom_shuttle))]
+mod mutex {
+    use super::CheckedMutex;
+    use std::sync::{PoisonError, TryLockError};
+
+    #[cfg(stockroom_loom)]
+    pub(crate) type MutexGuard<'a, T> = loom::sync::MutexGuard<'a, T>;
+    #[cfg(all(stockroom_shuttle, not(stockroom_loom)))]
+    pub(crate) type MutexGuard<'a, T> = shuttle::sync::MutexGuard<'a, T>;
+
+    /// Checker-visible stand-in for `parking_lot::Mutex`.
+    pub(crate) struct Mutex<T> {
+        inner: CheckedMutex<T>,
+    }
+
+    impl<T> Mutex<T> {
+        pub(crate) fn new(value: T) -> Self {
+            Self { inner: CheckedMutex::new(value) }
+        }
+
+        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+            self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+        }
+
+        pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
+            match self.inner.try_lock() {
+                Ok(guard) => Some(guard),
+                Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+                Err(TryLockError::WouldBlock) => None,
+            }
+        }
+    }
+}
+
+/// crossbeam's lock-free unbounded queue.
+#[cfg(not(any(stockroom_loom, stockroom_shuttle)))]
+mod queue {
+    pub(crate) use crossbeam::queue::SegQueue;
+}
+
+/// Checker-visible stand-in for crossbeam's `SegQueue` (see the module
+/// docs): the same linearizable push / pop / `is_empty` / `len`.
+#[cfg(any(stockroom_loom, stockroom_shuttle))]
+mod queue {
+    use super::Mutex;
+    use std::collections::VecDeque;
+
+    /// A FIFO queue; every operation is one critical section.
+    pub(crate) struct SegQueue<T> {
+        items: Mutex<VecDeque<T>>,
+    }
+
+    impl<T> SegQueue<T> {
+        pub(crate) fn new() -> Self {
+            Self { items: Mutex::new(VecDeque::new()) }
+        }
+
+        pub(crate) fn push(&self, value: T) {
+            self.items.lock().push_back(value);
+        }
+
+        pub(crate) fn pop(&self) -> Option<T> {
+            self.items.lock().pop_front()
+        }
+
+        pub(crate) fn is_empty(&self) -> bool {
+            self.items.lock().is_empty()
+        }
+
+        pub(crate) fn len(&self) -> usize {
+            self.items.lock().len()
         }
     }
 }

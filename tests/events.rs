@@ -1,0 +1,216 @@
+//! Events: every published version of a SKU (command or sweep) reaches a
+//! subscriber that keeps up exactly once, in per-SKU version order,
+//! gap-free from version 0, with a global sequence number that increases;
+//! threshold notices fire exactly once per crossing; a slow subscriber is
+//! told exactly how many events it missed and never holds a command up.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use stockroom::{
+    AdjustmentReason, AllocateRequest, AllocationPolicy, Change, Delivery, Event, Ledger, LotId, ManualClock, NewLot,
+    Notice, OrderLine, OrderRequest, Quantity, SUBSCRIPTION_CAPACITY_MAX, SkuId, SubscribeError, Subscription,
+    Timestamp,
+};
+
+const SKU: SkuId = SkuId(1);
+
+fn qty(units: u64) -> Quantity {
+    Quantity::new(units).expect("small")
+}
+
+fn evented() -> (Ledger, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(Timestamp(0)));
+    let ledger = Ledger::builder().clock(clock.clone()).events(true).build().expect("valid settings");
+    (ledger, clock)
+}
+
+/// Everything delivered so far; panics on a lag notice.
+fn drain(events: &Subscription<Event>) -> Vec<Event> {
+    events
+        .try_iter()
+        .map(|delivery| match delivery {
+            Delivery::Event(event) => event,
+            Delivery::Lagged { missed } => panic!("a subscriber that keeps up lagged by {missed}"),
+        })
+        .collect()
+}
+
+fn notices(events: &[Event]) -> Vec<(u64, Notice)> {
+    events.iter().flat_map(|e| e.notices.iter().map(move |n| (e.version, n.clone()))).collect()
+}
+
+#[test]
+fn subscribing_needs_events_on_and_a_sane_capacity() {
+    assert_eq!(Ledger::new().subscribe(8).err(), Some(SubscribeError::EventsOff));
+    let (ledger, _clock) = evented();
+    assert_eq!(ledger.subscribe(0).err(), Some(SubscribeError::Capacity { capacity: 0, max: SUBSCRIPTION_CAPACITY_MAX }));
+    assert!(ledger.subscribe(SUBSCRIPTION_CAPACITY_MAX + 1).is_err());
+    assert!(ledger.subscribe(1).is_ok());
+}
+
+#[test]
+fn every_version_is_one_event_including_sweeps_and_order_rollbacks() {
+    let (ledger, clock) = evented();
+    let events = ledger.subscribe(1_024).expect("subscribe");
+    ledger.define_sku(SKU, AllocationPolicy::Fifo).expect("define");
+    ledger.define_sku(SkuId(2), AllocationPolicy::Fifo).expect("define");
+    ledger.receive(SKU, NewLot::new(LotId(1), 10)).expect("receive");
+    let hold = ledger.allocate(&AllocateRequest::new(SKU, 4).hold_for(Duration::from_secs(1))).expect("hold");
+    ledger.extend(hold.reservation, Duration::from_secs(1)).expect("extend");
+    clock.set(Timestamp(2_000));
+    ledger.take(&AllocateRequest::new(SKU, 1)).expect("sweep, then sale");
+    // SKU 2 is empty: the SKU 1 part is held, then rolled back.
+    let order = OrderRequest::new(vec![OrderLine::new(SKU, 1), OrderLine::new(SkuId(2), 1)]);
+    assert!(ledger.allocate_order(&order).is_err());
+    ledger.adjust(SKU, LotId(1), -1, AdjustmentReason::Damage).expect("adjust");
+    ledger.set_low_stock(SKU, Some(3)).expect("threshold");
+
+    let received = drain(&events);
+    let sku_1: Vec<(u64, &Change)> =
+        received.iter().filter(|e| e.sku == SKU).map(|e| (e.version, &e.change)).collect();
+    let kinds: Vec<&str> = sku_1
+        .iter()
+        .map(|(_, change)| match change {
+            Change::Defined(_) => "defined",
+            Change::Received(_) => "received",
+            Change::Allocated(_) => "allocated",
+            Change::Extended(_) => "extended",
+            Change::Swept(_) => "swept",
+            Change::Sold(_) => "sold",
+            Change::Released(_) => "released",
+            Change::Adjusted(_) => "adjusted",
+            Change::LowStockSet(_) => "low stock set",
+            Change::Committed(_) => "committed",
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "defined",
+            "received",
+            "allocated",
+            "extended",
+            "swept",
+            "sold",
+            "allocated",
+            "released",
+            "adjusted",
+            "low stock set"
+        ]
+    );
+    let versions: Vec<u64> = sku_1.iter().map(|(v, _)| *v).collect();
+    assert_eq!(versions, (0..10).collect::<Vec<_>>(), "gap-free, in order, from 0");
+    assert_eq!(versions.last().copied(), Some(ledger.snapshot(SKU).expect("defined").version()));
+    let Change::Swept(swept) = sku_1[4].1 else { unreachable!() };
+    assert_eq!(swept.lapsed[0].reservation, hold.reservation);
+    let seqs: Vec<u64> = received.iter().map(|e| e.seq).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "global sequence increases: {seqs:?}");
+}
+
+#[test]
+fn threshold_notices_fire_once_per_crossing() {
+    let (ledger, clock) = evented();
+    let events = ledger.subscribe(1_024).expect("subscribe");
+    ledger.define_sku(SKU, AllocationPolicy::Fefo).expect("define");
+    ledger.set_low_stock(SKU, Some(3)).expect("threshold");
+    ledger.receive(SKU, NewLot::new(LotId(1), 5).expires_at(Timestamp(10_000))).expect("receive"); // v2: back in stock
+    ledger.take(&AllocateRequest::new(SKU, 1)).expect("5 -> 4"); // v3: nothing
+    ledger.take(&AllocateRequest::new(SKU, 1)).expect("4 -> 3"); // v4: low stock
+    ledger.take(&AllocateRequest::new(SKU, 1)).expect("3 -> 2"); // v5: nothing, already below
+    ledger.adjust(SKU, LotId(1), 5, AdjustmentReason::Recount).expect("2 -> 7"); // v6: rearmed
+    let hold = ledger.allocate(&AllocateRequest::new(SKU, 7)).expect("7 -> 0"); // v7: low stock and sold out
+    ledger.release(hold.reservation).expect("0 -> 7"); // v8: back in stock
+    clock.set(Timestamp(10_000));
+    let report = ledger.expire_due(Timestamp(10_000)).expect("sweep"); // v9: lot 1 expired
+    assert_eq!(report.swept[0].expired_lots, [LotId(1)]);
+    assert!(ledger.expire_due(Timestamp(10_000)).expect("sweep").swept.is_empty(), "reported once");
+    ledger.receive(SKU, NewLot::new(LotId(2), 1).expires_at(Timestamp(9_000))).expect("v10: already past");
+    clock.set(Timestamp(20_000));
+    assert!(ledger.expire_due(Timestamp(20_000)).expect("sweep").swept.is_empty(), "lot 2 was told at receipt");
+    assert_eq!(
+        notices(&drain(&events)),
+        [
+            (2, Notice::BackInStock { available: qty(5) }),
+            (4, Notice::LowStock { available: qty(3), threshold: qty(3) }),
+            (7, Notice::LowStock { available: qty(0), threshold: qty(3) }),
+            (7, Notice::SoldOut),
+            (8, Notice::BackInStock { available: qty(7) }),
+            (9, Notice::LotExpired { lot: LotId(1) }),
+            (10, Notice::LotExpired { lot: LotId(2) }),
+        ]
+    );
+}
+
+#[test]
+fn a_slow_subscriber_is_told_exactly_what_it_missed_and_holds_nothing_up() {
+    let (ledger, _clock) = evented();
+    let slow = ledger.subscribe(2).expect("subscribe");
+    let keeping_up = ledger.subscribe(1 << 16).expect("subscribe");
+    ledger.define_sku(SKU, AllocationPolicy::Fifo).expect("define");
+    ledger.receive(SKU, NewLot::new(LotId(1), 100_000)).expect("receive");
+    // 10,000 sales with nobody reading the slow subscriber's channel.
+    for _ in 0..10_000 {
+        ledger.take(&AllocateRequest::new(SKU, 1)).expect("sale");
+    }
+    let first: Vec<Delivery<Event>> = slow.try_iter().collect();
+    assert!(matches!(&first[..], [Delivery::Event(a), Delivery::Event(b)] if (a.version, b.version) == (0, 1)));
+    ledger.take(&AllocateRequest::new(SKU, 1)).expect("one more sale");
+    let next: Vec<Delivery<Event>> = slow.try_iter().collect();
+    match &next[..] {
+        [Delivery::Lagged { missed }, Delivery::Event(event)] => {
+            assert_eq!(*missed, 10_000, "versions 2..=10001 were dropped");
+            assert_eq!(event.version, 10_002);
+        }
+        other => panic!("expected a lag notice then the event: {other:?}"),
+    }
+    assert_eq!(drain(&keeping_up).len(), 10_003, "the subscriber that kept up got every version");
+}
+
+#[test]
+fn concurrent_changes_reach_a_subscriber_in_per_sku_version_order() {
+    let (ledger, _clock) = evented();
+    let events = ledger.subscribe(1 << 18).expect("subscribe");
+    let skus = [SkuId(1), SkuId(2), SkuId(3)];
+    for sku in skus {
+        ledger.define_sku(sku, AllocationPolicy::Fifo).expect("define");
+        ledger.receive(sku, NewLot::new(LotId(1), 1_000)).expect("receive");
+    }
+    std::thread::scope(|scope| {
+        for thread in 0..4u64 {
+            let ledger = &ledger;
+            scope.spawn(move || {
+                for i in 0..2_000u64 {
+                    let sku = skus[((thread + i) % 3) as usize];
+                    match i % 4 {
+                        0 => {
+                            let _ = ledger.take(&AllocateRequest::new(sku, 1));
+                        }
+                        1 => {
+                            if let Ok(hold) = ledger.allocate(&AllocateRequest::new(sku, 2)) {
+                                let _ = ledger.release(hold.reservation);
+                            }
+                        }
+                        2 => {
+                            let _ = ledger.adjust(sku, LotId(1), 1, AdjustmentReason::Recount);
+                        }
+                        _ => {
+                            let _ = ledger.snapshot(sku);
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let mut by_sku: BTreeMap<SkuId, Vec<u64>> = BTreeMap::new();
+    let mut last_seq = 0;
+    for event in drain(&events) {
+        assert!(event.seq > last_seq);
+        last_seq = event.seq;
+        by_sku.entry(event.sku).or_default().push(event.version);
+    }
+    for sku in skus {
+        let final_version = ledger.snapshot(sku).expect("defined").version();
+        assert_eq!(by_sku[&sku], (0..=final_version).collect::<Vec<_>>(), "{sku}: every version once, in order");
+    }
+}
