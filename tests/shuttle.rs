@@ -7,27 +7,50 @@
 //! samples schedules, it does not enumerate them like the loom models in
 //! `src/cell/loom.rs`, which in exchange only afford two threads):
 //!
-//! - **Linearizability, checked against the reference ledger**: the
-//!   successful commands of each SKU carry versions that are unique and
-//!   exactly `setup + 1 ..= final` (no gap, no duplicate), increasing in
-//!   each thread's program order; replayed in version order through the
+//! - **Linearizability, checked against the reference ledger** (scenarios
+//!   on one SKU at a fixed clock: `flash_sale`, `lifecycle`,
+//!   `perishables_lite`, `mixed_commands`, `resourcing`): the successful
+//!   commands of each SKU carry versions that are unique and exactly
+//!   `setup + 1 ..= final` (no gap, no duplicate), increasing in each
+//!   thread's program order; replayed in version order through the
 //!   independent reference ledger (`tests/common/reference.rs`), each gives
 //!   exactly the outcome the real ledger gave (lines, lots, FEFO order,
-//!   shortfalls, versions), and the final snapshots are equal. Every refusal
-//!   is one the reference also gives at some version the refused command
-//!   could have linearized at (between the thread's neighbouring successes
-//!   on that SKU).
+//!   shortfalls and re-sourced lines, deadlines, versions), and the final
+//!   snapshots are equal. Every refusal is one the reference also gives at
+//!   some version the refused command could have linearized at (between
+//!   the thread's neighbouring successes on that SKU).
+//! - **Exact invariants where a replay cannot be built**: when the clock
+//!   moves concurrently (`commit_vs_expiry`: which instant each command
+//!   read is not recorded, and sweeps publish versions no outcome reports)
+//!   and when one command spans SKUs (`orders_vs_lines`: a failed order's
+//!   rolled-back parts publish versions no outcome reports). There every
+//!   reported version is unique and in program order, the unreported ones
+//!   are accounted for (exactly two per rolled-back order part; at least
+//!   one and at most one per hold lapsed inside another operation's
+//!   sweep), and every reservation's life is checked end to end (see the
+//!   scenarios' doc comments).
 //! - **The invariants**: a clean `audit()` (conservation per lot, held
 //!   against holds, totals) and, per lot, `held + committed <= received +
 //!   adjusted`.
 //! - **Each scenario's exact counts** (see their doc comments).
 //!
-//! Under the crate's `stockroom_shuttle` cfg every atomic is shuttle's and
-//! the snapshot cell is a shuttle mutex around the `Arc` (see `src/sync.rs`),
-//! so every load and every compare-and-swap is a point where shuttle may
-//! switch threads; the CAS backoff is a yield. Each scenario runs under
-//! shuttle's random scheduler (what `shuttle::check_random` runs) and its
-//! PCT scheduler at depth 3 (what `shuttle::check_pct` runs), each for
+//! The scenarios: `flash_sale` (takes racing for the last units),
+//! `lifecycle` (ending each reservation exactly once), `perishables_lite`
+//! (FEFO allocations racing spoilage adjustments), `mixed_commands` (random
+//! commands of every kind, and torn-snapshot readers), `commit_vs_expiry`
+//! (commits, releases and extensions racing a moving clock, the sweeps it
+//! causes and `expire_due`), `orders_vs_lines` (2-SKU orders and their
+//! rollbacks racing single-line allocations and sales) and `resourcing`
+//! (holds re-sourced or shorted by shrinks racing them, and a conditional
+//! adjustment).
+//!
+//! Under the crate's `stockroom_shuttle` cfg every atomic is shuttle's (the
+//! manual clock's included) and the snapshot cell is a shuttle mutex around
+//! the `Arc` (see `src/sync.rs`), so every load, every compare-and-swap and
+//! every clock reading or move is a point where shuttle may switch threads;
+//! the CAS backoff is a yield. Each scenario runs under shuttle's random
+//! scheduler (what `shuttle::check_random` runs) and its PCT scheduler at
+//! depth 3 (what `shuttle::check_pct` runs), each for
 //! `STOCKROOM_SHUTTLE_ITERATIONS` schedules (default 10,000). Shuttle
 //! models every atomic ordering as SeqCst, so weak-memory reorderings are
 //! not what this file checks (the loom models are); what it checks is the
@@ -57,8 +80,10 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use stockroom::{
-    AdjustmentReason, AllocateError, AllocateRequest, AllocationPolicy, Command, CommandError, CommitError, FillMode,
-    Ledger, LotId, ManualClock, NewLot, Outcome, ReleaseError, ReservationId, SkuId, Timestamp,
+    AdjustError, AdjustmentReason, AllocateError, AllocateRequest, Allocation, AllocationPolicy, Clock, Command,
+    CommandError, CommitError, Committed, ExtendError, Extended, FillMode, Lapsed, Ledger, LedgerBuilder, Line, LotId,
+    ManualClock, NewLot, OrderError, OrderLine, OrderRequest, Outcome, ReleaseError, Released, ReservationId,
+    Shortfall, SkuId, Timestamp,
 };
 
 /// Schedules per scenario and scheduler when `STOCKROOM_SHUTTLE_ITERATIONS`
@@ -180,6 +205,9 @@ scenario!(flash_sale);
 scenario!(lifecycle);
 scenario!(perishables_lite);
 scenario!(mixed_commands);
+scenario!(commit_vs_expiry);
+scenario!(orders_vs_lines);
+scenario!(resourcing);
 
 // ---------------------------------------------------------------------------
 // Histories and the checks every scenario ends with
@@ -189,17 +217,27 @@ scenario!(mixed_commands);
 /// it is done).
 type Racer = Box<dyn FnMut(&[Step]) -> Option<Command> + Send>;
 
-/// One command a thread ran, and what it got.
+/// One command a thread ran, what it got, and the ledger clock's readings
+/// just before the call and just after it returned (the command read its
+/// one instant between the two).
 #[derive(Clone, Debug)]
 struct Step {
     command: Command,
     result: Result<Outcome, CommandError>,
+    before: Timestamp,
+    after: Timestamp,
 }
 
 /// A fresh ledger on a manual clock reading [`NOW`], with `setup` applied
 /// (each command must succeed).
 fn ledger_with(setup: &[Command]) -> Arc<Ledger> {
-    let ledger = Ledger::with_clock(Arc::new(ManualClock::new(Timestamp(NOW))));
+    ledger_on(&Arc::new(ManualClock::new(Timestamp(NOW))), LedgerBuilder::HOLD_MAX_DEFAULT, setup)
+}
+
+/// A fresh ledger reading `clock`, holding reservations for at most
+/// `hold_max`, with `setup` applied (each command must succeed).
+fn ledger_on(clock: &Arc<ManualClock>, hold_max: Duration, setup: &[Command]) -> Arc<Ledger> {
+    let ledger = Ledger::builder().clock(clock.clone()).hold_max(hold_max).build().expect("a valid hold maximum");
     for command in setup {
         ledger.execute(command).unwrap_or_else(|error| panic!("setup {command:?}: {error}"));
     }
@@ -217,8 +255,10 @@ fn run_threads(ledger: &Arc<Ledger>, threads: Vec<Racer>) -> Vec<Vec<Step>> {
             shuttle::thread::spawn(move || {
                 let mut steps = Vec::new();
                 while let Some(command) = next(&steps) {
+                    let before = ledger.now();
                     let result = ledger.execute(&command);
-                    steps.push(Step { command, result });
+                    let after = ledger.now();
+                    steps.push(Step { command, result, before, after });
                 }
                 steps
             })
@@ -233,17 +273,68 @@ fn script(commands: Vec<Command>) -> Racer {
     Box::new(move |_| commands.next())
 }
 
-/// The version an outcome published.
-fn version_of(outcome: &Outcome) -> u64 {
+/// Every (SKU, version) an outcome reports having published: one for a
+/// single-SKU command, one per SKU part of an order, one per sweep of an
+/// `expire_due` report.
+fn versions_of(outcome: &Outcome) -> Vec<(SkuId, u64)> {
     match outcome {
-        Outcome::SkuDefined(o) => o.version,
-        Outcome::Received(o) => o.version,
-        Outcome::Allocated(o) => o.version,
-        Outcome::Sold(o) => o.version,
-        Outcome::Released(o) => o.version,
-        Outcome::Committed(o) => o.version,
-        Outcome::Adjusted(o) => o.version,
+        Outcome::SkuDefined(o) => vec![(o.sku, o.version)],
+        Outcome::Received(o) => vec![(o.sku, o.version)],
+        Outcome::Allocated(o) => vec![(o.reservation.sku, o.version)],
+        Outcome::Sold(o) => vec![(o.sku, o.version)],
+        Outcome::Released(o) => vec![(o.reservation.sku, o.version)],
+        Outcome::Committed(o) => vec![(o.reservation.sku, o.version)],
+        Outcome::Adjusted(o) => vec![(o.sku, o.version)],
+        Outcome::Extended(o) => vec![(o.reservation.sku, o.version)],
+        Outcome::LowStockSet(o) => vec![(o.sku, o.version)],
+        Outcome::OrderAllocated(o) => o.allocations.iter().map(|a| (a.reservation.sku, a.version)).collect(),
+        Outcome::Expired(o) => o.swept.iter().map(|swept| (swept.sku, swept.version)).collect(),
     }
+}
+
+/// The version a single-SKU command's outcome published.
+fn version_of(outcome: &Outcome) -> u64 {
+    match versions_of(outcome)[..] {
+        [(_, version)] => version,
+        _ => panic!("not a single-SKU outcome: {outcome:?}"),
+    }
+}
+
+/// Every version the steps' outcomes report, and who published it.
+type Published<'a> = BTreeMap<(SkuId, u64), (usize, &'a Step)>;
+
+/// The versions every success reports, checked unique per SKU and
+/// increasing, per SKU, in each thread's program order.
+fn published_versions(threads: &[Vec<Step>]) -> Published<'_> {
+    let mut published: Published<'_> = BTreeMap::new();
+    for (thread, steps) in threads.iter().enumerate() {
+        let mut last: BTreeMap<SkuId, u64> = BTreeMap::new();
+        for step in steps {
+            let Ok(outcome) = &step.result else { continue };
+            for (sku, version) in versions_of(outcome) {
+                if let Some((other, first)) = published.insert((sku, version), (thread, step)) {
+                    panic!(
+                        "{sku} version {version} published twice: thread {other} {first:?} and thread {thread} {step:?}"
+                    );
+                }
+                if let Some(earlier) = last.insert(sku, version) {
+                    assert!(earlier < version, "thread {thread}: {sku} version {version} after its own {earlier}");
+                }
+            }
+        }
+    }
+    published
+}
+
+/// How many of `sku`'s versions in `published` lie in `start + 1 ..= end`,
+/// checking that none lies outside.
+fn reported_between(published: &Published<'_>, sku: SkuId, start: u64, end: u64) -> u64 {
+    let versions: Vec<u64> = published.range((sku, 0)..=(sku, u64::MAX)).map(|(&(_, version), _)| version).collect();
+    assert!(
+        versions.iter().all(|version| (start + 1..=end).contains(version)),
+        "{sku}: {versions:?} vs {start}..{end}"
+    );
+    versions.len() as u64
 }
 
 /// A refused command, and the versions it could have linearized at.
@@ -258,11 +349,17 @@ struct Refusal<'a> {
     explained: bool,
 }
 
-/// The checks every scenario ends with (see the file docs): versions
-/// unique, gap-free and in program order per SKU; every success replayed
-/// in version order through the reference ledger gives the same outcome;
-/// every refusal is one the reference gives at a version it could have
-/// linearized at; equal final snapshots; a clean audit; no lot oversold.
+/// The one SKU a command of a replayable scenario is about.
+fn single_sku(command: &Command) -> SkuId {
+    command.sku().unwrap_or_else(|| panic!("the reference replay takes single-SKU commands only: {command:?}"))
+}
+
+/// The checks every replayable scenario (one clock reading, single-SKU
+/// commands) ends with (see the file docs): versions unique, gap-free and
+/// in program order per SKU; every success replayed in version order
+/// through the reference ledger gives the same outcome; every refusal is
+/// one the reference gives at a version it could have linearized at; equal
+/// final snapshots; a clean audit; no lot oversold.
 fn check_history(ledger: &Ledger, setup: &[Command], threads: &[Vec<Step>]) {
     let reference = ReferenceLedger::new();
     let now = Timestamp(NOW);
@@ -271,42 +368,24 @@ fn check_history(ledger: &Ledger, setup: &[Command], threads: &[Vec<Step>]) {
     }
     let skus = reference.skus();
     let start: BTreeMap<SkuId, u64> =
-        skus.iter().map(|&sku| (sku, reference.snapshot(sku).expect("defined in setup").version)).collect();
+        skus.iter().map(|&sku| (sku, reference.peek(sku).expect("defined in setup").version)).collect();
     let end: BTreeMap<SkuId, u64> =
         skus.iter().map(|&sku| (sku, ledger.snapshot(sku).expect("defined in setup").version())).collect();
 
     // Versions: unique per SKU, increasing in each thread's program order.
-    let mut published: BTreeMap<(SkuId, u64), (usize, &Step)> = BTreeMap::new();
+    let published = published_versions(threads);
     let mut refusals = Vec::new();
     for (thread, steps) in threads.iter().enumerate() {
         for (index, step) in steps.iter().enumerate() {
-            let sku = step.command.sku();
-            let successes_on_sku = |range: &mut dyn Iterator<Item = &Step>| -> Vec<u64> {
-                range
-                    .filter(|other| other.command.sku() == sku)
-                    .filter_map(|other| other.result.as_ref().ok().map(version_of))
-                    .collect()
+            let sku = single_sku(&step.command);
+            let Err(error) = &step.result else { continue };
+            let on_sku = |other: &Step| match &other.result {
+                Ok(outcome) if single_sku(&other.command) == sku => Some(version_of(outcome)),
+                _ => None,
             };
-            match &step.result {
-                Ok(outcome) => {
-                    let version = version_of(outcome);
-                    if let Some((other, first)) = published.insert((sku, version), (thread, step)) {
-                        panic!(
-                            "{sku} version {version} published twice: thread {other} {first:?} and thread {thread} {step:?}"
-                        );
-                    }
-                    let earlier = successes_on_sku(&mut steps[..index].iter());
-                    if let Some(&last) = earlier.last() {
-                        assert!(last < version, "thread {thread}: {sku} version {version} after its own {last}");
-                    }
-                }
-                Err(error) => {
-                    let from = successes_on_sku(&mut steps[..index].iter()).last().copied().unwrap_or(start[&sku]);
-                    let to =
-                        successes_on_sku(&mut steps[index + 1..].iter()).first().map_or(end[&sku], |next| next - 1);
-                    refusals.push(Refusal { thread, step, error, from, to, explained: false });
-                }
-            }
+            let from = steps[..index].iter().rev().find_map(on_sku).unwrap_or(start[&sku]);
+            let to = steps[index + 1..].iter().find_map(on_sku).map_or(end[&sku], |next| next - 1);
+            refusals.push(Refusal { thread, step, error, from, to, explained: false });
         }
     }
     for &sku in &skus {
@@ -322,7 +401,7 @@ fn check_history(ledger: &Ledger, setup: &[Command], threads: &[Vec<Step>]) {
     let mut reference = reference;
     for &sku in &skus {
         for version in start[&sku]..=end[&sku] {
-            for refusal in refusals.iter_mut().filter(|r| !r.explained && r.step.command.sku() == sku) {
+            for refusal in refusals.iter_mut().filter(|r| !r.explained && single_sku(&r.step.command) == sku) {
                 if !(refusal.from..=refusal.to).contains(&version) || may_succeed(&reference, &refusal.step.command) {
                     continue;
                 }
@@ -344,7 +423,7 @@ fn check_history(ledger: &Ledger, setup: &[Command], threads: &[Vec<Step>]) {
             }
         }
         let data = ledger.snapshot(sku).expect("defined").to_data();
-        assert_eq!(Some(data), reference.snapshot(sku), "{sku}: final state differs from the reference's");
+        assert_eq!(Some(data), reference.snapshot(sku, now), "{sku}: final state differs from the reference's");
     }
     if let Some(refusal) = refusals.iter().find(|r| !r.explained) {
         panic!(
@@ -357,13 +436,7 @@ fn check_history(ledger: &Ledger, setup: &[Command], threads: &[Vec<Step>]) {
 }
 
 /// A reference ledger after `setup` and `sku`'s successes up to `version`.
-fn rebuild(
-    setup: &[Command],
-    published: &BTreeMap<(SkuId, u64), (usize, &Step)>,
-    sku: SkuId,
-    start: u64,
-    version: u64,
-) -> ReferenceLedger {
+fn rebuild(setup: &[Command], published: &Published<'_>, sku: SkuId, start: u64, version: u64) -> ReferenceLedger {
     let reference = ReferenceLedger::new();
     let now = Timestamp(NOW);
     for command in setup {
@@ -382,24 +455,27 @@ fn may_succeed(reference: &ReferenceLedger, command: &Command) -> bool {
     let now = Timestamp(NOW);
     match command {
         Command::Allocate(request) | Command::Take(request) => {
+            let hold_valid = matches!(command, Command::Take(_))
+                || request.hold_for.is_none_or(|hold| !hold.is_zero() && hold <= LedgerBuilder::HOLD_MAX_DEFAULT);
             let available = reference.available(request.sku, now, request.min_shelf_life).map_or(0, |q| q.get());
-            match request.fill {
+            let enough = match request.fill {
                 FillMode::FillOrKill => request.quantity > 0 && available >= request.quantity,
                 FillMode::Partial => request.quantity > 0 && available > 0,
-            }
+            };
+            hold_valid && request.expected_version.is_none() && enough
         }
-        Command::Release { reservation } => reference.reservation(*reservation).is_ok(),
+        Command::Release { reservation } => reference.reservation(*reservation, now).is_ok(),
         Command::Commit { reservation, quantity } => reference
-            .reservation(*reservation)
+            .reservation(*reservation, now)
             .is_ok_and(|live| quantity.is_none_or(|units| units > 0 && units <= live.held().get())),
-        Command::Adjust { sku, lot, delta, .. } => reference.snapshot(*sku).is_some_and(|data| {
+        Command::Adjust { sku, lot, delta, expected_version: None, .. } => reference.peek(*sku).is_some_and(|data| {
             data.lots.iter().any(|known| {
                 known.id == *lot
                     && *delta != 0
                     && ((1..=1_000).contains(delta) || delta.unsigned_abs() <= known.quantities.on_hand())
             })
         }),
-        Command::Receive { .. } | Command::DefineSku { .. } => false,
+        _ => false,
     }
 }
 
@@ -433,6 +509,11 @@ fn allocate(request: AllocateRequest) -> Command {
     Command::Allocate(request)
 }
 
+/// A fill-or-kill allocation of `units` held for `millis` ms.
+fn allocate_for(sku: SkuId, units: u64, millis: u64) -> Command {
+    Command::Allocate(AllocateRequest::new(sku, units).hold_for(Duration::from_millis(millis)))
+}
+
 fn take(request: AllocateRequest) -> Command {
     Command::Take(request)
 }
@@ -445,12 +526,37 @@ fn commit(sku: SkuId, seq: u64, quantity: Option<u64>) -> Command {
     Command::Commit { reservation: ReservationId { sku, seq }, quantity }
 }
 
+fn extend(sku: SkuId, seq: u64, millis: u64) -> Command {
+    Command::Extend { reservation: ReservationId { sku, seq }, by: Duration::from_millis(millis) }
+}
+
 fn adjust(sku: SkuId, lot: u64, delta: i64, reason: AdjustmentReason) -> Command {
-    Command::Adjust { sku, lot: LotId(lot), delta, reason }
+    Command::Adjust { sku, lot: LotId(lot), delta, reason, expected_version: None }
+}
+
+/// A 2-or-more-line order of `(sku, units)` lines, held until ended.
+fn order(lines: &[(SkuId, u64)]) -> OrderRequest {
+    OrderRequest::new(lines.iter().map(|&(sku, units)| OrderLine::new(sku, units)).collect())
 }
 
 fn all_steps(threads: &[Vec<Step>]) -> impl Iterator<Item = &Step> {
     threads.iter().flatten()
+}
+
+/// Units in `lines`.
+fn units(lines: &[Line]) -> u64 {
+    lines.iter().map(|line| line.quantity.get()).sum()
+}
+
+/// Units per lot in `lines` (zero lines left out).
+fn per_lot<'a>(lines: impl IntoIterator<Item = &'a Line>) -> BTreeMap<LotId, u64> {
+    let mut lots = BTreeMap::new();
+    for line in lines {
+        if !line.quantity.is_zero() {
+            *lots.entry(line.lot).or_default() += line.quantity.get();
+        }
+    }
+    lots
 }
 
 // ---------------------------------------------------------------------------
@@ -581,7 +687,8 @@ fn lifecycle() {
 /// shrink exceeds what is on hand); each allocation's lines run in FEFO
 /// order over eligible lots only (never the expired lot, never lot 2 for
 /// the shelf-life request); every unit an adjustment took from a hold is
-/// accounted: per reservation, the shortfalls naming it add up to its
+/// accounted: each shortfall's `quantity` is what it re-sourced plus what
+/// it shorted, per reservation the shortfalls' `shorted` add up to its
 /// `shorted`, and `held == granted - shorted`; per lot, `held` is the sum of
 /// the live holds' lines on it; final adjustments are exact (lot 2: -3,
 /// lot 1: -3, the expired lot written off); plus the common checks (the
@@ -625,7 +732,9 @@ fn perishables_lite() {
             (Command::Allocate(_), Err(CommandError::Allocate(AllocateError::Insufficient { .. }))) => {}
             (Command::Adjust { .. }, Ok(Outcome::Adjusted(adjusted))) => {
                 for shortfall in &adjusted.shortfalls {
-                    *shorted.entry(shortfall.reservation).or_default() += shortfall.quantity.get();
+                    let resourced = units(&shortfall.resourced);
+                    assert_eq!(shortfall.quantity.get(), resourced + shortfall.shorted.get(), "{shortfall:?}");
+                    *shorted.entry(shortfall.reservation).or_default() += shortfall.shorted.get();
                 }
             }
             (command, result) => panic!("unexpected {command:?} -> {result:?} (reality is never refused)"),
@@ -756,4 +865,642 @@ fn mixed_commands() {
     let threads = run_threads(&ledger, threads);
     reader.join().expect("the reader saw a torn snapshot");
     check_history(&ledger, &setup, &threads);
+}
+
+/// How a reservation of `commit_vs_expiry` was seen to end.
+#[derive(Debug)]
+enum Ending<'a> {
+    Committed(&'a Step, &'a Committed),
+    Released(&'a Step, &'a Released),
+    /// A commit, release or extension refused `Expired`: its own sweep
+    /// lapsed the hold (at this deadline).
+    Expired(&'a Step, Timestamp),
+    /// Listed by an `expire_due` report swept at this instant.
+    Reaped(Timestamp, &'a Lapsed),
+}
+
+/// Everything `commit_vs_expiry` saw happen to one reservation.
+#[derive(Debug, Default)]
+struct Life<'a> {
+    /// The allocation, and its hold duration.
+    allocated: Option<(&'a Step, &'a Allocation, Duration)>,
+    /// Successful extensions, and by how much each asked.
+    extended: Vec<(&'a Step, &'a Extended, Duration)>,
+    endings: Vec<Ending<'a>>,
+    /// A commit, release or extension was refused `Ended`.
+    refused_ended: bool,
+    /// Extensions refused `BeyondMaximum`: requested, latest, by.
+    beyond: Vec<(Timestamp, Timestamp, Duration)>,
+}
+
+/// What a refused commit, release or extension says of its reservation.
+enum Refused {
+    Unknown,
+    Ended,
+    Expired(Timestamp),
+}
+
+fn lifecycle_refusal(error: &CommandError) -> Option<(ReservationId, Refused)> {
+    use CommandError::{Commit, Extend, Release};
+    Some(match error {
+        Commit(CommitError::UnknownReservation { id })
+        | Release(ReleaseError::UnknownReservation { id })
+        | Extend(ExtendError::UnknownReservation { id }) => (*id, Refused::Unknown),
+        Commit(CommitError::Ended { id }) | Release(ReleaseError::Ended { id }) | Extend(ExtendError::Ended { id }) => {
+            (*id, Refused::Ended)
+        }
+        Commit(CommitError::Expired { id, deadline })
+        | Release(ReleaseError::Expired { id, deadline })
+        | Extend(ExtendError::Expired { id, deadline }) => (*id, Refused::Expired(*deadline)),
+        _ => return None,
+    })
+}
+
+/// Race: reservations with deadlines against a moving clock, with a 20 ms
+/// hold maximum. A ticker moves the manual clock from 10 to 28 ms in nine
+/// 2 ms steps (0, 8 or 24 yields apart, drawn per schedule: a clock racing
+/// ahead of the commands or moving with them) while, on SKU 20 (FIFO, two
+/// 4-unit lots): three holders each hold units with a deadline (2 for 5 ms,
+/// 2 for 10 ms, 3 for 15 ms) and then end their own hold (commit all;
+/// extend by 10 ms, then commit 1; release); a racer extends seq 1 by 5 ms,
+/// releases seq 2 and commits seq 3, blindly; a buyer holds 3 for 20 ms
+/// and then takes up to 2. On SKU 21 (one 2-unit lot), which nobody else
+/// touches: a late payer holds 1 unit for 4 ms and commits it once the
+/// clock reads an instant drawn from 12 to 26 ms, racing a reaper that runs
+/// `expire_due` at the clock's reading once it reads 16 ms, and again at 24
+/// ms. At the end, one more sweep of both SKUs at the final reading
+/// (`expire_due_in`: the same sweep, without `expire_due`'s walk over every
+/// shard of the SKU table, 64 scheduling points).
+///
+/// Which instant each command read is not recorded (only the clock's
+/// readings just before and after the call), and sweeps inside other
+/// operations publish versions no outcome reports, so there is no replay.
+/// Asserts instead, per reservation:
+/// - its deadline: the allocation's is its instant plus the hold duration
+///   (within the readings around the call); each successful extension, in
+///   version order, moves the previous deadline by exactly its `by`, found
+///   the previous deadline not yet passed (later than the reading before
+///   the call) and stays within the allocation instant plus the maximum; a
+///   `BeyondMaximum` names that latest and a deadline the hold really had.
+/// - it ends at most once, in exactly one way among: `Committed`,
+///   `Released`, an `Expired` refusal of commit, release or extension (that
+///   call's own sweep lapsed it), a `Lapsed` entry of an `expire_due`
+///   report, or none of those (another operation's sweep lapsed it). A
+///   commit or release that succeeded found its hold before the deadline
+///   the hold had at that version (later than the reading before the
+///   call), after every extension of it. Every lapse names the hold's final
+///   deadline, passed by the reading after the call (or by the report's
+///   instant); a hold that vanished unseen had a deadline at or before the
+///   final reading; a hold still live at the end is exactly its allocation
+///   with its final deadline, later than the final reading (no lapsed hold
+///   survives the final sweep); an `Ended` refusal names a hold that is
+///   gone at the end.
+/// - units: a commit's committed plus returned lines, a release's lines and
+///   a lapse's lines are exactly the allocation's, per lot (no unit both
+///   committed and returned); per SKU the final totals are exact: committed
+///   = the commits' committed lines + the sales, held = the live holds, and
+///   available + held + committed = received.
+/// - versions, per SKU: every reported version (outcomes, and the sweeps
+///   in reports; the final sweep's is the last) is unique and in program
+///   order; the unreported ones are sweeps inside other operations: at
+///   least one if any hold lapsed that way (`Expired` refusals and unseen
+///   lapses), none otherwise, never more than such holds.
+///
+/// Plus the audit and the per-lot oversell check.
+fn commit_vs_expiry() {
+    const MAIN: SkuId = SkuId(20);
+    const LATE: SkuId = SkuId(21);
+    const HOLD_MAX: Duration = Duration::from_millis(20);
+    const TICK: Duration = Duration::from_millis(2);
+    let stock = BTreeMap::from([(MAIN, 8), (LATE, 2)]);
+    let setup = [
+        define(MAIN, AllocationPolicy::Fifo),
+        define(LATE, AllocationPolicy::Fifo),
+        receive(MAIN, 1, 4, None),
+        receive(MAIN, 2, 4, None),
+        receive(LATE, 1, 2, None),
+    ];
+    let clock = Arc::new(ManualClock::new(Timestamp(NOW)));
+    let ledger = ledger_on(&clock, HOLD_MAX, &setup);
+    let start: BTreeMap<SkuId, u64> =
+        stock.keys().map(|&sku| (sku, ledger.snapshot(sku).expect("defined").version())).collect();
+    // Spins (a yield is a scheduling point) until the ticker got the clock
+    // to `instant`.
+    let wait_for = |clock: Arc<ManualClock>| {
+        move |instant: u64| {
+            while clock.now().0 < instant {
+                shuttle::thread::yield_now();
+            }
+            clock.now()
+        }
+    };
+    let (payer_waits, reaper_waits) = (wait_for(Arc::clone(&clock)), wait_for(Arc::clone(&clock)));
+    let threads: Vec<Racer> = vec![
+        Box::new(|steps: &[Step]| match steps {
+            [] => Some(allocate_for(MAIN, 2, 5)),
+            [Step { result: Ok(Outcome::Allocated(hold)), .. }] => {
+                Some(Command::Commit { reservation: hold.reservation, quantity: None })
+            }
+            _ => None,
+        }),
+        Box::new(|steps: &[Step]| match steps {
+            [] => Some(allocate_for(MAIN, 2, 10)),
+            [Step { result: Ok(Outcome::Allocated(hold)), .. }] => {
+                Some(Command::Extend { reservation: hold.reservation, by: Duration::from_millis(10) })
+            }
+            [Step { result: Ok(Outcome::Allocated(hold)), .. }, _] => {
+                Some(Command::Commit { reservation: hold.reservation, quantity: Some(1) })
+            }
+            _ => None,
+        }),
+        Box::new(|steps: &[Step]| match steps {
+            [] => Some(allocate_for(MAIN, 3, 15)),
+            [Step { result: Ok(Outcome::Allocated(hold)), .. }] => {
+                Some(Command::Release { reservation: hold.reservation })
+            }
+            _ => None,
+        }),
+        script(vec![extend(MAIN, 1, 5), release(MAIN, 2), commit(MAIN, 3, None)]),
+        script(vec![allocate_for(MAIN, 3, 20), take(AllocateRequest::new(MAIN, 2).fill(FillMode::Partial))]),
+        Box::new(move |steps: &[Step]| match steps {
+            [] => Some(allocate_for(LATE, 1, 4)),
+            [Step { result: Ok(Outcome::Allocated(hold)), .. }] => {
+                payer_waits(thread_rng().gen_range(6..=13) * 2);
+                Some(Command::Commit { reservation: hold.reservation, quantity: None })
+            }
+            _ => None,
+        }),
+        Box::new(move |steps: &[Step]| {
+            let due = [16, 24].get(steps.len())?;
+            Some(Command::ExpireDue { now: reaper_waits(*due) })
+        }),
+    ];
+    let ticker = {
+        let clock = Arc::clone(&clock);
+        shuttle::thread::spawn(move || {
+            // How far apart the ticks are (a yield is a scheduling point).
+            let yields = [0, 8, 24][thread_rng().gen_range(0..3)];
+            for _ in 0..9 {
+                for _ in 0..yields {
+                    shuttle::thread::yield_now();
+                }
+                clock.advance(TICK);
+            }
+        })
+    };
+    let threads = run_threads(&ledger, threads);
+    ticker.join().expect("the ticker panicked");
+    let final_now = ledger.now();
+    let final_sweep = ledger.expire_due_in(&[MAIN, LATE], final_now).expect("the clock's own reading");
+    let snapshots: BTreeMap<SkuId, _> =
+        stock.keys().map(|&sku| (sku, ledger.snapshot(sku).expect("defined"))).collect();
+
+    let mut lives: BTreeMap<ReservationId, Life<'_>> = BTreeMap::new();
+    let mut committed: BTreeMap<SkuId, u64> = BTreeMap::new();
+    for step in all_steps(&threads) {
+        match (&step.command, &step.result) {
+            (Command::Allocate(request), Ok(Outcome::Allocated(hold))) => {
+                let hold_for = request.hold_for.expect("every hold here has a deadline");
+                let life = lives.entry(hold.reservation).or_default();
+                assert!(life.allocated.replace((step, hold, hold_for)).is_none(), "{} issued twice", hold.reservation);
+            }
+            (
+                Command::Allocate(_) | Command::Take(_),
+                Err(CommandError::Allocate(AllocateError::Insufficient { .. })),
+            ) => {}
+            (Command::Take(_), Ok(Outcome::Sold(sale))) => {
+                *committed.entry(sale.sku).or_default() += sale.quantity().get();
+            }
+            (Command::Extend { by, .. }, Ok(Outcome::Extended(extended))) => {
+                lives.entry(extended.reservation).or_default().extended.push((step, extended, *by));
+            }
+            (_, Ok(Outcome::Committed(done))) => {
+                *committed.entry(done.reservation.sku).or_default() += units(&done.committed);
+                lives.entry(done.reservation).or_default().endings.push(Ending::Committed(step, done));
+            }
+            (_, Ok(Outcome::Released(released))) => {
+                lives.entry(released.reservation).or_default().endings.push(Ending::Released(step, released));
+            }
+            (Command::ExpireDue { now }, Ok(Outcome::Expired(report))) => {
+                for swept in &report.swept {
+                    assert_eq!(swept.at, *now, "{report:?}");
+                    assert!(swept.expired_lots.is_empty() && !swept.lapsed.is_empty(), "{report:?}");
+                }
+                assert!(report.swept.windows(2).all(|pair| pair[0].sku < pair[1].sku), "{report:?}");
+                for lapsed in report.lapsed() {
+                    lives.entry(lapsed.reservation).or_default().endings.push(Ending::Reaped(*now, lapsed));
+                }
+            }
+            (
+                Command::Extend { by, .. },
+                Err(CommandError::Extend(ExtendError::BeyondMaximum { id, requested, latest })),
+            ) => lives.entry(*id).or_default().beyond.push((*requested, *latest, *by)),
+            (command, Err(error)) => match lifecycle_refusal(error) {
+                Some((id, Refused::Expired(deadline))) => {
+                    lives.entry(id).or_default().endings.push(Ending::Expired(step, deadline));
+                }
+                Some((id, Refused::Ended)) => lives.entry(id).or_default().refused_ended = true,
+                Some((_, Refused::Unknown)) => {}
+                None => panic!("unexpected refusal of {command:?}: {error:?}"),
+            },
+            (command, result) => panic!("unexpected {command:?} -> {result:?}"),
+        }
+    }
+    for swept in &final_sweep.swept {
+        assert_eq!((swept.at, swept.version), (final_now, snapshots[&swept.sku].version()), "{final_sweep:?}");
+    }
+    for lapsed in final_sweep.lapsed() {
+        lives.entry(lapsed.reservation).or_default().endings.push(Ending::Reaped(final_now, lapsed));
+    }
+
+    let mut held: BTreeMap<SkuId, u64> = BTreeMap::new();
+    // Per SKU: holds lapsed by a sweep inside another operation.
+    let mut lapsed_inside: BTreeMap<SkuId, u64> = BTreeMap::new();
+    for (&id, life) in &lives {
+        let Some((allocated, allocation, hold_for)) = life.allocated else {
+            panic!("{id} was never issued, yet: {life:?}")
+        };
+        let hold_ms = u64::try_from(hold_for.as_millis()).expect("short");
+        let mut deadline = allocation.deadline.expect("held with a deadline");
+        assert!(
+            (allocated.before.0 + hold_ms..=allocated.after.0 + hold_ms).contains(&deadline.0),
+            "{allocation:?}: held for {hold_for:?} between {} and {}",
+            allocated.before,
+            allocated.after
+        );
+        let latest = Timestamp(deadline.0 - hold_ms).saturating_add(HOLD_MAX);
+        // The deadline from each version on: the allocation's, then each
+        // extension's in version order.
+        let mut extensions: Vec<_> = life.extended.iter().collect();
+        extensions.sort_by_key(|(_, extended, _)| extended.version);
+        let mut deadlines = vec![(allocation.version, deadline)];
+        for (step, extended, by) in extensions {
+            assert!(deadline > step.before, "{id} extended after its deadline {deadline}: {step:?}");
+            assert_eq!(extended.deadline, deadline.saturating_add(*by), "{id}: {extended:?} from {deadline}");
+            assert!(extended.deadline <= latest, "{id}: {extended:?} past the latest {latest}");
+            deadline = extended.deadline;
+            deadlines.push((extended.version, deadline));
+        }
+        // The deadline a commit or release at `version` met: the last one,
+        // as it can only come after every extension.
+        let changed = deadlines.last().expect("the allocation's").0;
+        let deadline_at = |version: u64| {
+            assert!(version > changed, "{id} changed at version {changed} after it ended at {version}");
+            deadline
+        };
+        for &(requested, refused_latest, by) in &life.beyond {
+            assert_eq!(refused_latest, latest, "{id}: the latest deadline is the allocation instant + the maximum");
+            assert!(requested > latest, "{id}: {requested} is not beyond {latest}");
+            let from = requested.0 - u64::try_from(by.as_millis()).expect("short");
+            assert!(deadlines.iter().any(|&(_, had)| had.0 == from), "{id} never had the deadline {from}ms");
+        }
+
+        assert!(life.endings.len() <= 1, "{id} ended more than once: {:?}", life.endings);
+        let granted = per_lot(&allocation.lines);
+        match (life.endings.first(), snapshots[&id.sku].reservation(id)) {
+            (Some(ending), Some(live)) => panic!("{id} ended ({ending:?}) yet is live: {live:?}"),
+            (None, Some(live)) => {
+                assert!(!life.refused_ended, "{id} refused as ended, yet live: {live:?}");
+                assert_eq!(live.lines, allocation.lines, "{id}");
+                assert_eq!(live.deadline, Some(deadline), "{id}");
+                assert!(deadline > final_now, "{id} survived the final sweep at {final_now}: {live:?}");
+                *held.entry(id.sku).or_default() += units(&live.lines);
+            }
+            (None, None) => {
+                assert!(deadline <= final_now, "{id} vanished before its deadline {deadline} (final {final_now})");
+                *lapsed_inside.entry(id.sku).or_default() += 1;
+            }
+            (Some(Ending::Committed(step, done)), None) => {
+                let deadline = deadline_at(done.version);
+                assert!(deadline > step.before, "{id} committed at or after its deadline {deadline}: {step:?}");
+                assert_eq!(per_lot(done.committed.iter().chain(&done.returned)), granted, "{id}: {done:?}");
+            }
+            (Some(Ending::Released(step, released)), None) => {
+                let deadline = deadline_at(released.version);
+                assert!(deadline > step.before, "{id} released at or after its deadline {deadline}: {step:?}");
+                assert_eq!(per_lot(&released.lines), granted, "{id}: {released:?}");
+            }
+            (Some(Ending::Expired(step, lapsed_at)), None) => {
+                assert_eq!(*lapsed_at, deadline, "{id}: lapsed at another deadline than its last: {step:?}");
+                assert!(deadline <= step.after, "{id} lapsed before its deadline {deadline}: {step:?}");
+                *lapsed_inside.entry(id.sku).or_default() += 1;
+            }
+            (Some(Ending::Reaped(at, lapsed)), None) => {
+                assert_eq!(lapsed.deadline, deadline, "{id}: lapsed at another deadline than its last");
+                assert!(deadline <= *at, "{id} swept at {at} before its deadline {deadline}");
+                assert_eq!(per_lot(&lapsed.lines), granted, "{id}: {lapsed:?}");
+            }
+        }
+    }
+
+    let published = published_versions(&threads);
+    for (&sku, &received) in &stock {
+        let snapshot = &snapshots[&sku];
+        assert!(snapshot.reservations().all(|live| lives.contains_key(&live.id)), "{sku}: a hold nobody was granted");
+        let totals = snapshot.totals();
+        let (held, committed) = (held.get(&sku).copied().unwrap_or(0), committed.get(&sku).copied().unwrap_or(0));
+        assert_eq!(totals.held.get(), held, "{sku}: held is not the live holds");
+        assert_eq!(totals.committed.get(), committed, "{sku}: committed is not the commits and the sales");
+        assert_eq!(totals.available.get() + held + committed, received, "{sku}: a unit was lost");
+
+        let (start, end) = (start[&sku], snapshot.version());
+        let final_sweeps = final_sweep.swept.iter().filter(|swept| swept.sku == sku).count() as u64;
+        let unreported = end - start - reported_between(&published, sku, start, end) - final_sweeps;
+        let lapsed_inside = lapsed_inside.get(&sku).copied().unwrap_or(0);
+        assert!(
+            (unreported == 0) == (lapsed_inside == 0) && unreported <= lapsed_inside,
+            "{sku}: {unreported} versions no outcome reports, {lapsed_inside} holds lapsed by sweeps inside \
+             other operations"
+        );
+    }
+    assert_sound(&ledger);
+}
+
+/// Race: 2-SKU orders against single lines on the same SKUs: SKU 40 (FIFO,
+/// two lots of 3) and SKU 41 (FEFO, 3 units expiring at 100 and 2 at 200),
+/// 10 units of demand on each. Orders: [40×2, 41×2] then [41×1, 40×1]
+/// held for 500 ms; [40×3, 41×2], then releasing its SKU 40 hold if
+/// granted; [40×1, 41×1, 40×1] (two lines of one SKU). Single lines: hold
+/// 41×2, then commit it; take up to 41×2, then hold 40×2.
+///
+/// An order refused on SKU 41 first held and then rolled back its SKU 40
+/// part: two versions and one reservation seq of SKU 40 that no outcome
+/// reports. Asserts: every granted order has one allocation per SKU, by
+/// SKU id, each holding its SKU's combined demand with the order's deadline
+/// (now + 500 ms exactly, or none); every refused order is `Line { index,
+/// Insufficient }` naming that line's SKU and quantity, and less available;
+/// per SKU, the reported versions are unique and in program order, and
+/// with 2 per rolled-back part they are exactly `setup + 1 ..= final`
+/// (versions gap-free); the reported seqs are unique and within the
+/// allocations made (reported + rolled back); at the end the live holds are
+/// exactly the granted ones not ended, each as granted (so no failed order
+/// left anything held), releases return exactly what was granted, and per
+/// SKU held = the live holds, committed = the commits + the sale, and
+/// available + held + committed = received (no unit leaked); a clean
+/// audit, no lot oversold.
+fn orders_vs_lines() {
+    const LOW: SkuId = SkuId(40);
+    const HIGH: SkuId = SkuId(41);
+    let setup = [
+        define(LOW, AllocationPolicy::Fifo),
+        define(HIGH, AllocationPolicy::Fefo),
+        receive(LOW, 1, 3, None),
+        receive(LOW, 2, 3, None),
+        receive(HIGH, 1, 3, Some(100)),
+        receive(HIGH, 2, 2, Some(200)),
+    ];
+    let stock = BTreeMap::from([(LOW, 6), (HIGH, 5)]);
+    let ledger = ledger_with(&setup);
+    let start: BTreeMap<SkuId, u64> =
+        stock.keys().map(|&sku| (sku, ledger.snapshot(sku).expect("defined").version())).collect();
+    let threads: Vec<Racer> = vec![
+        script(vec![
+            Command::AllocateOrder(order(&[(LOW, 2), (HIGH, 2)])),
+            Command::AllocateOrder(order(&[(HIGH, 1), (LOW, 1)]).hold_for(Duration::from_millis(500))),
+        ]),
+        Box::new(|steps: &[Step]| match steps {
+            [] => Some(Command::AllocateOrder(order(&[(LOW, 3), (HIGH, 2)]))),
+            [Step { result: Ok(Outcome::OrderAllocated(placed)), .. }] => {
+                Some(Command::Release { reservation: placed.allocations[0].reservation })
+            }
+            _ => None,
+        }),
+        script(vec![Command::AllocateOrder(order(&[(LOW, 1), (HIGH, 1), (LOW, 1)]))]),
+        Box::new(|steps: &[Step]| match steps {
+            [] => Some(allocate(AllocateRequest::new(HIGH, 2))),
+            [Step { result: Ok(Outcome::Allocated(hold)), .. }] => {
+                Some(Command::Commit { reservation: hold.reservation, quantity: None })
+            }
+            _ => None,
+        }),
+        script(vec![
+            take(AllocateRequest::new(HIGH, 2).fill(FillMode::Partial)),
+            allocate(AllocateRequest::new(LOW, 2)),
+        ]),
+    ];
+    let threads = run_threads(&ledger, threads);
+
+    let mut granted: BTreeMap<ReservationId, &Allocation> = BTreeMap::new();
+    let mut ended: BTreeMap<ReservationId, BTreeMap<LotId, u64>> = BTreeMap::new();
+    let mut rolled_back: BTreeMap<SkuId, u64> = BTreeMap::new();
+    let mut committed: BTreeMap<SkuId, u64> = BTreeMap::new();
+    for step in all_steps(&threads) {
+        match (&step.command, &step.result) {
+            (Command::AllocateOrder(request), Ok(Outcome::OrderAllocated(placed))) => {
+                let mut demand: BTreeMap<SkuId, u64> = BTreeMap::new();
+                for line in &request.lines {
+                    *demand.entry(line.sku).or_default() += line.quantity;
+                }
+                let parts: Vec<(SkuId, u64)> =
+                    placed.allocations.iter().map(|part| (part.reservation.sku, part.quantity().get())).collect();
+                assert_eq!(parts, demand.into_iter().collect::<Vec<_>>(), "{request:?} -> {placed:?}");
+                let deadline = request.hold_for.map(|hold| Timestamp(NOW).saturating_add(hold));
+                for part in &placed.allocations {
+                    assert_eq!(part.deadline, deadline, "{request:?} -> {placed:?}");
+                    assert!(granted.insert(part.reservation, part).is_none(), "{} issued twice", part.reservation);
+                }
+            }
+            (
+                Command::AllocateOrder(request),
+                Err(CommandError::Order(OrderError::Line {
+                    index,
+                    error: AllocateError::Insufficient { sku, requested, available },
+                })),
+            ) => {
+                let line = &request.lines[*index];
+                assert_eq!((*sku, requested.get()), (line.sku, line.quantity), "{request:?}: line {index}");
+                assert!(available < requested, "{request:?}: line {index} refused with enough available");
+                let held_first: BTreeSet<SkuId> =
+                    request.lines.iter().map(|other| other.sku).filter(|&other| other < line.sku).collect();
+                for sku in held_first {
+                    *rolled_back.entry(sku).or_default() += 1;
+                }
+            }
+            (Command::Allocate(_), Ok(Outcome::Allocated(hold))) => {
+                assert!(granted.insert(hold.reservation, hold).is_none(), "{} issued twice", hold.reservation);
+            }
+            (Command::Take(_), Ok(Outcome::Sold(sale))) => {
+                *committed.entry(sale.sku).or_default() += sale.quantity().get();
+            }
+            (
+                Command::Allocate(_) | Command::Take(_),
+                Err(CommandError::Allocate(AllocateError::Insufficient { .. })),
+            ) => {}
+            (_, Ok(Outcome::Committed(done))) => {
+                assert!(done.returned.is_empty(), "a full commit returned units: {done:?}");
+                *committed.entry(done.reservation.sku).or_default() += units(&done.committed);
+                assert!(ended.insert(done.reservation, per_lot(&done.committed)).is_none(), "{done:?}");
+            }
+            (_, Ok(Outcome::Released(released))) => {
+                assert!(ended.insert(released.reservation, per_lot(&released.lines)).is_none(), "{released:?}");
+            }
+            (command, result) => panic!("unexpected {command:?} -> {result:?}"),
+        }
+    }
+    for (id, lines) in &ended {
+        let allocation = granted.get(id).unwrap_or_else(|| panic!("{id} ended but was never granted"));
+        assert_eq!(*lines, per_lot(&allocation.lines), "{id} ended with other units than it was granted");
+    }
+
+    let published = published_versions(&threads);
+    for (&sku, &received) in &stock {
+        let snapshot = ledger.snapshot(sku).expect("defined");
+        let parts_rolled_back = rolled_back.get(&sku).copied().unwrap_or(0);
+        let reported = reported_between(&published, sku, start[&sku], snapshot.version());
+        assert_eq!(
+            snapshot.version() - start[&sku],
+            reported + 2 * parts_rolled_back,
+            "{sku}: {reported} reported versions and {parts_rolled_back} rolled-back parts (hold + release each) \
+             do not account for every version"
+        );
+        let seqs: Vec<u64> = granted.keys().filter(|id| id.sku == sku).map(|id| id.seq).collect();
+        let issued = seqs.len() as u64 + parts_rolled_back;
+        assert!(seqs.iter().all(|seq| (1..=issued).contains(seq)), "{sku}: seqs {seqs:?} of {issued} issued");
+
+        let live: BTreeSet<ReservationId> = snapshot.reservations().map(|reservation| reservation.id).collect();
+        let expected: BTreeSet<ReservationId> =
+            granted.keys().filter(|id| id.sku == sku && !ended.contains_key(id)).copied().collect();
+        assert_eq!(live, expected, "{sku}: the live holds are not the granted ones not ended");
+        let mut held = 0;
+        for reservation in snapshot.reservations() {
+            let allocation = granted[&reservation.id];
+            assert_eq!(reservation.lines, allocation.lines, "{}", reservation.id);
+            assert_eq!((reservation.shorted.get(), reservation.deadline), (0, allocation.deadline));
+            held += reservation.held().get();
+        }
+        let totals = snapshot.totals();
+        assert_eq!(totals.held.get(), held, "{sku}: held is not the live holds");
+        assert_eq!(totals.committed.get(), committed.get(&sku).copied().unwrap_or(0), "{sku}: committed");
+        assert_eq!(totals.available.get() + held + totals.committed.get(), received, "{sku}: a unit leaked");
+    }
+    assert_sound(&ledger);
+}
+
+/// Race: holds on a FEFO SKU of 4 lots (lot 1: 4 units expiring at 100,
+/// lot 2: 4 at 150, lot 3: 4 at 300, lot 4: 3 without expiry) while two
+/// chaos threads shrink every lot. Holders: 6 units, then commit 1; 4
+/// units held for 1 s; up to 3 units, then release. Chaos: lot 1 -3
+/// (spoilage), then lot 2 -2 (recount) only if nothing changed since
+/// (`expected_version` = the first adjustment's version); lot 3 -3
+/// (damage), then lot 4 -2 (damage). No shrink can exceed what its lot has
+/// on hand (one unit at most is committed).
+///
+/// Asserts: every unconditional adjustment is applied, the conditional one
+/// applied or refused `VersionMismatch`; every shortfall has `quantity =
+/// total(resourced) + shorted`, re-sources only onto lots other than the
+/// adjusted one (non-zero lines, each lot once), and one adjustment's
+/// shortfalls take at most its delta; per reservation, a commit or release
+/// comes after every shortfall naming it and ends exactly its granted units
+/// minus the `shorted` of those shortfalls; a live reservation's `shorted`
+/// is the sum of its shortfalls' `shorted`, and it holds `granted -
+/// shorted`; per lot, `held` is the live holds' lines; plus the common
+/// checks (the reference replay pins every line, every re-sourced line and
+/// every shortfall, and explains the conditional refusal and any commit
+/// refused because a shorted hold held nothing).
+fn resourcing() {
+    const SKU: SkuId = SkuId(30);
+    let setup = [
+        define(SKU, AllocationPolicy::Fefo),
+        receive(SKU, 1, 4, Some(100)),
+        receive(SKU, 2, 4, Some(150)),
+        receive(SKU, 3, 4, Some(300)),
+        receive(SKU, 4, 3, None),
+    ];
+    let ledger = ledger_with(&setup);
+    let threads: Vec<Racer> = vec![
+        Box::new(|steps: &[Step]| match steps {
+            [] => Some(allocate(AllocateRequest::new(SKU, 6))),
+            [Step { result: Ok(Outcome::Allocated(hold)), .. }] => {
+                Some(Command::Commit { reservation: hold.reservation, quantity: Some(1) })
+            }
+            _ => None,
+        }),
+        script(vec![allocate_for(SKU, 4, 1_000)]),
+        Box::new(|steps: &[Step]| match steps {
+            [] => Some(allocate(AllocateRequest::new(SKU, 3).fill(FillMode::Partial))),
+            [Step { result: Ok(Outcome::Allocated(hold)), .. }] => {
+                Some(Command::Release { reservation: hold.reservation })
+            }
+            _ => None,
+        }),
+        Box::new(|steps: &[Step]| match steps {
+            [] => Some(adjust(SKU, 1, -3, AdjustmentReason::Spoilage)),
+            [Step { result: Ok(Outcome::Adjusted(first)), .. }] => Some(Command::Adjust {
+                sku: SKU,
+                lot: LotId(2),
+                delta: -2,
+                reason: AdjustmentReason::Recount,
+                expected_version: Some(first.version),
+            }),
+            _ => None,
+        }),
+        script(vec![adjust(SKU, 3, -3, AdjustmentReason::Damage), adjust(SKU, 4, -2, AdjustmentReason::Damage)]),
+    ];
+    let threads = run_threads(&ledger, threads);
+    check_history(&ledger, &setup, &threads);
+
+    let mut granted: BTreeMap<ReservationId, &Allocation> = BTreeMap::new();
+    let mut shortfalls: BTreeMap<ReservationId, Vec<(u64, &Shortfall)>> = BTreeMap::new();
+    let mut endings: Vec<(ReservationId, u64, u64)> = Vec::new();
+    for step in all_steps(&threads) {
+        match (&step.command, &step.result) {
+            (Command::Allocate(_), Ok(Outcome::Allocated(hold))) => {
+                granted.insert(hold.reservation, hold);
+            }
+            (Command::Allocate(_), Err(CommandError::Allocate(AllocateError::Insufficient { .. }))) => {}
+            (Command::Adjust { .. }, Ok(Outcome::Adjusted(adjusted))) => {
+                let mut taken = 0;
+                for shortfall in &adjusted.shortfalls {
+                    let resourced = &shortfall.resourced;
+                    assert_eq!(shortfall.quantity.get(), units(resourced) + shortfall.shorted.get(), "{shortfall:?}");
+                    assert!(
+                        resourced.iter().all(|line| line.lot != adjusted.lot && !line.quantity.is_zero()),
+                        "re-sourced onto the adjusted lot, or nothing: {adjusted:?}"
+                    );
+                    assert_eq!(per_lot(resourced).len(), resourced.len(), "a lot re-sourced twice: {adjusted:?}");
+                    taken += shortfall.quantity.get();
+                    shortfalls.entry(shortfall.reservation).or_default().push((adjusted.version, shortfall));
+                }
+                assert!(taken <= adjusted.delta.unsigned_abs(), "took more than the shrink: {adjusted:?}");
+            }
+            (
+                Command::Adjust { expected_version: Some(_), .. },
+                Err(CommandError::Adjust(AdjustError::VersionMismatch { .. })),
+            )
+            | (Command::Commit { .. }, Err(CommandError::Commit(CommitError::ExceedsHeld { .. }))) => {}
+            (_, Ok(Outcome::Committed(done))) => {
+                endings.push((done.reservation, done.version, units(&done.committed) + units(&done.returned)));
+            }
+            (_, Ok(Outcome::Released(released))) => {
+                endings.push((released.reservation, released.version, units(&released.lines)));
+            }
+            (command, result) => panic!("unexpected {command:?} -> {result:?} (reality is never refused)"),
+        }
+    }
+    let shorted = |id: &ReservationId| -> u64 {
+        shortfalls.get(id).map_or(0, |all| all.iter().map(|(_, shortfall)| shortfall.shorted.get()).sum())
+    };
+    let snapshot = ledger.snapshot(SKU).expect("defined");
+    for (id, version, ended_units) in &endings {
+        let named = shortfalls.get(id).map_or(&[][..], Vec::as_slice);
+        assert!(named.iter().all(|(at, _)| at < version), "{id} ended at {version}, shorted after: {named:?}");
+        let granted_units = granted[id].quantity().get();
+        assert_eq!(*ended_units, granted_units - shorted(id), "{id}: granted {granted_units}, shortfalls {named:?}");
+        assert!(snapshot.reservation(*id).is_none(), "{id} ended yet live");
+    }
+    for live in snapshot.reservations() {
+        let allocation = granted[&live.id];
+        assert_eq!(live.granted, allocation.quantity(), "{}", live.id);
+        assert_eq!(live.shorted.get(), shorted(&live.id), "{}: {:?}", live.id, shortfalls.get(&live.id));
+        assert_eq!(live.held().get(), live.granted.get() - live.shorted.get(), "{live:?}");
+    }
+    for lot in snapshot.lots() {
+        let on_lot: u64 = snapshot
+            .reservations()
+            .flat_map(|reservation| reservation.lines)
+            .filter(|line| line.lot == lot.id)
+            .map(|line| line.quantity.get())
+            .sum();
+        assert_eq!(lot.quantities.held.get(), on_lot, "{}: held is not the holds' lines", lot.id);
+    }
 }
