@@ -116,6 +116,7 @@ mod cell;
 mod clock;
 mod command;
 mod error;
+mod idempotency;
 mod ids;
 pub mod intake;
 mod ledger;
