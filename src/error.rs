@@ -11,6 +11,7 @@
 //! error. Each variant carries what was rejected.
 
 use crate::clock::Timestamp;
+use crate::idempotency::IdempotencyKey;
 use crate::ids::{LotId, ReservationId, SkuId};
 use crate::quantity::Quantity;
 use std::time::Duration;
@@ -469,6 +470,41 @@ pub enum ThresholdError {
         /// How many times the change was retried.
         attempts: u32,
     },
+}
+
+/// A keyed command ([`Ledger::execute_keyed`](crate::Ledger::execute_keyed))
+/// was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum KeyedError {
+    /// The key is remembered (or in flight) with a different command;
+    /// nothing was applied.
+    #[error("idempotency key {key} was first used for a command that differs in `{field}`")]
+    KeyReused {
+        /// The key.
+        key: IdempotencyKey,
+        /// The first field in which this command differs from the first
+        /// one (`"command"` for a different kind of command).
+        field: String,
+    },
+    /// The command was refused. A final refusal is remembered for the key:
+    /// every retry with it gets the same refusal, marked as a replay. A
+    /// transient one (`Contended`) is not: a retry may apply.
+    #[error("{error}")]
+    Refused {
+        /// Why.
+        error: CommandError,
+        /// True when this is the first call's refusal, replayed.
+        replay: bool,
+    },
+}
+
+impl KeyedError {
+    /// True only for a refusal that lost to contention (nothing recorded,
+    /// a retry with the same key may apply).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, KeyedError::Refused { error, .. } if error.is_transient())
+    }
 }
 
 impl OrderError {

@@ -18,17 +18,18 @@ use crate::cell::{Demand, HoldLookup, HoldTerms, Landed, SkuCell, SkuState};
 use crate::clock::{Clock, Moment, SystemClock, Timestamp};
 use crate::command::{AllocateRequest, Command, OrderRequest, Outcome};
 use crate::error::{
-    AdjustError, AllocateError, CommandError, CommitError, DefineError, ExpireError, ExtendError, OrderError,
-    ReceiveError, ReleaseError, ThresholdError,
+    AdjustError, AllocateError, CommandError, CommitError, DefineError, ExpireError, ExtendError, KeyedError,
+    OrderError, ReceiveError, ReleaseError, ThresholdError,
 };
 use crate::events::hub::EventHub;
 use crate::events::{Change, Event, Notice, Subscription};
 use crate::guard::HoldGuard;
+use crate::idempotency::{Claimed, IdempotencyKey, KeyStore, KeyWindow};
 use crate::ids::{LotId, ReservationId, SkuId};
 use crate::lot::{AdjustmentReason, NewLot};
 use crate::outcome::{
-    Adjusted, Allocation, Committed, ExpiryReport, Extended, LowStockSet, OrderAllocation, Received, Released, Sale,
-    SkuDefined, Swept,
+    Adjusted, Allocation, Committed, ExpiryReport, Extended, Keyed, LowStockSet, OrderAllocation, Received, Released,
+    Sale, SkuDefined, Swept,
 };
 use crate::policy::{AllocationPolicy, Eligibility, FillMode};
 use crate::quantity::Quantity;
@@ -120,6 +121,7 @@ pub struct LedgerBuilder {
     clock: Arc<dyn Clock>,
     hold_max: Duration,
     events: bool,
+    keys: KeyWindow,
 }
 
 /// A [`LedgerBuilder`] setting out of range.
@@ -129,6 +131,10 @@ pub enum LedgerBuildError {
     /// A maximum hold duration of zero: no hold could have a deadline.
     #[error("the maximum hold duration must be longer than zero")]
     ZeroHoldMax,
+    /// An idempotency window of zero time or zero keys: no key would be
+    /// remembered past its own command.
+    #[error("the idempotency window must be longer than zero and hold at least one key")]
+    EmptyKeyWindow,
 }
 
 impl LedgerBuilder {
@@ -156,13 +162,25 @@ impl LedgerBuilder {
         self
     }
 
+    /// How long and how many idempotency keys are remembered (default
+    /// [`KeyWindow::default`]: 24 hours, a million keys). Memory for keys
+    /// is bounded by `keys_max` (see [`Ledger::execute_keyed`]).
+    pub fn key_window(mut self, keys: KeyWindow) -> LedgerBuilder {
+        self.keys = keys;
+        self
+    }
+
     /// The ledger.
     pub fn build(self) -> Result<Ledger, LedgerBuildError> {
         if self.hold_max.is_zero() {
             return Err(LedgerBuildError::ZeroHoldMax);
         }
+        if self.keys.window.is_zero() || self.keys.keys_max == 0 {
+            return Err(LedgerBuildError::EmptyKeyWindow);
+        }
         let events = self.events.then(EventHub::new);
-        Ok(Ledger { skus: SkuTable::new(), clock: self.clock, hold_max: self.hold_max, events })
+        let keys = KeyStore::new(self.keys);
+        Ok(Ledger { skus: SkuTable::new(), clock: self.clock, hold_max: self.hold_max, events, keys })
     }
 }
 
@@ -200,6 +218,8 @@ pub struct Ledger {
     hold_max: Duration,
     /// The outbox, when events are on.
     events: Option<EventHub<Event>>,
+    /// Idempotency keys and the first outcome of each.
+    keys: KeyStore<Command, Result<Outcome, CommandError>>,
 }
 
 impl Default for Ledger {
@@ -241,12 +261,23 @@ impl Ledger {
     /// An empty ledger reading time from `clock`, with the default
     /// settings.
     pub fn with_clock(clock: Arc<dyn Clock>) -> Ledger {
-        Ledger { skus: SkuTable::new(), clock, hold_max: LedgerBuilder::HOLD_MAX_DEFAULT, events: None }
+        Ledger {
+            skus: SkuTable::new(),
+            clock,
+            hold_max: LedgerBuilder::HOLD_MAX_DEFAULT,
+            events: None,
+            keys: KeyStore::new(KeyWindow::default()),
+        }
     }
 
     /// Settings beyond the clock: the maximum hold duration, events.
     pub fn builder() -> LedgerBuilder {
-        LedgerBuilder { clock: Arc::new(SystemClock), hold_max: LedgerBuilder::HOLD_MAX_DEFAULT, events: false }
+        LedgerBuilder {
+            clock: Arc::new(SystemClock),
+            hold_max: LedgerBuilder::HOLD_MAX_DEFAULT,
+            events: false,
+            keys: KeyWindow::default(),
+        }
     }
 
     /// The ledger clock's current instant.
@@ -766,6 +797,64 @@ impl Ledger {
             Command::ExpireDue { now } => Outcome::Expired(self.expire_due(*now)?),
             Command::SetLowStock { sku, threshold } => Outcome::LowStockSet(self.set_low_stock(*sku, *threshold)?),
         })
+    }
+
+    /// Runs `command` at most once for `key`: retries with the same key get
+    /// the first outcome back, marked as a replay, and change nothing.
+    ///
+    /// - The same key with a different command: [`KeyedError::KeyReused`],
+    ///   naming the first field that differs; nothing changes.
+    /// - A final refusal is remembered like a success: retrying it with the
+    ///   same key is refused again ([`KeyedError::Refused`] with `replay`),
+    ///   never turned into a success later. A transient one (`Contended`)
+    ///   is not remembered, so a retry may apply.
+    /// - Duplicates racing each other: exactly one applies; the others wait
+    ///   for that attempt (only they: commands with other keys, and
+    ///   commands without a key, never wait) and return its outcome.
+    /// - Keys are remembered for [`KeyWindow::window`] after their outcome
+    ///   (by the ledger's clock) and at most [`KeyWindow::keys_max`] of
+    ///   them, the oldest forgotten first; a forgotten key is new again.
+    ///   Memory: about `keys_max` entries of a few hundred bytes plus what
+    ///   the command and outcome hold (see [`KeyWindow`]).
+    ///
+    /// Un-keyed commands ([`execute`](Self::execute) and the direct
+    /// methods) never touch the key table. Keyed ones take its shard lock
+    /// for single map operations, never across the command.
+    ///
+    /// ```
+    /// use stockroom::{AllocateRequest, AllocationPolicy, Command, IdempotencyKey, KeyedError, Ledger, LotId, NewLot, SkuId};
+    ///
+    /// let ledger = Ledger::new();
+    /// ledger.define_sku(SkuId(1), AllocationPolicy::Fifo)?;
+    /// ledger.receive(SkuId(1), NewLot::new(LotId(1), 10))?;
+    /// let key = IdempotencyKey::new("checkout-7731")?;
+    /// let buy = Command::Take(AllocateRequest::new(SkuId(1), 3));
+    ///
+    /// let first = ledger.execute_keyed(&key, &buy)?;
+    /// let retry = ledger.execute_keyed(&key, &buy)?;
+    /// assert!(!first.replay && retry.replay);
+    /// assert_eq!(first.outcome, retry.outcome);
+    /// assert_eq!(ledger.snapshot(SkuId(1))?.totals().committed.get(), 3); // once
+    ///
+    /// let other = Command::Take(AllocateRequest::new(SkuId(1), 4));
+    /// assert!(matches!(ledger.execute_keyed(&key, &other), Err(KeyedError::KeyReused { field, .. }) if field == "quantity"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn execute_keyed(&self, key: &IdempotencyKey, command: &Command) -> Result<Keyed<Outcome>, KeyedError> {
+        let now = self.clock.now();
+        let is_final = |result: &Result<Outcome, CommandError>| !matches!(result, Err(error) if error.is_transient());
+        let (result, replay) = match self.keys.run(key, command, now, || self.execute(command), is_final) {
+            Claimed::Applied(result) => (result, false),
+            Claimed::Replayed(result) => (result, true),
+            Claimed::Conflict(first) => {
+                let field = first.first_difference(command).unwrap_or("command").to_owned();
+                return Err(KeyedError::KeyReused { key: key.clone(), field });
+            }
+        };
+        match result {
+            Ok(outcome) => Ok(Keyed { outcome, replay }),
+            Err(error) => Err(KeyedError::Refused { error, replay }),
+        }
     }
 
     /// The SKU's current version with every reservation lapsed by now

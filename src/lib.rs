@@ -118,6 +118,7 @@ mod command;
 mod error;
 mod events;
 mod guard;
+mod idempotency;
 mod ids;
 pub mod intake;
 mod ledger;
@@ -136,17 +137,18 @@ pub use audit::{AuditReport, Violation};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use command::{AllocateRequest, Command, OrderLine, OrderRequest, Outcome};
 pub use error::{
-    AdjustError, AllocateError, CommandError, CommitError, DefineError, ExpireError, ExtendError, OrderError,
-    ReceiveError, ReleaseError, ThresholdError,
+    AdjustError, AllocateError, CommandError, CommitError, DefineError, ExpireError, ExtendError, KeyedError,
+    OrderError, ReceiveError, ReleaseError, ThresholdError,
 };
 pub use events::{Change, Delivery, Event, Notice, RecvError, RecvTimeoutError, Subscription, TryRecvError};
 pub use guard::HoldGuard;
+pub use idempotency::{IdempotencyKey, KEY_LEN_MAX, KeyError, KeyWindow};
 pub use ids::{LotId, ReservationId, SkuId};
 pub use ledger::{Ledger, LedgerBuildError, LedgerBuilder, QueryError, SUBSCRIPTION_CAPACITY_MAX, SubscribeError};
 pub use lot::{AdjustmentReason, LotAttributes, LotQuantities, LotSnapshot, NewLot};
 pub use outcome::{
-    Adjusted, Allocation, Committed, ExpiryReport, Extended, Lapsed, Line, LowStockSet, OrderAllocation, Received,
-    Released, Sale, Shortfall, SkuDefined, Swept,
+    Adjusted, Allocation, Committed, ExpiryReport, Extended, Keyed, Lapsed, Line, LowStockSet, OrderAllocation,
+    Received, Released, Sale, Shortfall, SkuDefined, Swept,
 };
 pub use policy::{AllocationPolicy, FillMode};
 pub use quantity::{Quantity, QuantityTooLarge};

@@ -254,3 +254,16 @@ pub struct LowStockSet {
     /// The SKU version this change produced.
     pub version: u64,
 }
+
+/// The answer to a keyed command
+/// ([`Ledger::execute_keyed`](crate::Ledger::execute_keyed)).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Keyed<T> {
+    /// The outcome: this call's, or the first call's for a replay.
+    pub outcome: T,
+    /// True when the command was not applied by this call: the key had
+    /// already applied it (or a racing duplicate just did), and this is that
+    /// first outcome, unchanged.
+    pub replay: bool,
+}

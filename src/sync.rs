@@ -42,6 +42,17 @@
 //! checker's own. The queue's stand-in takes a lock; the real queue does
 //! not. [`Mutex::lock`] never reports poisoning: a panic under a lock is a
 //! bug the checker already reports, and the data is taken as it is.
+//!
+//! # The keyed map
+//!
+//! [`KeyedMap`] is a concurrent hash map whose every operation runs under
+//! one shard's lock for the length of that operation only (the closures it
+//! takes must not call back into the same map). In normal builds it is a
+//! [`dashmap::DashMap`] (`SipHash`, so caller-chosen keys cannot steer
+//! collisions). It is not loom- or shuttle-aware, so under a checker the
+//! map is one [`Mutex`] around a `std` `HashMap`: each map operation is one
+//! scheduling point, as atomic as a shard-locked one. It is for keyed,
+//! off-hot-path state (the idempotency store); the stock path takes no lock.
 
 #[cfg(all(stockroom_loom, stockroom_shuttle))]
 compile_error!("`stockroom_loom` and `stockroom_shuttle` are exclusive: set at most one of the two cfgs");
@@ -269,5 +280,109 @@ impl Backoff {
 
     pub(crate) fn snooze(&self) {
         yield_now();
+    }
+}
+
+pub(crate) use keyed::KeyedMap;
+
+#[cfg(not(any(stockroom_loom, stockroom_shuttle)))]
+mod keyed {
+    use dashmap::DashMap;
+    use dashmap::mapref::entry::Entry;
+    use std::hash::Hash;
+
+    /// A concurrent map; each call holds one shard lock for its own length
+    /// (see the module docs).
+    pub(crate) struct KeyedMap<K, V> {
+        map: DashMap<K, V>,
+    }
+
+    impl<K: Eq + Hash, V> KeyedMap<K, V> {
+        pub(crate) fn new() -> Self {
+            Self { map: DashMap::new() }
+        }
+
+        /// Under the key's shard lock: `occupied` on the value if there is
+        /// one, else inserts the value `vacant` makes. Returns the closure's
+        /// answer.
+        pub(crate) fn entry<T>(
+            &self,
+            key: K,
+            occupied: impl FnOnce(&mut V) -> T,
+            vacant: impl FnOnce() -> (V, T),
+        ) -> T {
+            match self.map.entry(key) {
+                Entry::Occupied(mut entry) => occupied(entry.get_mut()),
+                Entry::Vacant(entry) => {
+                    let (value, answer) = vacant();
+                    entry.insert(value);
+                    answer
+                }
+            }
+        }
+
+        /// Under the key's shard lock: `f` on the value, if there is one.
+        pub(crate) fn update<T>(&self, key: &K, f: impl FnOnce(&mut V) -> T) -> Option<T> {
+            self.map.get_mut(key).map(|mut value| f(value.value_mut()))
+        }
+
+        /// Under the key's shard lock: removes the value if `f` says so.
+        /// True if it removed one.
+        pub(crate) fn remove_if(&self, key: &K, f: impl FnOnce(&V) -> bool) -> bool {
+            self.map.remove_if(key, |_, value| f(value)).is_some()
+        }
+
+        /// Entries in the map (locks each shard in turn: a moment's count).
+        pub(crate) fn len(&self) -> usize {
+            self.map.len()
+        }
+    }
+}
+
+#[cfg(any(stockroom_loom, stockroom_shuttle))]
+mod keyed {
+    use super::Mutex;
+    use std::collections::HashMap;
+    use std::collections::hash_map::Entry;
+    use std::hash::Hash;
+
+    /// Checker-visible stand-in for the `DashMap` (see the module docs).
+    pub(crate) struct KeyedMap<K, V> {
+        map: Mutex<HashMap<K, V>>,
+    }
+
+    impl<K: Eq + Hash, V> KeyedMap<K, V> {
+        pub(crate) fn new() -> Self {
+            Self { map: Mutex::new(HashMap::new()) }
+        }
+
+        pub(crate) fn entry<T>(
+            &self,
+            key: K,
+            occupied: impl FnOnce(&mut V) -> T,
+            vacant: impl FnOnce() -> (V, T),
+        ) -> T {
+            match self.map.lock().entry(key) {
+                Entry::Occupied(mut entry) => occupied(entry.get_mut()),
+                Entry::Vacant(entry) => {
+                    let (value, answer) = vacant();
+                    entry.insert(value);
+                    answer
+                }
+            }
+        }
+
+        pub(crate) fn update<T>(&self, key: &K, f: impl FnOnce(&mut V) -> T) -> Option<T> {
+            self.map.lock().get_mut(key).map(f)
+        }
+
+        pub(crate) fn remove_if(&self, key: &K, f: impl FnOnce(&V) -> bool) -> bool {
+            let mut map = self.map.lock();
+            if map.get(key).is_some_and(f) { map.remove(key).is_some() } else { false }
+        }
+
+        pub(crate) fn len(&self) -> usize {
+            self.map.lock().len()
+        }
     }
 }

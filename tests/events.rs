@@ -44,7 +44,10 @@ fn notices(events: &[Event]) -> Vec<(u64, Notice)> {
 fn subscribing_needs_events_on_and_a_sane_capacity() {
     assert_eq!(Ledger::new().subscribe(8).err(), Some(SubscribeError::EventsOff));
     let (ledger, _clock) = evented();
-    assert_eq!(ledger.subscribe(0).err(), Some(SubscribeError::Capacity { capacity: 0, max: SUBSCRIPTION_CAPACITY_MAX }));
+    assert_eq!(
+        ledger.subscribe(0).err(),
+        Some(SubscribeError::Capacity { capacity: 0, max: SUBSCRIPTION_CAPACITY_MAX })
+    );
     assert!(ledger.subscribe(SUBSCRIPTION_CAPACITY_MAX + 1).is_err());
     assert!(ledger.subscribe(1).is_ok());
 }
@@ -67,8 +70,7 @@ fn every_version_is_one_event_including_sweeps_and_order_rollbacks() {
     ledger.set_low_stock(SKU, Some(3)).expect("threshold");
 
     let received = drain(&events);
-    let sku_1: Vec<(u64, &Change)> =
-        received.iter().filter(|e| e.sku == SKU).map(|e| (e.version, &e.change)).collect();
+    let sku_1: Vec<(u64, &Change)> = received.iter().filter(|e| e.sku == SKU).map(|e| (e.version, &e.change)).collect();
     let kinds: Vec<&str> = sku_1
         .iter()
         .map(|(_, change)| match change {

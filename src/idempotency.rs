@@ -1,0 +1,904 @@
+//! Idempotency keys: a command retried with the same key is applied at most
+//! once within a window, and every retry gets the first outcome back.
+//!
+//! Owns: [`IdempotencyKey`] (validated, 1..=[`KEY_LEN_MAX`] bytes) and its
+//! [`KeyError`], the [`KeyWindow`] that bounds what is remembered, and the
+//! `pub(crate)` engine `KeyStore`, which the ledger wraps around any command
+//! that carries a key. The store is generic over the command `C` and the
+//! recorded result `R`, so it knows nothing of the ledger.
+//!
+//! Must never: apply a keyed command twice while its key is remembered, turn
+//! a recorded refusal into a success, change what is recorded for a key
+//! when a different command arrives with it, leave a key in flight after its
+//! attempt ended (returned or panicked), or make a command wait on another
+//! key. Un-keyed commands never come here.
+//!
+//! # Contract of `KeyStore::run`
+//!
+//! `run(key, command, now, apply, is_final)`:
+//!
+//! 1. **Replay.** The key is recorded with a final result for an equal
+//!    command: `Replayed(that result)`, and `apply` is not called. A final
+//!    *error* is recorded like a success: retrying a refused command with
+//!    the same key is refused again, never granted.
+//! 2. **Conflict.** The key is recorded, or in flight, with a different
+//!    command: `Conflict(the first command)`; nothing is applied and nothing
+//!    recorded changes.
+//! 3. **Racing duplicates.** Of several equal commands with one key running
+//!    at once, exactly one claims the key and calls `apply`; the others wait
+//!    for that attempt and return `Replayed` with its result. If the result
+//!    is transient (`is_final` is false) it is not recorded and the key is
+//!    freed: the waiters go back to claiming, and one of them applies.
+//! 4. **Panics.** If `apply` (or `is_final`, or a clone) panics, a drop
+//!    guard frees the key, the waiters go back to claiming, and the panic
+//!    propagates to the caller.
+//! 5. **Window.** A recorded key is remembered while `now < recorded_at +
+//!    window` (both instants are the `now`s passed in; a clock that goes
+//!    backwards only remembers longer). Past that it is absent: the next
+//!    command with the key, any command, claims it afresh. When more than
+//!    `keys_max` keys are recorded, the oldest recorded (first in, first out
+//!    by record order) are forgotten. Neither rule ever removes a key in
+//!    flight, nor a newer entry recorded for the same key after the one
+//!    being forgotten (entries carry an identity, checked before removal).
+//!
+//! `Applied(r)` means this call ran `apply`, which returned `r` (recorded if
+//! final).
+//!
+//! # Waiting, and who waits
+//!
+//! A duplicate of an in-flight command waits for that attempt, because it
+//! must return that attempt's outcome: there is nothing correct it could
+//! return sooner. It waits on the attempt itself (a small shared cell), not
+//! on the map, spinning with the facade's `Backoff` (crossbeam's: spin, then
+//! yield the thread; a plain yield under loom and shuttle). The wait is
+//! bounded by the in-flight attempt, which ends when `apply` returns or
+//! panics (the ledger's commands are themselves bounded: a compare-and-swap
+//! loop of at most `ATTEMPTS_MAX` tries). A waiter that sees the attempt end
+//! transiently claims again; every such round is one completed attempt, so
+//! the system as a whole progresses. There is no count bound on top: on
+//! reaching one, a waiter could neither apply (a second application) nor
+//! replay (there is no result yet), and the store has no "busy" answer.
+//! (So `apply` must not run its own key again: it would wait on itself.)
+//!
+//! Commands with other keys never wait on each other: the only shared
+//! locks are the key table's shard locks (dashmap), held for one map
+//! operation (a lookup, a claim, a record, a removal; never across `apply`),
+//! and the record-order queue's mutex, taken once per recorded result for
+//! O(1) work (one push, at most one eviction, at most [`SWEEP_MAX`] expired
+//! entries). Both are on the keyed path only; a command without a key
+//! touches neither.
+//!
+//! # Memory
+//!
+//! The table holds at most `keys_max` recorded entries plus the ones in
+//! flight, plus, for a moment, one just-recorded entry per thread that is
+//! between recording and evicting: at most `keys_max + T` entries for `T`
+//! threads inside `run`. The record-order queue holds at most `keys_max`
+//! items (an item whose entry was already replaced counts until it reaches
+//! the front). Per recorded key, on a 64-bit target:
+//!
+//! - the table slot, `size_of::<(IdempotencyKey, Slot<C, R>)>()` = 16 +
+//!   `size_of::<Slot<C, R>>()` (about `size_of::<C>() + size_of::<R>() + 24`),
+//!   plus dashmap's per-bucket byte and growth slack (tables grow by
+//!   doubling, so up to about twice that);
+//! - the key's text, one shared allocation: 16 + its length (at most 128)
+//!   bytes, plus whatever heap memory `C` and `R` own;
+//! - one queue item, 32 bytes (`VecDeque` growth: up to twice that).
+//!
+//! So about `2 * (size_of::<C>() + size_of::<R>() + 40) + 64 + 144` bytes
+//! at worst, plus what `C` and `R` point to. An in-flight entry also holds
+//! an `Arc`'d attempt cell (two counters, a lock and an `R`) until the
+//! attempt ends and its waiters have left. Expired entries are swept from the queue's front, a few per record,
+//! so under steady traffic they do not linger.
+//!
+//! # Orderings
+//!
+//! Every decision about a key (claim, replay, conflict, record, free,
+//! evict) is one operation under that key's shard lock, so the operations
+//! on one key are totally ordered and each sees the effects of the previous
+//! ones: the lock's release/acquire provides the ordering, no atomic does.
+//! A waiter reads the attempt's outcome under the attempt cell's lock, which
+//! the applying thread takes to publish it. The one atomic, the entry-id
+//! counter, needs only uniqueness: `Relaxed` (see [`KeyStore::next_entry`]).
+
+#[cfg(all(test, stockroom_loom))]
+mod loom;
+
+use crate::clock::Timestamp;
+use crate::sync::{Arc, AtomicU64, Backoff, KeyedMap, Mutex, Ordering};
+use core::fmt;
+use smallvec::SmallVec;
+use std::collections::VecDeque;
+use std::time::Duration;
+
+/// The longest [`IdempotencyKey`], in bytes (UTF-8).
+pub const KEY_LEN_MAX: usize = 128;
+
+/// Expired entries forgotten from the front of the record-order queue per
+/// recorded result, at most: keeps each record O(1) while the sweep keeps up
+/// (every record adds one entry and may forget up to this many).
+const SWEEP_MAX: usize = 8;
+const _: () = assert!(SWEEP_MAX >= 1, "the sweep must be able to keep up with records");
+
+/// A caller-chosen key naming one logical command, so that retries of it
+/// are recognised: 1 to [`KEY_LEN_MAX`] bytes of UTF-8.
+///
+/// Cloning is cheap (the text is shared).
+///
+/// ```
+/// use stockroom::{IdempotencyKey, KEY_LEN_MAX, KeyError};
+///
+/// let key = IdempotencyKey::new("order-8841/attempt")?;
+/// assert_eq!(key.as_str(), "order-8841/attempt");
+/// assert_eq!(IdempotencyKey::new(""), Err(KeyError::Empty));
+/// assert!(IdempotencyKey::new("k".repeat(KEY_LEN_MAX + 1)).is_err());
+/// # Ok::<(), KeyError>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(try_from = "String", into = "String"))]
+pub struct IdempotencyKey(Arc<str>);
+
+/// A string was refused as an [`IdempotencyKey`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum KeyError {
+    /// The key is empty.
+    #[error("an idempotency key must not be empty")]
+    Empty,
+    /// The key is longer than [`KEY_LEN_MAX`] bytes. Carries the length,
+    /// not the text: a refused key may be arbitrarily large, and errors get
+    /// logged.
+    #[error("an idempotency key of {len} bytes is longer than the {max} allowed", max = KEY_LEN_MAX)]
+    TooLong {
+        /// The refused key's length in bytes.
+        len: usize,
+    },
+}
+
+impl IdempotencyKey {
+    /// Checks `key`'s length: 1 to [`KEY_LEN_MAX`] bytes.
+    pub fn new(key: impl Into<String>) -> Result<IdempotencyKey, KeyError> {
+        let key = key.into();
+        match key.len() {
+            0 => Err(KeyError::Empty),
+            len if len > KEY_LEN_MAX => Err(KeyError::TooLong { len }),
+            _ => Ok(IdempotencyKey(Arc::from(key))),
+        }
+    }
+
+    /// The key's text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for IdempotencyKey {
+    type Error = KeyError;
+
+    fn try_from(key: String) -> Result<IdempotencyKey, KeyError> {
+        IdempotencyKey::new(key)
+    }
+}
+
+impl From<IdempotencyKey> for String {
+    fn from(key: IdempotencyKey) -> String {
+        key.as_str().to_owned()
+    }
+}
+
+impl AsRef<str> for IdempotencyKey {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl fmt::Debug for IdempotencyKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("IdempotencyKey").field(&self.as_str()).finish()
+    }
+}
+
+impl fmt::Display for IdempotencyKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How long, and how many, idempotency keys are remembered.
+///
+/// The caller validates it; the store accepts any value without panicking
+/// (a zero `window` or `keys_max` remembers nothing past its own record).
+///
+/// ```
+/// use stockroom::KeyWindow;
+///
+/// let window = KeyWindow::default();
+/// assert_eq!(window.window, std::time::Duration::from_secs(24 * 60 * 60));
+/// assert_eq!(window.keys_max, 1_000_000);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct KeyWindow {
+    /// A recorded key is forgotten this long after it was recorded.
+    pub window: Duration,
+    /// At most this many recorded keys are remembered; past it the oldest
+    /// recorded are forgotten first.
+    pub keys_max: usize,
+}
+
+impl KeyWindow {
+    /// 24 hours.
+    pub const WINDOW_DEFAULT: Duration = Duration::from_secs(24 * 60 * 60);
+    /// One million keys.
+    pub const KEYS_MAX_DEFAULT: usize = 1_000_000;
+}
+
+impl Default for KeyWindow {
+    fn default() -> KeyWindow {
+        KeyWindow { window: KeyWindow::WINDOW_DEFAULT, keys_max: KeyWindow::KEYS_MAX_DEFAULT }
+    }
+}
+
+/// What [`KeyStore::run`] did with a keyed command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Claimed<C, R> {
+    /// This call ran `apply`; its result was recorded (if final).
+    Applied(R),
+    /// The key already had a final result for an equal command (or a racing
+    /// duplicate just produced one): that result, unchanged.
+    Replayed(R),
+    /// The key is recorded (or in flight) with a different command: the
+    /// first command, so the caller can name what differs.
+    Conflict(C),
+}
+
+/// One attempt at a key's command, shared with the duplicates waiting for
+/// it. Its outcome is set once, by the claimer (or its drop guard).
+struct Attempt<R> {
+    outcome: Mutex<Outcome<R>>,
+}
+
+enum Outcome<R> {
+    /// `apply` has not returned.
+    Running,
+    /// `apply` returned a final result, now recorded: replay it.
+    Final(R),
+    /// `apply` returned a transient result or panicked; the key is free:
+    /// claim again.
+    Freed,
+}
+
+/// A key's entry in the table. `entry` is the entry's identity, unique for
+/// the store's lifetime: eviction and the claimer's own record or release
+/// act only on the entry they know.
+enum Slot<C, R> {
+    InFlight { command: C, attempt: Arc<Attempt<R>>, entry: u64 },
+    Recorded { command: C, result: R, recorded_at: Timestamp, entry: u64 },
+}
+
+/// An item of the record-order queue: the entry recorded for `key` at
+/// `recorded_at`, forgotten when it reaches the front past its window or
+/// past `keys_max` (unless `key` has a different entry by then).
+struct RecordedItem {
+    key: IdempotencyKey,
+    entry: u64,
+    recorded_at: Timestamp,
+}
+
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(size_of::<RecordedItem>() == 32, "the memory bound in the module docs counts 32 bytes per item");
+
+/// What one claim found.
+enum Claim<C, R> {
+    /// The key is ours: apply, then record or free entry `entry`.
+    Mine {
+        entry: u64,
+        attempt: Arc<Attempt<R>>,
+    },
+    /// An equal command is in flight: wait for this attempt.
+    Wait(Arc<Attempt<R>>),
+    Replayed(R),
+    Conflict(C),
+}
+
+/// The idempotency key store: remembers, per key, the first command and its
+/// final result for [`KeyWindow::window`], at most [`KeyWindow::keys_max`]
+/// keys. See the module docs for the contract.
+pub(crate) struct KeyStore<C, R> {
+    window: KeyWindow,
+    slots: KeyedMap<IdempotencyKey, Slot<C, R>>,
+    /// Recorded entries, oldest first. Only the record path locks it.
+    order: Mutex<VecDeque<RecordedItem>>,
+    entries: AtomicU64,
+}
+
+impl<C, R> fmt::Debug for KeyStore<C, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyStore").field("window", &self.window).field("len", &self.len()).finish()
+    }
+}
+
+/// True if an entry recorded at `recorded_at` is forgotten at `now`.
+fn expired(recorded_at: Timestamp, window: Duration, now: Timestamp) -> bool {
+    now >= recorded_at.saturating_add(window)
+}
+
+impl<C, R> KeyStore<C, R> {
+    /// An empty store remembering keys for `window`.
+    pub(crate) fn new(window: KeyWindow) -> Self {
+        KeyStore { window, slots: KeyedMap::new(), order: Mutex::new(VecDeque::new()), entries: AtomicU64::new(0) }
+    }
+
+    /// Keys currently held: recorded (including any past their window and
+    /// not yet swept: they are never replayed) and in flight.
+    pub(crate) fn len(&self) -> usize {
+        self.slots.len()
+    }
+}
+
+impl<C: Clone + Eq, R: Clone> KeyStore<C, R> {
+    /// Runs `apply` at most once per key within the window; see the module
+    /// docs for the contract. `now` is the command's instant (read once by
+    /// the caller). `is_final(&r)` is false for transient results (a
+    /// `Contended` refusal, say): those are not recorded and free the key so
+    /// a later retry may apply.
+    pub(crate) fn run(
+        &self,
+        key: &IdempotencyKey,
+        command: &C,
+        now: Timestamp,
+        apply: impl FnOnce() -> R,
+        is_final: impl Fn(&R) -> bool,
+    ) -> Claimed<C, R> {
+        let backoff = Backoff::new();
+        // Each turn either returns or follows an attempt (by another call)
+        // that ended transiently: see "Waiting, and who waits".
+        loop {
+            let attempt = match self.claim(key, command, now) {
+                Claim::Replayed(result) => return Claimed::Replayed(result),
+                Claim::Conflict(first) => return Claimed::Conflict(first),
+                Claim::Mine { entry, attempt } => {
+                    let guard = InFlightGuard { store: self, key, entry, attempt, recorded: false };
+                    let result = apply();
+                    if is_final(&result) {
+                        guard.record(command.clone(), result.clone(), now);
+                    }
+                    // A transient result: the guard's drop frees the key.
+                    return Claimed::Applied(result);
+                }
+                Claim::Wait(attempt) => attempt,
+            };
+            // Waiting on the attempt, not the map: the key's shard stays free
+            // for other keys.
+            loop {
+                match &*attempt.outcome.lock() {
+                    Outcome::Running => {}
+                    Outcome::Final(result) => return Claimed::Replayed(result.clone()),
+                    Outcome::Freed => break,
+                }
+                backoff.snooze();
+            }
+        }
+    }
+
+    /// One atomic look at `key` (under its shard lock): claims it if absent
+    /// or expired, else says what is there.
+    fn claim(&self, key: &IdempotencyKey, command: &C, now: Timestamp) -> Claim<C, R> {
+        let fresh = || {
+            let entry = self.next_entry();
+            let attempt = Arc::new(Attempt { outcome: Mutex::new(Outcome::Running) });
+            let slot = Slot::InFlight { command: command.clone(), attempt: Arc::clone(&attempt), entry };
+            (slot, Claim::Mine { entry, attempt })
+        };
+        self.slots.entry(
+            key.clone(),
+            |slot| match slot {
+                Slot::Recorded { recorded_at, .. } if expired(*recorded_at, self.window.window, now) => {
+                    // Forgotten: any command may take the key. Its queue item
+                    // stays and, by identity, will not remove this entry.
+                    let (fresh_slot, claim) = fresh();
+                    *slot = fresh_slot;
+                    claim
+                }
+                Slot::Recorded { command: first, result, .. } => {
+                    if first == command {
+                        Claim::Replayed(result.clone())
+                    } else {
+                        Claim::Conflict(first.clone())
+                    }
+                }
+                Slot::InFlight { command: first, attempt, .. } => {
+                    if first == command {
+                        Claim::Wait(Arc::clone(attempt))
+                    } else {
+                        Claim::Conflict(first.clone())
+                    }
+                }
+            },
+            fresh,
+        )
+    }
+
+    /// A fresh entry identity.
+    fn next_entry(&self) -> u64 {
+        // Relaxed: only uniqueness matters, and read-modify-writes of one
+        // atomic are totally ordered whatever the ordering. 2^64 claims do
+        // not happen.
+        self.entries.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Appends a recorded entry to the record-order queue and forgets what
+    /// falls out of the window or past `keys_max`: O(1) under the queue lock,
+    /// removals after it (never nesting the queue lock with a shard lock).
+    fn remember(&self, item: RecordedItem, now: Timestamp) {
+        let mut forgotten: SmallVec<[RecordedItem; SWEEP_MAX + 1]> = SmallVec::new();
+        {
+            let mut order = self.order.lock();
+            order.push_back(item);
+            // The queue held at most `keys_max` before this push.
+            if order.len() > self.window.keys_max {
+                forgotten.extend(order.pop_front());
+            }
+            debug_assert!(order.len() <= self.window.keys_max);
+            for _ in 0..SWEEP_MAX {
+                match order.front() {
+                    Some(front) if expired(front.recorded_at, self.window.window, now) => {
+                        forgotten.extend(order.pop_front());
+                    }
+                    _ => break,
+                }
+            }
+        }
+        for item in forgotten {
+            // Only the entry this item recorded: never one in flight, never a
+            // newer entry for the same key.
+            self.slots
+                .remove_if(&item.key, |slot| matches!(slot, Slot::Recorded { entry, .. } if *entry == item.entry));
+        }
+    }
+}
+
+/// The claimer's hold on an in-flight key. Dropped without [`record`]
+/// (a transient result, or a panic anywhere between claim and record), it
+/// frees the key and tells the waiters to claim again.
+///
+/// [`record`]: InFlightGuard::record
+struct InFlightGuard<'a, C: Clone + Eq, R: Clone> {
+    store: &'a KeyStore<C, R>,
+    key: &'a IdempotencyKey,
+    entry: u64,
+    attempt: Arc<Attempt<R>>,
+    recorded: bool,
+}
+
+impl<C: Clone + Eq, R: Clone> InFlightGuard<'_, C, R> {
+    /// Records `result` as the key's final result and hands it to the
+    /// waiters.
+    fn record(mut self, command: C, result: R, now: Timestamp) {
+        let entry = self.entry;
+        let waiters = result.clone();
+        let recorded = self.store.slots.update(self.key, |slot| {
+            // Ours while in flight: nothing else replaces or removes an
+            // in-flight entry.
+            let ours = matches!(slot, Slot::InFlight { entry: e, .. } if *e == entry);
+            if ours {
+                *slot = Slot::Recorded { command, result, recorded_at: now, entry };
+            }
+            ours
+        });
+        debug_assert_eq!(recorded, Some(true), "an in-flight entry was replaced or removed by someone else");
+        // From here new arrivals replay from the table; the waiters already
+        // holding the attempt replay from it.
+        *self.attempt.outcome.lock() = Outcome::Final(waiters);
+        self.recorded = true;
+        if recorded == Some(true) {
+            self.store.remember(RecordedItem { key: self.key.clone(), entry, recorded_at: now }, now);
+        }
+    }
+}
+
+impl<C: Clone + Eq, R: Clone> Drop for InFlightGuard<'_, C, R> {
+    fn drop(&mut self) {
+        if self.recorded {
+            return;
+        }
+        let entry = self.entry;
+        self.store.slots.remove_if(self.key, |slot| matches!(slot, Slot::InFlight { entry: e, .. } if *e == entry));
+        // After the removal, so a waiter that claims again finds the key free.
+        *self.attempt.outcome.lock() = Outcome::Freed;
+    }
+}
+
+#[cfg(all(test, not(any(stockroom_loom, stockroom_shuttle))))]
+mod tests {
+    use super::*;
+    use std::sync::Mutex as StdMutex;
+    use std::sync::atomic::AtomicUsize;
+
+    fn key(text: &str) -> IdempotencyKey {
+        IdempotencyKey::new(text).expect("a valid test key")
+    }
+
+    fn at(millis: u64) -> Timestamp {
+        Timestamp::from_millis(millis)
+    }
+
+    fn store(window_ms: u64, keys_max: usize) -> KeyStore<u32, Result<u64, String>> {
+        KeyStore::new(KeyWindow { window: Duration::from_millis(window_ms), keys_max })
+    }
+
+    fn always(_: &Result<u64, String>) -> bool {
+        true
+    }
+
+    /// Runs `command` under `key` at `now`, applying `Ok(value)`; counts
+    /// applications in `applied`.
+    fn run_ok(
+        store: &KeyStore<u32, Result<u64, String>>,
+        key: &IdempotencyKey,
+        command: u32,
+        now: u64,
+        value: u64,
+        applied: &AtomicUsize,
+    ) -> Claimed<u32, Result<u64, String>> {
+        store.run(
+            key,
+            &command,
+            at(now),
+            || {
+                applied.fetch_add(1, Ordering::Relaxed);
+                Ok(value)
+            },
+            always,
+        )
+    }
+
+    #[test]
+    fn keys_are_validated() {
+        assert_eq!(IdempotencyKey::new(""), Err(KeyError::Empty));
+        assert_eq!(IdempotencyKey::new("k".repeat(KEY_LEN_MAX + 1)), Err(KeyError::TooLong { len: KEY_LEN_MAX + 1 }));
+        let longest = "é".repeat(KEY_LEN_MAX / 2); // 2 bytes each: exactly the maximum
+        assert_eq!(IdempotencyKey::new(longest.clone()).map(|k| k.as_str().len()), Ok(KEY_LEN_MAX));
+        assert!(IdempotencyKey::new(format!("{longest}x")).is_err());
+        let k = key("order-1");
+        assert_eq!(
+            (k.as_str(), k.to_string(), format!("{k:?}")),
+            ("order-1", "order-1".into(), "IdempotencyKey(\"order-1\")".into())
+        );
+        assert_eq!(String::from(k.clone()), "order-1");
+        assert_eq!(IdempotencyKey::try_from("order-1".to_owned()), Ok(k));
+        assert_eq!(KeyWindow::default(), KeyWindow { window: Duration::from_secs(86_400), keys_max: 1_000_000 });
+    }
+
+    #[cfg(feature = "serde")]
+    #[test]
+    fn keys_deserialize_validated() {
+        let k: IdempotencyKey = serde_json::from_str("\"order-1\"").expect("a valid key");
+        assert_eq!(k, key("order-1"));
+        assert_eq!(serde_json::to_string(&k).expect("serializes"), "\"order-1\"");
+        assert!(serde_json::from_str::<IdempotencyKey>("\"\"").is_err());
+        let long = format!("\"{}\"", "k".repeat(KEY_LEN_MAX + 1));
+        assert!(serde_json::from_str::<IdempotencyKey>(&long).is_err());
+        let error = KeyError::TooLong { len: 200 };
+        assert_eq!(
+            serde_json::from_str::<KeyError>(&serde_json::to_string(&error).expect("serializes")).ok(),
+            Some(error)
+        );
+    }
+
+    #[test]
+    fn same_key_equal_command_replays_without_applying() {
+        let store = store(1_000, 10);
+        let applied = AtomicUsize::new(0);
+        let k = key("a");
+        assert_eq!(run_ok(&store, &k, 1, 0, 7, &applied), Claimed::Applied(Ok(7)));
+        assert_eq!(run_ok(&store, &k, 1, 10, 8, &applied), Claimed::Replayed(Ok(7)));
+        assert_eq!(run_ok(&store, &k, 1, 999, 9, &applied), Claimed::Replayed(Ok(7)));
+        assert_eq!(applied.load(Ordering::Relaxed), 1);
+        assert_eq!(store.len(), 1);
+    }
+
+    #[test]
+    fn same_key_different_command_conflicts_and_changes_nothing() {
+        let store = store(1_000, 10);
+        let applied = AtomicUsize::new(0);
+        let k = key("a");
+        assert_eq!(run_ok(&store, &k, 1, 0, 7, &applied), Claimed::Applied(Ok(7)));
+        assert_eq!(run_ok(&store, &k, 2, 1, 8, &applied), Claimed::Conflict(1));
+        assert_eq!(run_ok(&store, &k, 1, 2, 9, &applied), Claimed::Replayed(Ok(7)));
+        assert_eq!(applied.load(Ordering::Relaxed), 1);
+        // Other keys are independent.
+        assert_eq!(run_ok(&store, &key("b"), 2, 3, 10, &applied), Claimed::Applied(Ok(10)));
+    }
+
+    #[test]
+    fn different_command_conflicts_while_in_flight() {
+        let store = store(1_000, 10);
+        let applied = AtomicUsize::new(0);
+        let k = key("a");
+        let outcome = store.run(
+            &k,
+            &1,
+            at(0),
+            || {
+                // The first is in flight: a different command is refused with it.
+                assert_eq!(run_ok(&store, &k, 2, 0, 8, &applied), Claimed::Conflict(1));
+                Ok(7)
+            },
+            always,
+        );
+        assert_eq!(outcome, Claimed::Applied(Ok(7)));
+        assert_eq!(applied.load(Ordering::Relaxed), 0);
+        assert_eq!(run_ok(&store, &k, 1, 1, 9, &applied), Claimed::Replayed(Ok(7)));
+    }
+
+    #[test]
+    fn final_error_sticks() {
+        let store = store(1_000, 10);
+        let k = key("a");
+        let refused = store.run(&k, &1, at(0), || Err("insufficient".to_owned()), always);
+        assert_eq!(refused, Claimed::Applied(Err("insufficient".to_owned())));
+        // Stock arrived since; the retry is still the refusal, not a sale.
+        let retry = store.run(&k, &1, at(5), || Ok(1), always);
+        assert_eq!(retry, Claimed::Replayed(Err("insufficient".to_owned())));
+    }
+
+    #[test]
+    fn transient_result_frees_the_key() {
+        let store = store(1_000, 10);
+        let k = key("a");
+        let is_final = |r: &Result<u64, String>| r.as_ref().err().is_none_or(|e| e != "contended");
+        let first = store.run(&k, &1, at(0), || Err("contended".to_owned()), is_final);
+        assert_eq!(first, Claimed::Applied(Err("contended".to_owned())));
+        assert_eq!(store.len(), 0, "a transient result is not remembered");
+        // A retry applies, even as a different command: the key was freed.
+        assert_eq!(store.run(&k, &2, at(1), || Ok(3), is_final), Claimed::Applied(Ok(3)));
+        assert_eq!(store.run(&k, &2, at(2), || Ok(4), is_final), Claimed::Replayed(Ok(3)));
+    }
+
+    #[test]
+    fn window_expiry_by_time() {
+        let store = store(100, 10);
+        let applied = AtomicUsize::new(0);
+        let k = key("a");
+        assert_eq!(run_ok(&store, &k, 1, 1_000, 7, &applied), Claimed::Applied(Ok(7)));
+        assert_eq!(run_ok(&store, &k, 1, 1_099, 8, &applied), Claimed::Replayed(Ok(7)));
+        assert_eq!(run_ok(&store, &k, 2, 1_099, 8, &applied), Claimed::Conflict(1));
+        // At recorded_at + window the key is forgotten: reusable by any command.
+        assert_eq!(run_ok(&store, &k, 2, 1_100, 9, &applied), Claimed::Applied(Ok(9)));
+        assert_eq!(run_ok(&store, &k, 2, 1_101, 10, &applied), Claimed::Replayed(Ok(9)));
+        // A clock that goes backwards only remembers longer.
+        assert_eq!(run_ok(&store, &k, 2, 0, 11, &applied), Claimed::Replayed(Ok(9)));
+        assert_eq!(applied.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn expired_entries_are_swept_from_memory() {
+        let store = store(100, 1_000);
+        let applied = AtomicUsize::new(0);
+        for i in 0..50 {
+            run_ok(&store, &key(&format!("old-{i}")), 1, 0, i, &applied);
+        }
+        assert_eq!(store.len(), 50);
+        // Each record past the window forgets up to SWEEP_MAX expired ones.
+        for i in 0..10 {
+            run_ok(&store, &key(&format!("new-{i}")), 1, 200, i, &applied);
+        }
+        assert_eq!(store.len(), 10, "all 50 expired entries were swept, none of the fresh ones");
+        assert!(store.order.lock().iter().all(|item| item.recorded_at == at(200)));
+    }
+
+    #[test]
+    fn reclaimed_key_survives_its_old_queue_item() {
+        // The key's first entry expires and the key is recorded again; the
+        // old queue item must not remove the new entry when it is swept.
+        let store = store(100, 2);
+        let applied = AtomicUsize::new(0);
+        let k = key("a");
+        assert_eq!(run_ok(&store, &k, 1, 0, 7, &applied), Claimed::Applied(Ok(7)));
+        assert_eq!(run_ok(&store, &k, 2, 150, 8, &applied), Claimed::Applied(Ok(8)));
+        // Sweep (by time) and evict (by count) both reached the old item by now.
+        assert_eq!(run_ok(&store, &key("b"), 1, 151, 9, &applied), Claimed::Applied(Ok(9)));
+        assert_eq!(run_ok(&store, &k, 2, 152, 10, &applied), Claimed::Replayed(Ok(8)));
+        assert_eq!(applied.load(Ordering::Relaxed), 3);
+        assert_eq!(store.len(), 2);
+    }
+
+    #[test]
+    fn eviction_by_count_forgets_oldest_first() {
+        let store = store(1_000_000, 3);
+        let applied = AtomicUsize::new(0);
+        for i in 0..5u64 {
+            run_ok(&store, &key(&format!("k{i}")), 1, i, i, &applied);
+            assert!(store.len() <= 3, "len {} after {} records", store.len(), i + 1);
+        }
+        assert_eq!(store.len(), 3);
+        // The newest three replay (replays record nothing, so order is kept).
+        for i in 2..5u64 {
+            assert_eq!(run_ok(&store, &key(&format!("k{i}")), 1, 10, 99, &applied), Claimed::Replayed(Ok(i)));
+        }
+        // The oldest two were forgotten: any command applies.
+        assert_eq!(run_ok(&store, &key("k0"), 2, 10, 50, &applied), Claimed::Applied(Ok(50)));
+        assert_eq!(run_ok(&store, &key("k1"), 2, 10, 51, &applied), Claimed::Applied(Ok(51)));
+        assert_eq!(store.len(), 3);
+        assert_eq!(applied.load(Ordering::Relaxed), 7);
+    }
+
+    #[test]
+    fn eviction_never_removes_an_in_flight_key() {
+        let store = store(1_000_000, 1);
+        let applied = AtomicUsize::new(0);
+        let k = key("in-flight");
+        let outcome = store.run(
+            &k,
+            &1,
+            at(0),
+            || {
+                // Records that push everything else out while `k` is in flight.
+                for i in 0..3 {
+                    run_ok(&store, &key(&format!("other-{i}")), 1, 0, i, &applied);
+                }
+                assert_eq!(store.len(), 2, "one recorded, one in flight");
+                assert_eq!(run_ok(&store, &k, 2, 0, 99, &applied), Claimed::Conflict(1));
+                Ok(7)
+            },
+            always,
+        );
+        assert_eq!(outcome, Claimed::Applied(Ok(7)));
+        assert_eq!(run_ok(&store, &k, 1, 1, 99, &applied), Claimed::Replayed(Ok(7)));
+        assert_eq!(store.len(), 1);
+    }
+
+    #[test]
+    fn zero_window_and_zero_keys_remember_nothing_and_do_not_panic() {
+        for (window_ms, keys_max) in [(0, 10), (1_000, 0)] {
+            let store = store(window_ms, keys_max);
+            let applied = AtomicUsize::new(0);
+            let k = key("a");
+            assert_eq!(run_ok(&store, &k, 1, 5, 1, &applied), Claimed::Applied(Ok(1)));
+            assert_eq!(run_ok(&store, &k, 1, 5, 2, &applied), Claimed::Applied(Ok(2)));
+            assert!(store.len() <= 1);
+        }
+    }
+
+    #[test]
+    fn panic_in_apply_frees_the_key() {
+        let store = store(1_000, 10);
+        let k = key("a");
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            store.run(&k, &1, at(0), || -> Result<u64, String> { panic!("apply failed") }, always)
+        }));
+        assert!(panicked.is_err(), "the panic propagates");
+        assert_eq!(store.len(), 0, "the key is not left in flight");
+        assert_eq!(store.run(&k, &1, at(1), || Ok(2), always), Claimed::Applied(Ok(2)));
+    }
+
+    #[test]
+    fn waiters_claim_again_after_a_panic() {
+        let store = store(1_000, 10);
+        let k = key("a");
+        let applied = AtomicUsize::new(0);
+        let waiter_ran = AtomicUsize::new(0);
+        let waited = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                store.run(
+                    &k,
+                    &1,
+                    at(0),
+                    || -> Result<u64, String> {
+                        let waiter = scope.spawn(|| {
+                            waiter_ran.fetch_add(1, Ordering::Relaxed);
+                            run_ok(&store, &k, 1, 0, 5, &applied)
+                        });
+                        // Give the waiter time to find the key in flight.
+                        while waiter_ran.load(Ordering::Relaxed) == 0 {
+                            std::thread::yield_now();
+                        }
+                        std::thread::sleep(Duration::from_millis(20));
+                        // Checked outside: a failed assert here would be caught as the panic.
+                        waited.store(!waiter.is_finished(), Ordering::Relaxed);
+                        panic!("apply failed");
+                    },
+                    always,
+                )
+            }));
+            assert!(panicked.is_err());
+        });
+        assert!(waited.load(Ordering::Relaxed), "the duplicate waited for the in-flight attempt");
+        assert_eq!(applied.load(Ordering::Relaxed), 1, "the waiter claimed after the panic and applied");
+        assert_eq!(store.run(&k, &1, at(1), || Ok(9), always), Claimed::Replayed(Ok(5)));
+    }
+
+    /// A command whose clone yields the thread (a legal, if slow, `C`): it
+    /// widens any window a store leaves between looking at a key and
+    /// claiming it, so the storm below finds a non-atomic claim.
+    #[derive(Debug, PartialEq, Eq)]
+    struct YieldingCommand(usize);
+
+    impl Clone for YieldingCommand {
+        fn clone(&self) -> Self {
+            std::thread::yield_now();
+            YieldingCommand(self.0)
+        }
+    }
+
+    /// 8 threads × 200 keys, every key sent by every thread at once (a
+    /// spinning barrier before each key); the
+    /// transient first attempt of every 10th key checks that waiters claim
+    /// again. Exactly one final application per key, and every thread
+    /// returns that application's result.
+    #[test]
+    fn retry_storm_applies_each_key_once() {
+        const THREADS: usize = 8;
+        const KEYS: usize = 200;
+        let store: KeyStore<YieldingCommand, u64> = KeyStore::new(KeyWindow::default());
+        let keys: Vec<IdempotencyKey> = (0..KEYS).map(|i| key(&format!("order-{i}"))).collect();
+        let applied: Vec<AtomicUsize> = (0..KEYS).map(|_| AtomicUsize::new(0)).collect();
+        let finals: Vec<AtomicUsize> = (0..KEYS).map(|_| AtomicUsize::new(0)).collect();
+        let results = StdMutex::new(vec![Vec::new(); KEYS]);
+        let arrived = AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            for thread in 0..THREADS {
+                let (store, keys, applied, finals, results, arrived) =
+                    (&store, &keys, &applied, &finals, &results, &arrived);
+                scope.spawn(move || {
+                    for i in 0..KEYS {
+                        // Every thread sends key `i` at once: a spinning barrier,
+                        // so the threads leave it together (a blocking one wakes
+                        // them one by one, and the first is usually done before
+                        // the next arrives).
+                        arrived.fetch_add(1, Ordering::AcqRel);
+                        while arrived.load(Ordering::Acquire) < THREADS * (i + 1) {
+                            std::thread::yield_now();
+                        }
+                        // A panic (a failed check in the store) is recorded, not
+                        // propagated: a dead thread would leave the others at the
+                        // barrier for ever.
+                        let sent = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            store.run(
+                                &keys[i],
+                                &YieldingCommand(i),
+                                Timestamp::from_millis(i as u64),
+                                || {
+                                    let n = applied[i].fetch_add(1, Ordering::Relaxed);
+                                    // Every 10th key: the first attempt is transient.
+                                    (i as u64) * 1_000 + thread as u64 * 10 + u64::from(n > 0 || i % 10 != 0)
+                                },
+                                |r| r % 10 == 1,
+                            )
+                        }));
+                        let value = match sent {
+                            Ok(Claimed::Applied(r)) => {
+                                if r % 10 == 1 {
+                                    finals[i].fetch_add(1, Ordering::Relaxed);
+                                }
+                                Ok(r)
+                            }
+                            Ok(Claimed::Replayed(r)) => Ok(r),
+                            Ok(Claimed::Conflict(c)) => Err(format!("conflict with {c:?}")),
+                            Err(_) => Err("panicked".to_owned()),
+                        };
+                        results.lock().expect("no panics hold it")[i].push(value);
+                    }
+                });
+            }
+        });
+        let results = results.into_inner().expect("no panics hold it");
+        for i in 0..KEYS {
+            let results: Vec<u64> = match results[i].iter().cloned().collect() {
+                Ok(results) => results,
+                Err(failure) => panic!("key {i}: {failure}: {:?}", results[i]),
+            };
+            assert_eq!(finals[i].load(Ordering::Relaxed), 1, "key {i}: final applications");
+            let expected_applies = if i % 10 == 0 { 2 } else { 1 };
+            assert_eq!(applied[i].load(Ordering::Relaxed), expected_applies, "key {i}: applications");
+            let finals_seen: Vec<_> = results.iter().filter(|r| *r % 10 == 1).collect();
+            assert!(finals_seen.windows(2).all(|w| w[0] == w[1]), "key {i}: results differ: {results:?}");
+            // Only the transient attempt's own caller sees the transient result.
+            assert_eq!(results.len() - finals_seen.len(), expected_applies - 1, "key {i}: {results:?}");
+        }
+        assert_eq!(store.len(), KEYS);
+    }
+}
