@@ -23,6 +23,8 @@ use crate::error::{
 };
 use crate::events::hub::EventHub;
 use crate::events::{Change, Event, Notice, Subscription};
+#[cfg(doc)]
+use crate::events::Delivery;
 use crate::guard::HoldGuard;
 use crate::idempotency::{Claimed, IdempotencyKey, KeyStore, KeyWindow};
 use crate::ids::{LotId, ReservationId, SkuId};

@@ -68,7 +68,8 @@
 //!
 //! ## Index
 //!
-//! - The engine: [`Ledger`]; its queries return a [`Snapshot`] (or
+//! - The engine: [`Ledger`] (settings: [`LedgerBuilder`],
+//!   [`LedgerBuildError`]); its queries return a [`Snapshot`] (or
 //!   [`SnapshotData`]), a [`Reservation`], or an [`AuditReport`] of
 //!   [`Violation`]s.
 //! - Commands: [`Ledger::define_sku`], [`Ledger::receive`] ([`NewLot`]),
@@ -76,13 +77,29 @@
 //!   [`AllocationPolicy`], [`FillMode`]), [`Ledger::release`],
 //!   [`Ledger::commit`], [`Ledger::adjust`] ([`AdjustmentReason`]); as data,
 //!   [`Command`] through [`Ledger::execute`].
+//! - The reservation lifecycle: deadlines
+//!   ([`AllocateRequest::hold_for`], [`Ledger::extend`],
+//!   [`Ledger::expire_due`], a background [`Reaper`] with
+//!   [`ReaperConfig`]); multi-line orders ([`Ledger::allocate_order`],
+//!   [`OrderRequest`], [`OrderLine`]); conditional commands
+//!   ([`AllocateRequest::if_version`], [`Ledger::adjust_if_version`]); a
+//!   scoped [`HoldGuard`] ([`Ledger::allocate_guarded`]); idempotency
+//!   ([`Ledger::execute_keyed`], [`IdempotencyKey`], [`KeyWindow`],
+//!   [`Keyed`]); low-stock thresholds ([`Ledger::set_low_stock`]).
+//! - Events: [`Ledger::subscribe`] gives a [`Subscription`] of
+//!   [`Delivery`]s: each an [`Event`] ([`Change`], [`Notice`]) or a
+//!   [`Delivery::Lagged`] count.
 //! - Outcomes: [`SkuDefined`], [`Received`], [`Allocation`], [`Sale`],
-//!   [`Released`], [`Committed`], [`Adjusted`] ([`Shortfall`]), all in
-//!   [`Line`]s; as data, [`Outcome`].
+//!   [`Released`], [`Committed`], [`Adjusted`] ([`Shortfall`]),
+//!   [`OrderAllocation`], [`Extended`], [`ExpiryReport`] ([`Swept`],
+//!   [`Lapsed`]), [`LowStockSet`], all in [`Line`]s; as data, [`Outcome`].
 //! - Errors, one enum per command, variants in precedence order, with
 //!   `is_transient()`: [`DefineError`], [`ReceiveError`], [`AllocateError`],
-//!   [`ReleaseError`], [`CommitError`], [`AdjustError`], [`QueryError`]; as
-//!   data, [`CommandError`].
+//!   [`ReleaseError`], [`CommitError`], [`AdjustError`], [`ExtendError`],
+//!   [`ExpireError`], [`OrderError`], [`ThresholdError`], [`KeyedError`],
+//!   [`QueryError`]; as data, [`CommandError`]. Also [`SubscribeError`],
+//!   [`KeyError`], [`ReaperError`], and the receive errors
+//!   [`RecvError`], [`TryRecvError`], [`RecvTimeoutError`].
 //! - Values: [`SkuId`], [`LotId`], [`ReservationId`], [`Quantity`] ([`QuantityTooLarge`]),
 //!   [`LotQuantities`], [`LotSnapshot`], [`LotAttributes`], [`Timestamp`].
 //! - Time: the [`Clock`] trait, [`SystemClock`], [`ManualClock`].
@@ -92,11 +109,16 @@
 //!
 //! ## Guarantees
 //!
-//! No overselling; conservation per lot; linearizable commands; an
-//! allocation's lines are exactly its policy's choice from the version it
-//! replaced; a reservation ends exactly once; allocate, take, release,
-//! commit and adjust are lock-free; bad input gets a typed error and changes
-//! nothing. [`Ledger::audit`] checks the state-based ones at any time.
+//! No overselling; conservation per lot; linearizable commands (per SKU:
+//! a multi-line order across SKUs is all-or-nothing in its outcome, not one
+//! atomic step, see [`Ledger::allocate_order`]); an allocation's lines are
+//! exactly its policy's choice from the version it replaced; a reservation
+//! ends exactly once (committed, released or lapsed); a keyed command
+//! applies at most once per key; allocate, take, release, commit, extend and
+//! adjust are lock-free (keyed commands also take the key table's shard
+//! lock for single map operations); bad input gets a typed error and
+//! changes nothing. [`Ledger::audit`] checks the state-based ones at any
+//! time.
 //!
 //! ## Features
 //!

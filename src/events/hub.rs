@@ -613,7 +613,7 @@ impl<E> Subscription<E> {
     /// it sent has been received.
     ///
     /// While it waits it dispatches pending events itself, at least every
-    /// [`PUMP_INTERVAL_MAX`]. Like any blocking receive it may wait
+    /// 16 ms. Like any blocking receive it may wait
     /// forever if nothing is ever published; each wait is bounded.
     pub fn recv(&self) -> Result<Delivery<E>, RecvError> {
         let mut interval = PUMP_INTERVAL_MIN;
