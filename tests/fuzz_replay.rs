@@ -5,7 +5,10 @@
 //!
 //! - `fuzz/corpus/ops/*`: `run_differential` (the `ops` target): the real
 //!   ledger against the reference model, outcome by outcome, snapshot by
-//!   snapshot, with a clean audit after every step.
+//!   snapshot (through the sweeping queries, versions included), with a
+//!   clean audit after every step; v1 inputs (the corpus from before the
+//!   reservation lifecycle, decoded as they always were) and v2 inputs
+//!   (deadlines, orders, extensions, sweeps, conditional commands).
 //! - `fuzz/corpus/decode/*`: `run_decoders` (the `decode` target): every
 //!   public deserializer, round trips, and execution of what decodes.
 //!
@@ -64,32 +67,61 @@ fn decode_corpus_replays_through_every_deserializer() {
     println!("replayed {replayed} decode inputs");
 }
 
-/// The decoder maps every byte string to a script, and the committed seeds
-/// exercise every kind of step (so a change to the decoder that silently
-/// stops producing some command shows up here, not as lost coverage).
+/// The decoder maps every byte string to a script, and the committed corpus
+/// exercises every kind of step, v1 and v2 (so a change to the decoder that
+/// silently stops producing some command shows up here, not as lost
+/// coverage).
 #[test]
-fn ops_seeds_cover_every_step_kind() {
+fn ops_corpus_covers_every_step_kind() {
+    use fuzz_lib::Step;
     use stockroom::Command;
-    let mut seen = [false; 9];
+    const KINDS: [&str; 16] = [
+        "define",
+        "receive",
+        "allocate",
+        "allocate with a deadline",
+        "take",
+        "release",
+        "commit",
+        "adjust",
+        "advance",
+        "set clock",
+        "order",
+        "extend",
+        "expire_due",
+        "set_low_stock",
+        "conditional",
+        "query",
+    ];
+    let mut seen = [false; KINDS.len()];
     for path in corpus("ops") {
         for step in fuzz_lib::decode_commands(&std::fs::read(&path).expect("read")) {
             let kind = match step {
-                fuzz_lib::Step::Exec(Command::DefineSku { .. }) => 0,
-                fuzz_lib::Step::Exec(Command::Receive { .. }) => 1,
-                fuzz_lib::Step::Exec(Command::Allocate(_)) => 2,
-                fuzz_lib::Step::Exec(Command::Take(_)) => 3,
-                fuzz_lib::Step::Exec(Command::Release { .. }) => 4,
-                fuzz_lib::Step::Exec(Command::Commit { .. }) => 5,
-                fuzz_lib::Step::Exec(Command::Adjust { .. }) => 6,
-                fuzz_lib::Step::Advance(_) => 7,
-                fuzz_lib::Step::Set(_) => 8,
+                Step::Exec(Command::DefineSku { .. }) => 0,
+                Step::Exec(Command::Receive { .. }) => 1,
+                Step::Exec(Command::Allocate(request)) if request.hold_for.is_some() => 3,
+                Step::Exec(Command::Allocate(_)) => 2,
+                Step::Exec(Command::Take(_)) => 4,
+                Step::Exec(Command::Release { .. }) => 5,
+                Step::Exec(Command::Commit { .. }) => 6,
+                Step::Exec(Command::Adjust { .. }) => 7,
+                Step::Advance(_) => 8,
+                Step::Set(_) => 9,
+                Step::Exec(Command::AllocateOrder(_)) => 10,
+                Step::Exec(Command::Extend { .. }) => 11,
+                Step::Exec(Command::ExpireDue { .. }) => 12,
+                Step::Exec(Command::SetLowStock { .. }) => 13,
+                Step::Conditional(..) => 14,
+                Step::Query(_) => 15,
             };
             seen[kind] = true;
         }
     }
-    assert_eq!(seen, [true; 9], "some step kind is never exercised by the ops corpus");
+    let missing: Vec<&str> = KINDS.iter().zip(seen).filter(|(_, seen)| !seen).map(|(kind, _)| *kind).collect();
+    assert!(missing.is_empty(), "never exercised by the ops corpus: {missing:?}");
     assert!(fuzz_lib::decode_commands(&[]).is_empty());
     assert_eq!(fuzz_lib::decode_commands(&[0xff; 100_000]).len(), fuzz_lib::MAX_STEPS);
+    assert_eq!(fuzz_lib::decode_commands(&[0xe6; 100_000]).len(), fuzz_lib::MAX_STEPS);
 }
 
 /// The hand-written JSON seeds named `seed_cmd_*` are real commands (a typo

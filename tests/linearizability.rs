@@ -2,20 +2,32 @@
 //! effect atomically at one instant between its call and its return.
 //!
 //! Each history: 2–3 SKUs (FEFO and FIFO, a few lots with and without
-//! expiry, some already expired or too close to expiry, sometimes a live
-//! reservation) are defined and stocked sequentially; then 4 threads, started
-//! together, run 6–10 random commands each — allocate, take, release,
-//! commit, adjust, receive and snapshot reads, valid and invalid, releasing
-//! and committing reservation ids other threads were granted — and finally
-//! every SKU's snapshot is read. The clock is a `ManualClock` that never
-//! moves, so every command runs at the same `now`. Every call and return is
-//! stamped from one global counter; the history is split per SKU (every
-//! command touches one SKU, and linearizability is local) and each part must
-//! be explained by some real-time-respecting sequential order under which
-//! the independent reference ledger (`tests/common/reference.rs`, written
-//! from `docs/semantics.md`) returns exactly what each thread saw: the same
-//! outcomes (reservation ids, lines, versions), the same typed errors, the
-//! same snapshots. The witness order is then replayed independently.
+//! expiry, some already expired or too close to expiry, sometimes live
+//! reservations, with and without deadlines) are defined and stocked
+//! sequentially at `SETUP`; then the clock moves to `NOW` (10 s later, before
+//! any deadline) and stays there, and 4 threads, started together, run 6–10 random commands
+//! each — allocate (with and without `hold_for`), take, release, commit,
+//! extend, adjust, receive, set_low_stock, single-SKU `allocate_order`s,
+//! snapshot reads, and allocations, sales and adjustments conditional on the
+//! version of a snapshot the same thread read earlier; valid and invalid,
+//! ending and extending reservation ids other threads were granted — and
+//! finally every SKU's snapshot is read. No hold lapses within a history
+//! (holds last at least a second; sub-millisecond ones are never made), so
+//! sweeps play no part. (They could not be checked this way: an operation's
+//! own sweep is published as a version of its own before the operation's,
+//! so a concurrent reader can see the swept state without the operation —
+//! time's change, by the ledger's docs — which no sequential order that
+//! runs the sweep as part of the operation explains.) Every call and return is stamped from one global
+//! counter; the history is split per SKU (every operation touches one SKU —
+//! multi-SKU orders are not one linearizable operation across SKUs, see
+//! `Ledger::allocate_order`, so only single-SKU ones are recorded — and
+//! linearizability is local) and each part must be explained by some
+//! real-time-respecting sequential order under which the independent
+//! reference ledger (`tests/common/reference.rs`, written from
+//! `docs/semantics.md`) returns exactly what each thread saw: the same
+//! outcomes (reservation ids, lines, deadlines, versions), the same typed
+//! errors, the same snapshots. The witness order is then replayed
+//! independently.
 //!
 //! Checked to bite: with `SkuCell::update`'s compare-and-swap made
 //! unconditional (publishing a version derived from a stale one), a run of
@@ -36,17 +48,21 @@ use lincheck::history::{Recorder, overlapping_pairs, partition, render};
 use lincheck::ledger::{Call, LedgerModel, Op, Return, SequentialSpec};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use stockroom::{
-    AdjustError, AdjustmentReason, AllocateError, AllocateRequest, AllocationPolicy, Command, CommandError,
-    CommitError, FillMode, Ledger, LotId, ManualClock, NewLot, Outcome, Quantity, ReceiveError, ReleaseError,
-    ReservationId, SkuId, Timestamp,
+    AdjustError, AdjustmentReason, AllocateError, AllocateRequest, AllocationPolicy, Clock, Command, CommandError,
+    CommitError, ExtendError, FillMode, Ledger, LotId, ManualClock, NewLot, OrderError, OrderLine, OrderRequest,
+    Outcome, Quantity, ReceiveError, ReleaseError, ReservationId, SkuId, SnapshotData, ThresholdError, Timestamp,
 };
 
-/// The instant every command of a history runs at.
+/// The instant every command of a history's concurrent phase runs at.
 const NOW: Timestamp = Timestamp::from_millis(1_000_000);
+/// The instant the sequential setup runs at: holds it makes for less than
+/// 10 s have lapsed at `NOW`.
+const SETUP: Timestamp = Timestamp::from_millis(NOW.0 - 10_000);
 const THREADS: usize = 4;
 /// The client number of the sequential setup and final reads.
 const MAIN: usize = THREADS;
@@ -60,7 +76,7 @@ const REASONS: [AdjustmentReason; 4] =
     [AdjustmentReason::Spoilage, AdjustmentReason::Recount, AdjustmentReason::Damage, AdjustmentReason::Receipt];
 
 impl SequentialSpec for ReferenceLedger {
-    fn fresh(_now: Timestamp) -> Self {
+    fn fresh() -> Self {
         ReferenceLedger::new()
     }
 
@@ -68,24 +84,44 @@ impl SequentialSpec for ReferenceLedger {
         ReferenceLedger::execute(self, command, now)
     }
 
-    fn snapshot(&self, sku: SkuId) -> Option<stockroom::SnapshotData> {
-        ReferenceLedger::snapshot(self, sku)
+    fn snapshot(&self, sku: SkuId, now: Timestamp) -> Option<SnapshotData> {
+        ReferenceLedger::snapshot(self, sku, now)
+    }
+
+    fn version(&self, sku: SkuId) -> Option<u64> {
+        self.peek(sku).map(|data| data.version)
     }
 }
 
-/// The real ledger run one command at a time: a violation against it too
-/// is a concurrency bug, not a disagreement with the reference.
-impl SequentialSpec for Ledger {
-    fn fresh(now: Timestamp) -> Self {
-        Ledger::with_clock(Arc::new(ManualClock::new(now)))
+/// The real ledger run one command at a time, its clock set to each
+/// operation's instant: a violation against it too is a concurrency bug,
+/// not a disagreement with the reference.
+struct RealSpec {
+    ledger: Ledger,
+    clock: Arc<ManualClock>,
+}
+
+impl SequentialSpec for RealSpec {
+    fn fresh() -> Self {
+        let clock = Arc::new(ManualClock::new(SETUP));
+        RealSpec { ledger: Ledger::with_clock(clock.clone()), clock }
     }
 
-    fn execute(&self, command: &Command, _now: Timestamp) -> Result<Outcome, CommandError> {
-        Ledger::execute(self, command)
+    fn execute(&self, command: &Command, now: Timestamp) -> Result<Outcome, CommandError> {
+        self.clock.set(now);
+        self.ledger.execute(command)
     }
 
-    fn snapshot(&self, sku: SkuId) -> Option<stockroom::SnapshotData> {
-        Ledger::snapshot(self, sku).ok().map(|snapshot| snapshot.to_data())
+    fn snapshot(&self, sku: SkuId, now: Timestamp) -> Option<SnapshotData> {
+        self.clock.set(now);
+        self.ledger.snapshot(sku).ok().map(|snapshot| snapshot.to_data())
+    }
+
+    /// A snapshot read at `SETUP`, before any deadline (every hold lasts at
+    /// least a second from `SETUP` or later), sweeps nothing.
+    fn version(&self, sku: SkuId) -> Option<u64> {
+        self.clock.set(SETUP);
+        self.ledger.snapshot(sku).ok().map(|snapshot| snapshot.version())
     }
 }
 
@@ -105,7 +141,10 @@ fn contended(ret: &Return) -> bool {
             | CommandError::Allocate(AllocateError::Contended { .. })
             | CommandError::Release(ReleaseError::Contended { .. })
             | CommandError::Commit(CommitError::Contended { .. })
-            | CommandError::Adjust(AdjustError::Contended { .. })))
+            | CommandError::Adjust(AdjustError::Contended { .. })
+            | CommandError::Extend(ExtendError::Contended { .. })
+            | CommandError::Threshold(ThresholdError::Contended { .. })
+            | CommandError::Order(OrderError::Line { error: AllocateError::Contended { .. }, .. })))
     )
 }
 
@@ -141,6 +180,18 @@ fn new_lot(rng: &mut StdRng, id: u64, quantity: u64) -> NewLot {
     }
 }
 
+/// A hold duration: usually none; else a deadline 1–20 s after `NOW`, or
+/// refused (zero, past the day's maximum).
+fn hold_for(rng: &mut StdRng) -> Option<Duration> {
+    match rng.gen_range(0..20) {
+        0..10 => None,
+        10 => Some(Duration::ZERO),
+        11 => Some(Duration::from_secs(2 * 86_400)),
+        12..16 => Some(Duration::from_secs(rng.gen_range(1..=3))),
+        _ => Some(Duration::from_secs(rng.gen_range(5..=20))),
+    }
+}
+
 fn request(rng: &mut StdRng, sku: SkuId) -> AllocateRequest {
     let quantity = match rng.gen_range(0..40) {
         0 => 0,
@@ -157,7 +208,26 @@ fn request(rng: &mut StdRng, sku: SkuId) -> AllocateRequest {
     if rng.gen_bool(0.2) {
         request = request.min_shelf_life(Duration::from_millis(100));
     }
+    request.hold_for = hold_for(rng);
     request
+}
+
+/// A single-SKU order: 1–3 lines (rarely an invalid one), maybe a deadline.
+fn order(rng: &mut StdRng, sku: SkuId) -> OrderRequest {
+    let lines = (0..rng.gen_range(1..=3))
+        .map(|_| {
+            let quantity = if rng.gen_bool(0.05) { 0 } else { rng.gen_range(1..=4) };
+            let mut line = OrderLine::new(sku, quantity);
+            if rng.gen_bool(0.2) {
+                line.policy = Some(AllocationPolicy::Fifo);
+            }
+            if rng.gen_bool(0.2) {
+                line.min_shelf_life = Duration::from_millis(100);
+            }
+            line
+        })
+        .collect();
+    OrderRequest { lines, hold_for: hold_for(rng) }
 }
 
 /// A reservation id to end: usually one some thread was granted.
@@ -170,13 +240,34 @@ fn reservation(rng: &mut StdRng, pool: &Mutex<Vec<ReservationId>>, sku: SkuId) -
     }
 }
 
-fn random_call(rng: &mut StdRng, skus: &[SkuId], pool: &Mutex<Vec<ReservationId>>, thread: usize, step: usize) -> Call {
+/// What one thread read: each SKU's version in its latest snapshot, for
+/// its conditional commands.
+type Seen = HashMap<SkuId, u64>;
+
+/// An expected version: often the one this thread last saw of the SKU (if
+/// it read one), sometimes a literal guess, else none.
+fn expected(rng: &mut StdRng, seen: &Seen, sku: SkuId) -> Option<u64> {
+    match (seen.get(&sku), rng.gen_range(0..10)) {
+        (_, 0) => Some(rng.gen_range(0..6)),
+        (Some(&version), 1..6) => Some(version),
+        _ => None,
+    }
+}
+
+fn random_call(
+    rng: &mut StdRng,
+    skus: &[SkuId],
+    pool: &Mutex<Vec<ReservationId>>,
+    seen: &Seen,
+    thread: usize,
+    step: usize,
+) -> Call {
     let sku = if rng.gen_bool(0.04) { UNKNOWN_SKU } else { skus[rng.gen_range(0..skus.len())] };
-    Call::Command(match rng.gen_range(0..100) {
-        0..25 => Command::Allocate(request(rng, sku)),
-        25..37 => Command::Take(request(rng, sku)),
-        37..51 => Command::Release { reservation: reservation(rng, pool, sku) },
-        51..65 => Command::Commit {
+    Call::Command(match rng.gen_range(0..110) {
+        0..22 => Command::Allocate(AllocateRequest { expected_version: expected(rng, seen, sku), ..request(rng, sku) }),
+        22..32 => Command::Take(AllocateRequest { expected_version: expected(rng, seen, sku), ..request(rng, sku) }),
+        32..44 => Command::Release { reservation: reservation(rng, pool, sku) },
+        44..56 => Command::Commit {
             reservation: reservation(rng, pool, sku),
             quantity: match rng.gen_range(0..20) {
                 0 => Some(0),
@@ -185,7 +276,7 @@ fn random_call(rng: &mut StdRng, skus: &[SkuId], pool: &Mutex<Vec<ReservationId>
                 _ => Some(rng.gen_range(1..=4)),
             },
         },
-        65..79 => Command::Adjust {
+        56..68 => Command::Adjust {
             sku,
             lot: LotId(rng.gen_range(1..=4)),
             delta: match rng.gen_range(0..30) {
@@ -195,18 +286,40 @@ fn random_call(rng: &mut StdRng, skus: &[SkuId], pool: &Mutex<Vec<ReservationId>
                 _ => rng.gen_range(-4..=3),
             },
             reason: REASONS[rng.gen_range(0..REASONS.len())],
+            expected_version: expected(rng, seen, sku),
         },
-        79..88 => {
+        68..76 => {
             // A fresh lot id, or one that may exist already.
             let id = if rng.gen_bool(0.2) { rng.gen_range(1..=3) } else { (10 + 10 * thread + step) as u64 };
             let quantity = if rng.gen_bool(0.05) { 0 } else { rng.gen_range(1..=6) };
             Command::Receive { sku, lot: new_lot(rng, id, quantity) }
         }
+        76..84 => Command::AllocateOrder(order(rng, sku)),
+        84..92 => Command::Extend {
+            reservation: reservation(rng, pool, sku),
+            by: match rng.gen_range(0..10) {
+                0 => Duration::ZERO,
+                1 => Duration::from_secs(86_400),
+                _ => Duration::from_secs(rng.gen_range(1..=5)),
+            },
+        },
+        92..95 => Command::SetLowStock { sku, threshold: rng.gen_bool(0.7).then(|| rng.gen_range(0..10)) },
         _ => return Call::Snapshot(sku),
     })
 }
 
-type History = Vec<Operation<Call, Return>>;
+/// The reservations a call's result granted.
+fn granted(ret: &Return) -> Vec<ReservationId> {
+    match ret {
+        Return::Command(Ok(Outcome::Allocated(allocation))) => vec![allocation.reservation],
+        Return::Command(Ok(Outcome::OrderAllocated(order))) => order.reservations().collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// A recorded call and the instant the ledger's clock read while it ran.
+type Timed = (Call, Timestamp);
+type History = Vec<Operation<Timed, Return>>;
 
 /// Waits, busily, until every worker is ready: a barrier that sleeps
 /// would wake them one by one, and they would barely overlap.
@@ -222,37 +335,39 @@ fn start_together(ready: &AtomicUsize) {
 /// Records one history against a fresh ledger.
 fn record_history(seed: u64) -> (History, Ledger) {
     let mut rng = StdRng::seed_from_u64(seed);
-    let ledger = Ledger::with_clock(Arc::new(ManualClock::new(NOW)));
-    let recorder: Recorder<Call, Return> = Recorder::default();
+    let clock = Arc::new(ManualClock::new(SETUP));
+    let ledger = Ledger::with_clock(clock.clone());
+    let recorder: Recorder<Timed, Return> = Recorder::default();
     let pool: Mutex<Vec<ReservationId>> = Mutex::new(Vec::new());
     let mut skus: Vec<SkuId> = SKUS.iter().map(|&(sku, _)| sku).collect();
     skus.truncate(rng.gen_range(2..=3));
+    let record = |client: usize, call: Call| {
+        recorder.record(client, (call, clock.now()), |(call, _)| {
+            let out = run(&ledger, call);
+            let granted = granted(&out);
+            (out, granted)
+        })
+    };
 
-    // The sequential setup, recorded too (its results are checked).
-    let setup = |call: Call| recorder.record(MAIN, call, |call| (run(&ledger, call), ()));
+    // The sequential setup at `SETUP`, recorded too (its results are checked).
     for &(sku, policy) in &SKUS[..skus.len()] {
-        setup(Call::Command(Command::DefineSku { sku, policy }));
+        record(MAIN, Call::Command(Command::DefineSku { sku, policy }));
         for lot in 1..=rng.gen_range(2..=3) {
             let quantity = rng.gen_range(2..=8);
-            setup(Call::Command(Command::Receive { sku, lot: new_lot(&mut rng, lot, quantity) }));
+            record(MAIN, Call::Command(Command::Receive { sku, lot: new_lot(&mut rng, lot, quantity) }));
         }
     }
     for &sku in &skus {
-        if rng.gen_bool(0.5) {
-            let call = Call::Command(Command::Allocate(AllocateRequest::new(sku, rng.gen_range(1..=3))));
-            let out = recorder.record(MAIN, call, |call| {
-                let out = run(&ledger, call);
-                let id = match &out {
-                    Return::Command(Ok(Outcome::Allocated(allocation))) => Some(allocation.reservation),
-                    _ => None,
-                };
-                (out, id)
-            });
-            pool.lock().unwrap().extend(out);
+        for _ in 0..rng.gen_range(0..=2) {
+            let mut request = AllocateRequest::new(sku, rng.gen_range(1..=3));
+            // Deadlines 11–20 s after `SETUP`: still live at `NOW`.
+            request.hold_for = rng.gen_bool(0.5).then(|| Duration::from_secs(rng.gen_range(11..=20)));
+            pool.lock().unwrap().extend(record(MAIN, Call::Command(Command::Allocate(request))));
         }
     }
 
-    // The concurrent phase.
+    // The concurrent phase, at `NOW`.
+    clock.set(NOW);
     let ready = AtomicUsize::new(0);
     let seeds: Vec<u64> = (0..THREADS).map(|_| rng.r#gen()).collect();
     std::thread::scope(|scope| {
@@ -261,25 +376,28 @@ fn record_history(seed: u64) -> (History, Ledger) {
             scope.spawn(move || {
                 let mut rng = StdRng::seed_from_u64(seed);
                 let steps = rng.gen_range(6..=10);
+                let mut seen = Seen::new();
                 start_together(ready);
                 for step in 0..steps {
-                    let call = random_call(&mut rng, skus, pool, thread, step);
+                    let call = random_call(&mut rng, skus, pool, &seen, thread, step);
                     // Sometimes yield inside the recorded window: the
                     // interval widens, other threads' operations land inside
                     // it, and the checker has more orders to choose from.
                     let pause = rng.gen_bool(0.15);
-                    let granted = recorder.record(thread, call, |call| {
+                    let (granted, version) = recorder.record(thread, (call, NOW), |(call, _)| {
                         if pause {
                             std::thread::yield_now();
                         }
                         let out = run(ledger, call);
-                        let id = match &out {
-                            Return::Command(Ok(Outcome::Allocated(allocation))) => Some(allocation.reservation),
+                        let version = match (call, &out) {
+                            (Call::Snapshot(sku), Return::Snapshot(Some(data))) => Some((*sku, data.version)),
                             _ => None,
                         };
-                        (out, id)
+                        let granted = granted(&out);
+                        (out, (granted, version))
                     });
                     pool.lock().unwrap().extend(granted);
+                    seen.extend(version);
                     if rng.gen_bool(0.25) {
                         std::thread::yield_now();
                     }
@@ -290,7 +408,7 @@ fn record_history(seed: u64) -> (History, Ledger) {
 
     // Final reads, after every thread returned.
     for &sku in &skus {
-        recorder.record(MAIN, Call::Snapshot(sku), |call| (run(&ledger, call), ()));
+        record(MAIN, Call::Snapshot(sku));
     }
     (recorder.into_history(), ledger)
 }
@@ -314,11 +432,11 @@ struct Stats {
 
 /// Checks one SKU's history against the sequential `S`.
 fn check_part<S: SequentialSpec>(part: &[Operation<Op, Return>]) -> (Verdict, bool) {
-    let model: LedgerModel<S> = LedgerModel::new(NOW, part.iter().map(|operation| &operation.op.call));
+    let model: LedgerModel<S> = LedgerModel::new(part.iter().map(|operation| &operation.op));
     let verdict = check(&model, part, BUDGET);
     let replayed = match &verdict {
         Verdict::Linearizable { order, .. } => {
-            let fresh: LedgerModel<S> = LedgerModel::new(NOW, part.iter().map(|operation| &operation.op.call));
+            let fresh: LedgerModel<S> = LedgerModel::new(part.iter().map(|operation| &operation.op));
             replays(&fresh, part, order)
         }
         _ => false,
@@ -331,7 +449,7 @@ fn check_history(seed: u64, history: History, stats: &mut Stats) {
     let before = history.len();
     let history: History = history.into_iter().filter(|operation| !contended(&operation.out)).collect();
     stats.contended += (before - history.len()) as u64;
-    for (sku, part) in partition(history, |call| call.sku()) {
+    for (sku, part) in partition(history, |(call, _)| call.sku()) {
         let part: Vec<Operation<Op, Return>> = part
             .into_iter()
             .enumerate()
@@ -339,7 +457,7 @@ fn check_history(seed: u64, history: History, stats: &mut Stats) {
                 client: operation.client,
                 call: operation.call,
                 ret: operation.ret,
-                op: Op { index: index as u32, call: operation.op },
+                op: Op { index: index as u32, call: operation.op.0, at: operation.op.1 },
                 out: operation.out,
             })
             .collect();
@@ -363,7 +481,7 @@ fn check_history(seed: u64, history: History, stats: &mut Stats) {
                 stats.violations += 1;
                 // Is it a concurrency bug, or the real ledger disagreeing
                 // with the reference even one command at a time?
-                let own = match check_part::<Ledger>(&part).0 {
+                let own = match check_part::<RealSpec>(&part).0 {
                     Verdict::Linearizable { .. } => {
                         "linearizable against the real ledger run sequentially: a sequential disagreement \
                          with the reference"
@@ -435,7 +553,7 @@ fn a_forged_lost_update_is_caught() {
     // Two sequential allocations of the same SKU after the setup...
     let sku = SkuId(1);
     let ledger = Ledger::with_clock(Arc::new(ManualClock::new(NOW)));
-    let recorder: Recorder<Call, Return> = Recorder::default();
+    let recorder: Recorder<Timed, Return> = Recorder::default();
     let calls = [
         Call::Command(Command::DefineSku { sku, policy: AllocationPolicy::Fifo }),
         Call::Command(Command::Receive { sku, lot: NewLot::new(LotId(1), 10) }),
@@ -443,7 +561,7 @@ fn a_forged_lost_update_is_caught() {
         Call::Command(Command::Allocate(AllocateRequest::new(sku, 3))),
     ];
     for call in calls {
-        recorder.record(0, call, |call| (run(&ledger, call), ()));
+        recorder.record(0, (call, NOW), |(call, _)| (run(&ledger, call), ()));
     }
     let mut forged = recorder.into_history();
     // ... and as recorded they are fine,

@@ -1,39 +1,63 @@
-//! Model-based test: the real `Ledger` (on a `ManualClock`) and the
-//! independent reference ledger (`tests/common/reference.rs`, written from
-//! `docs/semantics.md`) run the same random sequences of commands — all seven
-//! kinds, valid and invalid, with the clock moving (and sometimes jumping
-//! back) between them — and must agree on every outcome and every error, on
-//! every SKU's snapshot after every step, on reservation and availability
-//! queries, and the real ledger's audit must stay clean throughout.
+//! Model-based test: the real `Ledger` (on a `ManualClock`, holds limited to
+//! 200 ms) and the independent reference ledger (`tests/common/reference.rs`,
+//! written from `docs/semantics.md`, same limit) run the same random
+//! sequences of commands — all eleven kinds, valid and invalid: holds with
+//! and without deadlines (zero, sub-millisecond, at and past the limit),
+//! conditional allocations, sales and adjustments (expected version current,
+//! stale — e.g. from before a pending sweep — or ahead), extensions,
+//! multi-line orders over the three SKUs (undefined SKUs, zero and huge
+//! lines), `expire_due` (now, in the past, in the future), low-stock
+//! thresholds — with the clock moving (and sometimes jumping back or to the
+//! end of time) between them, so deadlines lapse both before any operation
+//! sweeps them and through `expire_due`. They must agree on every outcome
+//! and every error. After each command the SKUs it touched are compared
+//! through the sweeping queries at the same instant (snapshot with version,
+//! reservations seqs 0..=7, availability), a refusal must have left only its
+//! sweep's version and a success exactly one more, and the audit must be
+//! clean. Untouched SKUs are left alone (a query would sweep them) except at
+//! random `Query` steps, which query every SKU after the clock moved — the
+//! query that finds a hold lapsed reports `Expired` — and at the end.
 //!
 //! Cases: `STOCKROOM_MODEL_CASES` (default 10,000) sequences of up to 100
-//! commands over 3 SKUs, 6 lot ids and reservation seqs 0..=7, so commands
+//! steps over 3 SKUs, 6 lot ids and reservation seqs 0..=7, so commands
 //! keep hitting live state.
 
 mod common;
 
-use common::manual_ledger;
+use common::manual_ledger_with_hold_max;
 use common::reference::ReferenceLedger;
 use proptest::prelude::*;
 use proptest::test_runner::{RngAlgorithm, TestCaseError};
 use std::time::Duration;
 use stockroom::{
-    AdjustmentReason, AllocateRequest, AllocationPolicy, Clock, Command, FillMode, LotAttributes, LotId, NewLot,
-    Quantity, ReservationId, SkuId, Timestamp,
+    AdjustmentReason, AllocateRequest, AllocationPolicy, Clock, Command, FillMode, Ledger, LotAttributes, LotId,
+    NewLot, OrderLine, OrderRequest, Quantity, ReservationId, SkuId, Timestamp,
 };
 
 const MAX: u64 = Quantity::MAX.get();
 const SKUS: [SkuId; 3] = [SkuId(1), SkuId(2), SkuId(3)];
 const SHELF_LIVES: [Duration; 3] = [Duration::ZERO, Duration::from_millis(40), Duration::MAX];
+/// The longest hold both ledgers allow: short, so deadlines keep lapsing.
+const HOLD_MAX: Duration = Duration::from_millis(200);
 
-/// One step of a run: a command, or a move of the clock.
+/// One step of a run: a command, a move of the clock, or a round of queries.
 #[derive(Clone, Debug)]
 enum Step {
-    Run(Command),
+    /// Runs the command; with `Some(offset)`, its `expected_version` is
+    /// first set to the version the SKU will be at once the command's own
+    /// sweep ran, plus `offset` (0: current; -1: stale, e.g. the version
+    /// before a pending sweep; +1: ahead).
+    Run(Command, Option<i8>),
+    /// `expire_due` at the clock plus this many milliseconds (saturating
+    /// at 0; positive: in the future, refused).
+    ExpireDue(i64),
     /// Moves the clock forward by this many milliseconds.
     Advance(u64),
     /// Sets the clock (possibly backwards, possibly to the end of time).
     SetClock(u64),
+    /// Queries every SKU (each query sweeps): first `reservation(first)`,
+    /// then per SKU reservations, availability and the snapshot.
+    Query(ReservationId),
 }
 
 fn cases() -> u32 {
@@ -120,11 +144,48 @@ fn shelf_life() -> impl Strategy<Value = Duration> {
     ]
 }
 
+/// Mostly no deadline or a short one; sometimes zero, sub-millisecond, at
+/// and just past the maximum, or the longest duration there is.
+fn hold_for() -> impl Strategy<Value = Option<Duration>> {
+    prop_oneof![
+        6 => Just(None),
+        6 => (1u64..=120).prop_map(|millis| Some(Duration::from_millis(millis))),
+        1 => Just(Some(Duration::ZERO)),
+        1 => prop::sample::select(vec![
+            HOLD_MAX,
+            HOLD_MAX + Duration::from_nanos(1),
+            Duration::from_millis(201),
+            Duration::from_micros(500),
+            Duration::from_micros(1_500),
+            Duration::MAX,
+        ])
+        .prop_map(Some),
+    ]
+}
+
+/// A literal expected version (rarely: versions are hard to hit blindly;
+/// the relative ones come from [`version_offset`]).
+fn literal_version() -> impl Strategy<Value = Option<u64>> {
+    prop_oneof![12 => Just(None), 1 => prop::sample::select(vec![0, 1, 2, u64::MAX]).prop_map(Some)]
+}
+
+/// Whether (and how far from the current version) to condition a command.
+fn version_offset() -> impl Strategy<Value = Option<i8>> {
+    prop_oneof![6 => Just(None), 3 => Just(Some(0i8)), 1 => Just(Some(-1i8)), 1 => Just(Some(1i8))]
+}
+
 fn request() -> impl Strategy<Value = AllocateRequest> {
     let fill = prop_oneof![Just(FillMode::FillOrKill), Just(FillMode::Partial)];
-    (sku(), quantity(), fill, prop::option::weighted(0.3, policy()), shelf_life()).prop_map(
-        |(sku, quantity, fill, policy, min_shelf_life)| AllocateRequest { sku, quantity, fill, policy, min_shelf_life },
-    )
+    (sku(), quantity(), fill, prop::option::weighted(0.3, policy()), shelf_life(), hold_for(), literal_version())
+        .prop_map(|(sku, quantity, fill, policy, min_shelf_life, hold_for, expected_version)| AllocateRequest {
+            sku,
+            quantity,
+            fill,
+            policy,
+            min_shelf_life,
+            hold_for,
+            expected_version,
+        })
 }
 
 fn reservation() -> impl Strategy<Value = ReservationId> {
@@ -145,27 +206,74 @@ fn reason() -> impl Strategy<Value = AdjustmentReason> {
 }
 
 fn define() -> impl Strategy<Value = Step> {
-    (sku(), policy()).prop_map(|(sku, policy)| Step::Run(Command::DefineSku { sku, policy }))
+    (sku(), policy()).prop_map(|(sku, policy)| Step::Run(Command::DefineSku { sku, policy }, None))
+}
+
+fn order_line() -> impl Strategy<Value = OrderLine> {
+    (sku(), quantity(), prop::option::weighted(0.3, policy()), shelf_life())
+        .prop_map(|(sku, quantity, policy, min_shelf_life)| OrderLine { sku, quantity, policy, min_shelf_life })
+}
+
+/// 1–4 lines over the three SKUs; rarely none, or one past the maximum.
+fn order() -> impl Strategy<Value = OrderRequest> {
+    let lines = prop_oneof![
+        30 => prop::collection::vec(order_line(), 1..=4),
+        1 => Just(Vec::new()),
+        1 => Just(vec![OrderLine::new(SkuId(1), 1); OrderRequest::LINES_MAX + 1]),
+    ];
+    (lines, hold_for()).prop_map(|(lines, hold_for)| OrderRequest { lines, hold_for })
+}
+
+fn extension() -> impl Strategy<Value = Duration> {
+    prop_oneof![
+        8 => (1u64..=150).prop_map(Duration::from_millis),
+        1 => Just(Duration::ZERO),
+        1 => prop::sample::select(vec![Duration::from_micros(500), HOLD_MAX, Duration::MAX]),
+    ]
+}
+
+fn threshold() -> impl Strategy<Value = Option<u64>> {
+    prop_oneof![
+        2 => Just(None),
+        6 => (0u64..=30).prop_map(Some),
+        1 => prop::sample::select(vec![MAX, MAX + 1, u64::MAX]).prop_map(Some),
+    ]
 }
 
 /// Boxed (here and per branch) so that value trees move as pointers: the
 /// unboxed union's trees are large and copying them dominated a debug run.
 fn step() -> BoxedStrategy<Step> {
     let commit_quantity = prop_oneof![3 => Just(None), 4 => quantity().prop_map(Some)];
+    let expire_offset = prop_oneof![4 => Just(0i64), 2 => -120i64..0, 1 => 1i64..=40, 1 => Just(i64::MIN)];
     prop_oneof![
         1 => define().boxed(),
-        5 => (sku(), new_lot()).prop_map(|(sku, lot)| Step::Run(Command::Receive { sku, lot })).boxed(),
-        5 => request().prop_map(|request| Step::Run(Command::Allocate(request))).boxed(),
-        2 => request().prop_map(|request| Step::Run(Command::Take(request))).boxed(),
-        3 => reservation().prop_map(|reservation| Step::Run(Command::Release { reservation })).boxed(),
+        5 => (sku(), new_lot()).prop_map(|(sku, lot)| Step::Run(Command::Receive { sku, lot }, None)).boxed(),
+        6 => (request(), version_offset())
+            .prop_map(|(request, offset)| Step::Run(Command::Allocate(request), offset))
+            .boxed(),
+        2 => (request(), version_offset())
+            .prop_map(|(request, offset)| Step::Run(Command::Take(request), offset))
+            .boxed(),
+        3 => reservation().prop_map(|reservation| Step::Run(Command::Release { reservation }, None)).boxed(),
         4 => (reservation(), commit_quantity)
-            .prop_map(|(reservation, quantity)| Step::Run(Command::Commit { reservation, quantity }))
+            .prop_map(|(reservation, quantity)| Step::Run(Command::Commit { reservation, quantity }, None))
             .boxed(),
-        4 => (sku(), lot_id(), delta(), reason())
-            .prop_map(|(sku, lot, delta, reason)| Step::Run(Command::Adjust { sku, lot, delta, reason }))
+        4 => (sku(), lot_id(), delta(), reason(), literal_version(), version_offset())
+            .prop_map(|(sku, lot, delta, reason, expected_version, offset)| {
+                Step::Run(Command::Adjust { sku, lot, delta, reason, expected_version }, offset)
+            })
             .boxed(),
-        3 => (1u64..=60).prop_map(Step::Advance).boxed(),
-        1 => prop_oneof![9 => 0u64..=400, 1 => Just(u64::MAX - 10)].prop_map(Step::SetClock).boxed(),
+        3 => order().prop_map(|order| Step::Run(Command::AllocateOrder(order), None)).boxed(),
+        2 => (reservation(), extension())
+            .prop_map(|(reservation, by)| Step::Run(Command::Extend { reservation, by }, None))
+            .boxed(),
+        1 => (sku(), threshold())
+            .prop_map(|(sku, threshold)| Step::Run(Command::SetLowStock { sku, threshold }, None))
+            .boxed(),
+        2 => expire_offset.prop_map(Step::ExpireDue).boxed(),
+        4 => (1u64..=60).prop_map(Step::Advance).boxed(),
+        1 => prop_oneof![18 => 0u64..=400, 1 => Just(u64::MAX - 10), 1 => Just(u64::MAX)].prop_map(Step::SetClock).boxed(),
+        1 => reservation().prop_map(Step::Query).boxed(),
     ]
     .boxed()
 }
@@ -175,7 +283,7 @@ fn step() -> BoxedStrategy<Step> {
 fn steps() -> impl Strategy<Value = Vec<Step>> {
     (policy(), policy(), prop::option::of(policy()), prop::collection::vec(step(), 1..=97)).prop_map(
         |(first, second, third, body)| {
-            let define = |sku, policy| Step::Run(Command::DefineSku { sku: SkuId(sku), policy });
+            let define = |sku, policy| Step::Run(Command::DefineSku { sku: SkuId(sku), policy }, None);
             let mut steps = vec![define(1, first), define(2, second)];
             steps.extend(third.map(|policy| define(3, policy)));
             steps.extend(body);
@@ -184,11 +292,35 @@ fn steps() -> impl Strategy<Value = Vec<Step>> {
     )
 }
 
+/// The command's `expected_version` field, if it has one.
+fn expected_version(command: &mut Command) -> Option<&mut Option<u64>> {
+    match command {
+        Command::Allocate(request) | Command::Take(request) => Some(&mut request.expected_version),
+        Command::Adjust { expected_version, .. } => Some(expected_version),
+        _ => None,
+    }
+}
+
+/// The SKUs a command operates on (and sweeps).
+fn touched(command: &Command) -> Vec<SkuId> {
+    match command {
+        Command::AllocateOrder(order) => {
+            let mut skus: Vec<SkuId> = order.lines.iter().map(|line| line.sku).collect();
+            skus.sort();
+            skus.dedup();
+            skus
+        }
+        Command::ExpireDue { .. } => SKUS.to_vec(),
+        other => other.sku().into_iter().collect(),
+    }
+}
+
 /// Runs `steps` against both ledgers, checking agreement after each.
 fn run(steps: &[Step]) -> Result<(), TestCaseError> {
-    let (ledger, clock) = manual_ledger(0);
-    let reference = ReferenceLedger::new();
+    let (ledger, clock) = manual_ledger_with_hold_max(0, HOLD_MAX);
+    let reference = ReferenceLedger::with_hold_max(HOLD_MAX);
     for (index, step) in steps.iter().enumerate() {
+        let now = clock.now();
         let command = match step {
             Step::Advance(millis) => {
                 clock.advance(Duration::from_millis(*millis));
@@ -198,11 +330,41 @@ fn run(steps: &[Step]) -> Result<(), TestCaseError> {
                 clock.set(Timestamp::from_millis(*millis));
                 continue;
             }
-            Step::Run(command) => command,
+            Step::Query(first) => {
+                prop_assert_eq!(
+                    ledger.reservation(*first),
+                    reference.reservation(*first, now),
+                    "step {}: query of {} at {} differs",
+                    index,
+                    first,
+                    now
+                );
+                for sku in SKUS {
+                    check_sku(&ledger, &reference, sku, now, index, step)?;
+                }
+                continue;
+            }
+            Step::ExpireDue(offset) => {
+                let at = now.as_millis().saturating_add_signed(*offset);
+                Command::ExpireDue { now: Timestamp::from_millis(at) }
+            }
+            Step::Run(command, offset) => {
+                let mut command = command.clone();
+                if let (Some(offset), Some(sku)) = (offset, command.sku()) {
+                    let current = reference.version_at(sku, now).unwrap_or(0);
+                    if let Some(field) = expected_version(&mut command) {
+                        *field = Some(current.saturating_add_signed(i64::from(*offset)));
+                    }
+                }
+                command
+            }
         };
-        let now = clock.now();
-        let actual = ledger.execute(command);
-        let expected = reference.execute(command, now);
+        // The version the SKU is at once lapsed holds are swept: where a
+        // refusal leaves it (swept by the command or by the snapshot read
+        // after it), one less than where a success leaves it.
+        let single = command.sku().map(|sku| (sku, reference.version_at(sku, now)));
+        let actual = ledger.execute(&command);
+        let expected = reference.execute(&command, now);
         prop_assert_eq!(
             &actual,
             &expected,
@@ -211,49 +373,60 @@ fn run(steps: &[Step]) -> Result<(), TestCaseError> {
             command,
             now
         );
-        check_state(&ledger, &reference, command, now, index)?;
+        if let Some((sku, before)) = single {
+            let want = match (&actual, before) {
+                (Ok(_), None) => Some(0),
+                (Ok(_), Some(version)) => Some(version + 1),
+                (Err(_), before) => before,
+            };
+            // A hold made with a sub-millisecond duration has lapsed at
+            // once: the snapshot read here sweeps it, one more version.
+            let pending =
+                reference.version_at(sku, now).zip(reference.peek(sku)).map_or(0, |(v, data)| v - data.version);
+            let want = want.map(|version| version + if actual.is_ok() { pending } else { 0 });
+            let after = ledger.snapshot(sku).ok().map(|snapshot| snapshot.version());
+            prop_assert_eq!(after, want, "step {}: {:?} at {} left the wrong version", index, command, now);
+        }
+        if let Command::DefineSku { .. } = command {
+            // Only a definition changes the set (and listing it walks every shard).
+            let mut defined = ledger.skus();
+            defined.sort();
+            prop_assert_eq!(defined, reference.skus(), "step {}: defined SKUs differ after {:?}", index, command);
+        }
+        for sku in touched(&command) {
+            check_sku(&ledger, &reference, sku, now, index, step)?;
+        }
+        let audit = ledger.audit();
+        prop_assert!(audit.is_clean(), "step {}: audit found {:?} after {:?}", index, audit.violations, command);
+    }
+    let now = clock.now();
+    for sku in SKUS {
+        check_sku(&ledger, &reference, sku, now, steps.len(), &Step::Query(ReservationId { sku, seq: 0 }))?;
     }
     Ok(())
 }
 
-/// After step `index` (which ran `command` at `now`): every snapshot, the
-/// touched SKU's reservation and availability queries, and the audit.
-fn check_state(
-    ledger: &stockroom::Ledger,
+/// After step `index`, at `now`: the sweeping queries on `sku` —
+/// reservations seqs 0..=7, availability, then the snapshot (with its
+/// version) — and the audit.
+fn check_sku(
+    ledger: &Ledger,
     reference: &ReferenceLedger,
-    command: &Command,
+    sku: SkuId,
     now: Timestamp,
     index: usize,
+    step: &Step,
 ) -> Result<(), TestCaseError> {
-    if let Command::DefineSku { .. } = command {
-        // Only a definition changes the set (and listing it walks every shard).
-        let mut defined = ledger.skus();
-        defined.sort();
-        prop_assert_eq!(defined, reference.skus(), "step {}: defined SKUs differ after {:?}", index, command);
-    }
-    for sku in SKUS {
-        let actual = ledger.snapshot(sku).ok().map(|snapshot| snapshot.to_data());
-        let expected = reference.snapshot(sku);
-        prop_assert_eq!(
-            actual,
-            expected,
-            "step {}: snapshot of {} differs after {:?} at {} (left: ledger, right: reference)",
-            index,
-            sku,
-            command,
-            now
-        );
-    }
-    let sku = command.sku();
     for seq in 0..=7 {
         let id = ReservationId { sku, seq };
         prop_assert_eq!(
             ledger.reservation(id),
-            reference.reservation(id),
-            "step {}: query of {} differs after {:?}",
+            reference.reservation(id, now),
+            "step {}: query of {} at {} differs after {:?}",
             index,
             id,
-            command
+            now,
+            step
         );
     }
     for shelf_life in SHELF_LIVES {
@@ -264,12 +437,23 @@ fn check_state(
             index,
             sku,
             shelf_life,
-            command,
+            step,
             now
         );
     }
+    let actual = ledger.snapshot(sku).ok().map(|snapshot| snapshot.to_data());
+    let expected = reference.snapshot(sku, now);
+    prop_assert_eq!(
+        actual,
+        expected,
+        "step {}: snapshot of {} differs after {:?} at {} (left: ledger, right: reference)",
+        index,
+        sku,
+        step,
+        now
+    );
     let audit = ledger.audit();
-    prop_assert!(audit.is_clean(), "step {}: audit found {:?} after {:?}", index, audit.violations, command);
+    prop_assert!(audit.is_clean(), "step {}: audit found {:?} after {:?}", index, audit.violations, step);
     Ok(())
 }
 

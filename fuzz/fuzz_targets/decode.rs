@@ -1,7 +1,7 @@
 //! Every public deserializer a host would load, on arbitrary bytes: bad
 //! input is an `Err`, never a panic; what decodes round-trips, and decoded
-//! commands execute without breaking an invariant (see
-//! `stockroom_fuzz::run_decoders`).
+//! commands and orders execute on the ledger and the reference model alike
+//! without breaking an invariant (see `stockroom_fuzz::run_decoders`).
 
 #![no_main]
 

@@ -1,12 +1,16 @@
 //! A slow, obviously-correct reference ledger, written from
 //! `docs/semantics.md` alone (not from `src/`), for the model-based
-//! proptest, the fuzzer and the linearizability checker to compare the real
-//! [`stockroom::Ledger`] against.
+//! proptest, the fuzzer, the shuttle schedules and the linearizability
+//! checker to compare the real [`stockroom::Ledger`] against.
 //!
 //! Everything sits behind one `Mutex`; lots are kept in arrival order and
-//! re-sorted by policy on every use; counters are plain `u64`/`i64`. It uses
-//! only `stockroom`'s public types and `std`, so other crates can include it
-//! with `#[path = "../../tests/common/reference.rs"] mod reference;`.
+//! re-sorted by policy on every use; counters are plain `u64`/`i64`; time is
+//! whatever instant the caller passes (the clock reading the real ledger
+//! would take). Every operation on a defined SKU first runs the sweep rule
+//! (lapsed holds end, one version) exactly as the page says; `peek` is the
+//! only read that does not. It uses only `stockroom`'s public types and
+//! `std`, so other crates can include it with
+//! `#[path = "../../tests/common/reference.rs"] mod reference;`.
 #![allow(dead_code, unreachable_pub)]
 
 use std::collections::BTreeMap;
@@ -15,9 +19,11 @@ use std::time::Duration;
 
 use stockroom::{
     AdjustError, Adjusted, AdjustmentReason, AllocateError, AllocateRequest, Allocation, AllocationPolicy, Command,
-    CommandError, CommitError, Committed, DefineError, FillMode, Line, LotAttributes, LotId, LotQuantities,
-    LotSnapshot, NewLot, Outcome, Quantity, QueryError, ReceiveError, Received, ReleaseError, Released, Reservation,
-    ReservationId, Sale, Shortfall, SkuDefined, SkuId, SnapshotData, Timestamp,
+    CommandError, CommitError, Committed, DefineError, ExpireError, ExpiryReport, ExtendError, Extended, FillMode,
+    Lapsed, LedgerBuilder, Line, LotAttributes, LotId, LotQuantities, LotSnapshot, LowStockSet, NewLot,
+    OrderAllocation, OrderError, OrderRequest, Outcome, Quantity, QueryError, ReceiveError, Received, ReleaseError,
+    Released, Reservation, ReservationId, Sale, Shortfall, SkuDefined, SkuId, SnapshotData, Swept, ThresholdError,
+    Timestamp,
 };
 
 /// The largest quantity, as a plain number.
@@ -38,6 +44,16 @@ fn check(raw: u64) -> Result<u64, bool> {
     } else {
         Ok(raw)
     }
+}
+
+/// A duration in whole milliseconds, saturating (the page's "in ms").
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// `at + duration` in milliseconds, saturating at the end of time.
+fn later(at: Timestamp, duration: Duration) -> Timestamp {
+    Timestamp::from_millis(at.as_millis().saturating_add(millis(duration)))
 }
 
 #[derive(Clone, Debug)]
@@ -69,11 +85,9 @@ impl RefLot {
     /// Eligible at `now` with `shelf_life`: no expiry, or expiry strictly
     /// after `now + shelf_life` (milliseconds, saturating).
     fn eligible(&self, now: Timestamp, shelf_life: Duration) -> bool {
-        let shelf_millis = u64::try_from(shelf_life.as_millis()).unwrap_or(u64::MAX);
-        let cutoff = now.as_millis().saturating_add(shelf_millis);
         match self.expires_at {
             None => true,
-            Some(expiry) => expiry.as_millis() > cutoff,
+            Some(expiry) => expiry > later(now, shelf_life),
         }
     }
 
@@ -90,15 +104,47 @@ impl RefLot {
 
 #[derive(Clone, Debug)]
 struct RefHold {
-    /// `(lot id, units)`, in the order the policy drew them; never zero.
+    /// `(lot id, units)`, in the order they were drawn; never zero.
     lines: Vec<(LotId, u64)>,
     granted: u64,
     shorted: u64,
+    /// When it lapses; `None` holds until ended.
+    deadline: Option<Timestamp>,
+    /// Its allocation instant plus the ledger's `hold_max`: the latest an
+    /// extension may move the deadline to.
+    latest: Timestamp,
 }
 
 impl RefHold {
     fn public_lines(&self) -> Vec<Line> {
         self.lines.iter().map(|&(lot, units)| Line { lot, quantity: q(units) }).collect()
+    }
+
+    fn held(&self) -> u64 {
+        self.lines.iter().map(|&(_, units)| units).sum()
+    }
+
+    /// Lapsed at `now`: it has a deadline, and the deadline is not after `now`.
+    fn lapsed(&self, now: Timestamp) -> bool {
+        self.deadline.is_some_and(|deadline| deadline <= now)
+    }
+
+    /// Adds `units` of `lot`: merged into its line on that lot, else appended.
+    fn add(&mut self, lot: LotId, units: u64) {
+        match self.lines.iter_mut().find(|(line_lot, _)| *line_lot == lot) {
+            Some(line) => line.1 += units,
+            None => self.lines.push((lot, units)),
+        }
+    }
+
+    fn public(&self, id: ReservationId) -> Reservation {
+        Reservation {
+            id,
+            lines: self.public_lines(),
+            granted: q(self.granted),
+            shorted: q(self.shorted),
+            deadline: self.deadline,
+        }
     }
 }
 
@@ -115,6 +161,18 @@ struct RefSku {
     issued: u64,
     /// Receipts plus positive adjustments.
     inflow: u64,
+    /// The low-stock threshold.
+    low_stock: Option<u64>,
+    /// The latest instant `expire_due` reported expired lots up to.
+    lots_checked_until: Option<Timestamp>,
+}
+
+/// Why a reservation is not live: never issued, ended earlier, or lapsed by
+/// the sweep of the very operation asking.
+enum NotLive {
+    Unknown,
+    Ended,
+    Expired(Timestamp),
 }
 
 impl RefSku {
@@ -149,16 +207,8 @@ impl RefSku {
             totals.3 += lot.held;
             totals.4 += lot.committed;
         }
-        let reservations = self
-            .holds
-            .iter()
-            .map(|(&seq, hold)| Reservation {
-                id: ReservationId { sku: self.sku, seq },
-                lines: hold.public_lines(),
-                granted: q(hold.granted),
-                shorted: q(hold.shorted),
-            })
-            .collect();
+        let reservations =
+            self.holds.iter().map(|(&seq, hold)| hold.public(ReservationId { sku: self.sku, seq })).collect();
         SnapshotData {
             sku: self.sku,
             version: self.version,
@@ -175,55 +225,150 @@ impl RefSku {
         }
     }
 
-    /// The policy walk: `(lot index, units)` in walk order, and the units
-    /// still wanted after it.
-    fn walk(&self, request: &AllocateRequest, wanted: u64, now: Timestamp) -> (Vec<(usize, u64)>, u64) {
+    /// A policy walk over `available` (units per lot index, so that an
+    /// order can walk what its earlier lines left): `(lot index, units)` in
+    /// walk order, and the units still wanted after it. `skip` is a lot the
+    /// walk may not draw from.
+    fn walk(
+        &self,
+        available: &[u64],
+        policy: AllocationPolicy,
+        shelf_life: Duration,
+        wanted: u64,
+        now: Timestamp,
+        skip: Option<usize>,
+    ) -> (Vec<(usize, u64)>, u64) {
         let mut remaining = wanted;
         let mut plan = Vec::new();
-        for i in self.order(request.policy.unwrap_or(self.policy)) {
-            let lot = &self.lots[i];
+        for i in self.order(policy) {
             if remaining == 0 {
                 break;
             }
-            if lot.available == 0 || !lot.eligible(now, request.min_shelf_life) {
+            if Some(i) == skip || available[i] == 0 || !self.lots[i].eligible(now, shelf_life) {
                 continue;
             }
-            let units = lot.available.min(remaining);
+            let units = available[i].min(remaining);
             plan.push((i, units));
             remaining -= units;
         }
         (plan, remaining)
     }
 
-    /// Checks which of a reservation's seq is live: `Ok(())`, or
-    /// `Err(true)` for never issued, `Err(false)` for ended.
-    fn lookup(&self, seq: u64) -> Result<(), bool> {
-        if seq == 0 || seq > self.issued {
-            Err(true)
-        } else if self.holds.contains_key(&seq) {
-            Ok(())
-        } else {
-            Err(false)
+    fn available_now(&self) -> Vec<u64> {
+        self.lots.iter().map(|lot| lot.available).collect()
+    }
+
+    /// Whether a sweep at `now` would have anything to do.
+    fn has_lapsed(&self, now: Timestamp) -> bool {
+        self.holds.values().any(|hold| hold.lapsed(now))
+    }
+
+    /// The sweep: every hold lapsed at `now` ends (its lines return to
+    /// available), in seq order; with `lots`, also the newly expired lots
+    /// (`expire_due`). One version if there was anything; `None` otherwise.
+    fn sweep(&mut self, now: Timestamp, lots: bool) -> Option<Swept> {
+        let lapsed_seqs: Vec<u64> =
+            self.holds.iter().filter(|(_, hold)| hold.lapsed(now)).map(|(&seq, _)| seq).collect();
+        let mut lapsed = Vec::new();
+        for seq in lapsed_seqs {
+            let hold = self.holds.remove(&seq).expect("listed above");
+            for &(lot_id, units) in &hold.lines {
+                let i = self.index_of(lot_id).expect("a hold line names a lot of its SKU");
+                self.lots[i].held -= units;
+                self.lots[i].available += units;
+            }
+            lapsed.push(Lapsed {
+                reservation: ReservationId { sku: self.sku, seq },
+                deadline: hold.deadline.expect("only holds with a deadline lapse"),
+                lines: hold.public_lines(),
+            });
         }
+        let mut expired_lots = Vec::new();
+        if lots {
+            for i in self.order(self.policy) {
+                let lot = &self.lots[i];
+                let Some(expiry) = lot.expires_at else { continue };
+                if expiry <= now && self.lots_checked_until.is_none_or(|checked| expiry > checked) {
+                    expired_lots.push(lot.id);
+                }
+            }
+        }
+        if lapsed.is_empty() && expired_lots.is_empty() {
+            return None;
+        }
+        if !expired_lots.is_empty() {
+            self.lots_checked_until = Some(self.lots_checked_until.map_or(now, |checked| checked.max(now)));
+        }
+        self.version += 1;
+        Some(Swept { sku: self.sku, at: now, lapsed, expired_lots, version: self.version })
+    }
+
+    /// The state of reservation `seq` after a sweep that reported `swept`.
+    fn lookup(&self, seq: u64, swept: &Option<Swept>) -> Result<&RefHold, NotLive> {
+        if seq == 0 || seq > self.issued {
+            return Err(NotLive::Unknown);
+        }
+        if let Some(hold) = self.holds.get(&seq) {
+            return Ok(hold);
+        }
+        let own = swept.iter().flat_map(|swept| &swept.lapsed).find(|lapsed| lapsed.reservation.seq == seq);
+        Err(own.map_or(NotLive::Ended, |lapsed| NotLive::Expired(lapsed.deadline)))
+    }
+
+    /// Ends hold `seq`: each line commits `min(line, remaining)` and returns
+    /// the rest. `(committed, returned)`, non-zero parts in line order.
+    fn end(&mut self, seq: u64, mut remaining: u64) -> (Vec<Line>, Vec<Line>) {
+        let hold = self.holds.remove(&seq).expect("the caller found the hold");
+        let mut committed = Vec::new();
+        let mut returned = Vec::new();
+        for &(lot_id, units) in &hold.lines {
+            let leaving = units.min(remaining);
+            remaining -= leaving;
+            let staying = units - leaving;
+            let i = self.index_of(lot_id).expect("a hold line names a lot of its SKU");
+            let lot = &mut self.lots[i];
+            lot.held -= units;
+            lot.committed += leaving;
+            lot.available += staying;
+            if leaving > 0 {
+                committed.push(Line { lot: lot_id, quantity: q(leaving) });
+            }
+            if staying > 0 {
+                returned.push(Line { lot: lot_id, quantity: q(staying) });
+            }
+        }
+        (committed, returned)
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct State {
     skus: BTreeMap<SkuId, RefSku>,
+    hold_max: Duration,
 }
 
 /// The reference ledger: the semantics page, executed as literally as
 /// possible.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ReferenceLedger {
     state: Mutex<State>,
 }
 
+impl Default for ReferenceLedger {
+    fn default() -> Self {
+        ReferenceLedger::new()
+    }
+}
+
 impl ReferenceLedger {
-    /// An empty ledger.
+    /// An empty ledger with the default maximum hold duration.
     pub fn new() -> Self {
-        ReferenceLedger { state: Mutex::new(State::default()) }
+        ReferenceLedger::with_hold_max(LedgerBuilder::HOLD_MAX_DEFAULT)
+    }
+
+    /// An empty ledger whose holds may last at most `hold_max`.
+    pub fn with_hold_max(hold_max: Duration) -> Self {
+        ReferenceLedger { state: Mutex::new(State { skus: BTreeMap::new(), hold_max }) }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -234,24 +379,51 @@ impl ReferenceLedger {
     /// ledger would use).
     pub fn execute(&self, command: &Command, now: Timestamp) -> Result<Outcome, CommandError> {
         let mut state = self.lock();
+        let state = &mut *state;
         Ok(match command {
-            Command::DefineSku { sku, policy } => Outcome::SkuDefined(define(&mut state, *sku, *policy)?),
-            Command::Receive { sku, lot } => Outcome::Received(receive(&mut state, *sku, lot, now)?),
-            Command::Allocate(request) => Outcome::Allocated(allocate(&mut state, request, now)?),
-            Command::Take(request) => Outcome::Sold(take(&mut state, request, now)?),
-            Command::Release { reservation } => Outcome::Released(release(&mut state, *reservation)?),
+            Command::DefineSku { sku, policy } => Outcome::SkuDefined(define(state, *sku, *policy)?),
+            Command::Receive { sku, lot } => Outcome::Received(receive(state, *sku, lot, now)?),
+            Command::Allocate(request) => Outcome::Allocated(allocate(state, request, now)?),
+            Command::Take(request) => Outcome::Sold(take(state, request, now)?),
+            Command::Release { reservation } => Outcome::Released(release(state, *reservation, now)?),
             Command::Commit { reservation, quantity } => {
-                Outcome::Committed(commit(&mut state, *reservation, *quantity)?)
+                Outcome::Committed(commit(state, *reservation, *quantity, now)?)
             }
-            Command::Adjust { sku, lot, delta, reason } => {
-                Outcome::Adjusted(adjust(&mut state, *sku, *lot, *delta, *reason)?)
+            Command::Adjust { sku, lot, delta, reason, expected_version } => {
+                Outcome::Adjusted(adjust(state, *sku, *lot, *delta, *reason, *expected_version, now)?)
+            }
+            Command::AllocateOrder(order) => Outcome::OrderAllocated(allocate_order(state, order, now)?),
+            Command::Extend { reservation, by } => Outcome::Extended(extend(state, *reservation, *by, now)?),
+            Command::ExpireDue { now: at } => Outcome::Expired(expire_due(state, *at, now)?),
+            Command::SetLowStock { sku, threshold } => {
+                Outcome::LowStockSet(set_low_stock(state, *sku, *threshold, now)?)
             }
         })
     }
 
-    /// The SKU's current state, or `None` if it is not defined.
-    pub fn snapshot(&self, sku: SkuId) -> Option<SnapshotData> {
+    /// What `Ledger::snapshot` should answer at `now` (it sweeps first), or
+    /// `None` if the SKU is not defined.
+    pub fn snapshot(&self, sku: SkuId, now: Timestamp) -> Option<SnapshotData> {
+        let mut state = self.lock();
+        let entry = state.skus.get_mut(&sku)?;
+        entry.sweep(now, false);
+        Some(entry.data())
+    }
+
+    /// The SKU's state as it stands, with no sweep (lapsed holds still
+    /// listed), or `None` if it is not defined.
+    pub fn peek(&self, sku: SkuId) -> Option<SnapshotData> {
         self.lock().skus.get(&sku).map(RefSku::data)
+    }
+
+    /// The version an operation on `sku` at `now` finds once its own sweep
+    /// ran (the current version, plus one if a hold has lapsed by `now`),
+    /// without sweeping; `None` if the SKU is not defined. What a caller
+    /// reading a snapshot at `now` would pass as an expected version.
+    pub fn version_at(&self, sku: SkuId, now: Timestamp) -> Option<u64> {
+        let state = self.lock();
+        let entry = state.skus.get(&sku)?;
+        Some(entry.version + u64::from(entry.has_lapsed(now)))
     }
 
     /// Every defined SKU, sorted.
@@ -259,26 +431,31 @@ impl ReferenceLedger {
         self.lock().skus.keys().copied().collect()
     }
 
-    /// What `Ledger::reservation` should answer.
-    pub fn reservation(&self, id: ReservationId) -> Result<Reservation, QueryError> {
-        let state = self.lock();
-        let sku = state.skus.get(&id.sku).ok_or(QueryError::UnknownSku { sku: id.sku })?;
-        match sku.lookup(id.seq) {
-            Err(true) => Err(QueryError::UnknownReservation { id }),
-            Err(false) => Err(QueryError::Ended { id }),
-            Ok(()) => {
-                let hold = &sku.holds[&id.seq];
-                Ok(Reservation { id, lines: hold.public_lines(), granted: q(hold.granted), shorted: q(hold.shorted) })
-            }
+    /// The maximum hold duration.
+    pub fn hold_max(&self) -> Duration {
+        self.lock().hold_max
+    }
+
+    /// What `Ledger::reservation` should answer at `now` (it sweeps first).
+    pub fn reservation(&self, id: ReservationId, now: Timestamp) -> Result<Reservation, QueryError> {
+        let mut state = self.lock();
+        let entry = state.skus.get_mut(&id.sku).ok_or(QueryError::UnknownSku { sku: id.sku })?;
+        let swept = entry.sweep(now, false);
+        match entry.lookup(id.seq, &swept) {
+            Ok(hold) => Ok(hold.public(id)),
+            Err(NotLive::Unknown) => Err(QueryError::UnknownReservation { id }),
+            Err(NotLive::Ended) => Err(QueryError::Ended { id }),
+            Err(NotLive::Expired(deadline)) => Err(QueryError::Expired { id, deadline }),
         }
     }
 
-    /// What `Ledger::available` should answer at `now`: every available
-    /// unit of an eligible lot.
+    /// What `Ledger::available` should answer at `now` (it sweeps first):
+    /// every available unit of a lot eligible with `min_shelf_life`.
     pub fn available(&self, sku: SkuId, now: Timestamp, min_shelf_life: Duration) -> Result<Quantity, QueryError> {
-        let state = self.lock();
-        let sku = state.skus.get(&sku).ok_or(QueryError::UnknownSku { sku })?;
-        Ok(q(sku.lots.iter().filter(|lot| lot.eligible(now, min_shelf_life)).map(|lot| lot.available).sum()))
+        let mut state = self.lock();
+        let entry = state.skus.get_mut(&sku).ok_or(QueryError::UnknownSku { sku })?;
+        entry.sweep(now, false);
+        Ok(q(entry.lots.iter().filter(|lot| lot.eligible(now, min_shelf_life)).map(|lot| lot.available).sum()))
     }
 }
 
@@ -286,7 +463,17 @@ fn define(state: &mut State, sku: SkuId, policy: AllocationPolicy) -> Result<Sku
     if state.skus.contains_key(&sku) {
         return Err(DefineError::AlreadyDefined { sku });
     }
-    let fresh = RefSku { sku, version: 0, policy, lots: Vec::new(), holds: BTreeMap::new(), issued: 0, inflow: 0 };
+    let fresh = RefSku {
+        sku,
+        version: 0,
+        policy,
+        lots: Vec::new(),
+        holds: BTreeMap::new(),
+        issued: 0,
+        inflow: 0,
+        low_stock: None,
+        lots_checked_until: None,
+    };
     state.skus.insert(sku, fresh);
     Ok(SkuDefined { sku, version: 0 })
 }
@@ -300,6 +487,7 @@ fn receive(state: &mut State, sku: SkuId, lot: &NewLot, now: Timestamp) -> Resul
         }
     })?;
     let entry = state.skus.get_mut(&sku).ok_or(ReceiveError::UnknownSku { sku })?;
+    entry.sweep(now, false);
     if entry.index_of(lot.id).is_some() {
         return Err(ReceiveError::DuplicateLot { sku, lot: lot.id });
     }
@@ -324,18 +512,31 @@ fn receive(state: &mut State, sku: SkuId, lot: &NewLot, now: Timestamp) -> Resul
     Ok(Received { sku, lot: lot.id, received_at, version: entry.version })
 }
 
-/// The shared front half of allocate and take: validation and the walk.
+/// A hold duration checked against `hold_max`: `Err(None)` for zero,
+/// `Err(Some(d))` for too long.
+fn hold_for(state: &State, hold_for: Option<Duration>) -> Result<Option<Duration>, Option<Duration>> {
+    match hold_for {
+        None => Ok(None),
+        Some(duration) if duration.is_zero() => Err(None),
+        Some(duration) if duration > state.hold_max => Err(Some(duration)),
+        Some(duration) => Ok(Some(duration)),
+    }
+}
+
+/// The shared front half of allocate and take, after the hold checks:
+/// `UnknownSku`, the sweep, `VersionMismatch` and the walk.
 fn plan(state: &mut State, request: &AllocateRequest, now: Timestamp) -> Result<Vec<(usize, u64)>, AllocateError> {
     let sku = request.sku;
-    let wanted = check(request.quantity).map_err(|zero| {
-        if zero {
-            AllocateError::ZeroQuantity { sku }
-        } else {
-            AllocateError::QuantityTooLarge { sku, quantity: request.quantity }
+    let wanted = check(request.quantity).expect("validated by the caller");
+    let entry = state.skus.get_mut(&sku).ok_or(AllocateError::UnknownSku { sku })?;
+    entry.sweep(now, false);
+    if let Some(expected) = request.expected_version {
+        if expected != entry.version {
+            return Err(AllocateError::VersionMismatch { sku, expected, current: entry.version });
         }
-    })?;
-    let entry = state.skus.get(&sku).ok_or(AllocateError::UnknownSku { sku })?;
-    let (plan, remaining) = entry.walk(request, wanted, now);
+    }
+    let policy = request.policy.unwrap_or(entry.policy);
+    let (plan, remaining) = entry.walk(&entry.available_now(), policy, request.min_shelf_life, wanted, now, None);
     let taken: u64 = plan.iter().map(|&(_, units)| units).sum();
     let short = remaining > 0 && request.fill == FillMode::FillOrKill;
     if short || taken == 0 {
@@ -344,27 +545,64 @@ fn plan(state: &mut State, request: &AllocateRequest, now: Timestamp) -> Result<
     Ok(plan)
 }
 
-fn allocate(state: &mut State, request: &AllocateRequest, now: Timestamp) -> Result<Allocation, AllocateError> {
-    let plan = plan(state, request, now)?;
-    let entry = state.skus.get_mut(&request.sku).expect("plan checked the SKU");
-    let mut lines = Vec::new();
-    for &(i, units) in &plan {
+fn validate_request(request: &AllocateRequest) -> Result<(), AllocateError> {
+    let sku = request.sku;
+    check(request.quantity).map(|_| ()).map_err(|zero| {
+        if zero {
+            AllocateError::ZeroQuantity { sku }
+        } else {
+            AllocateError::QuantityTooLarge { sku, quantity: request.quantity }
+        }
+    })
+}
+
+/// Adds a hold of `plan` (units per lot index, possibly several entries per
+/// lot) to `entry`, as one version: the new allocation.
+fn hold(
+    entry: &mut RefSku,
+    plan: &[(usize, u64)],
+    duration: Option<Duration>,
+    hold_max: Duration,
+    now: Timestamp,
+) -> Allocation {
+    let mut hold = RefHold {
+        lines: Vec::new(),
+        granted: 0,
+        shorted: 0,
+        deadline: duration.map(|d| later(now, d)),
+        latest: later(now, hold_max),
+    };
+    for &(i, units) in plan {
         let lot = &mut entry.lots[i];
         lot.available -= units;
         lot.held += units;
-        lines.push((lot.id, units));
+        hold.add(lot.id, units);
+        hold.granted += units;
     }
     entry.issued += 1;
     let seq = entry.issued;
-    let granted = lines.iter().map(|&(_, units)| units).sum();
-    let hold = RefHold { lines, granted, shorted: 0 };
-    let public = hold.public_lines();
+    let lines = hold.public_lines();
+    let deadline = hold.deadline;
     entry.holds.insert(seq, hold);
     entry.version += 1;
-    Ok(Allocation { reservation: ReservationId { sku: request.sku, seq }, lines: public, version: entry.version })
+    Allocation { reservation: ReservationId { sku: entry.sku, seq }, lines, deadline, version: entry.version }
+}
+
+fn allocate(state: &mut State, request: &AllocateRequest, now: Timestamp) -> Result<Allocation, AllocateError> {
+    let sku = request.sku;
+    validate_request(request)?;
+    let duration = hold_for(state, request.hold_for).map_err(|rejected| match rejected {
+        None => AllocateError::ZeroHold { sku },
+        Some(requested) => AllocateError::HoldTooLong { sku, requested, max: state.hold_max },
+    })?;
+    let plan = plan(state, request, now)?;
+    let hold_max = state.hold_max;
+    let entry = state.skus.get_mut(&sku).expect("plan checked the SKU");
+    Ok(hold(entry, &plan, duration, hold_max, now))
 }
 
 fn take(state: &mut State, request: &AllocateRequest, now: Timestamp) -> Result<Sale, AllocateError> {
+    validate_request(request)?;
     let plan = plan(state, request, now)?;
     let entry = state.skus.get_mut(&request.sku).expect("plan checked the SKU");
     let mut lines = Vec::new();
@@ -378,24 +616,26 @@ fn take(state: &mut State, request: &AllocateRequest, now: Timestamp) -> Result<
     Ok(Sale { sku: request.sku, lines, version: entry.version })
 }
 
-fn release(state: &mut State, id: ReservationId) -> Result<Released, ReleaseError> {
+fn release(state: &mut State, id: ReservationId, now: Timestamp) -> Result<Released, ReleaseError> {
     let entry = state.skus.get_mut(&id.sku).ok_or(ReleaseError::UnknownSku { id })?;
-    match entry.lookup(id.seq) {
-        Err(true) => return Err(ReleaseError::UnknownReservation { id }),
-        Err(false) => return Err(ReleaseError::Ended { id }),
-        Ok(()) => {}
-    }
-    let hold = entry.holds.remove(&id.seq).expect("lookup found the hold");
-    for &(lot_id, units) in &hold.lines {
-        let i = entry.index_of(lot_id).expect("a hold line names a lot of its SKU");
-        entry.lots[i].held -= units;
-        entry.lots[i].available += units;
-    }
+    let swept = entry.sweep(now, false);
+    let lines = match entry.lookup(id.seq, &swept) {
+        Ok(hold) => hold.public_lines(),
+        Err(NotLive::Unknown) => return Err(ReleaseError::UnknownReservation { id }),
+        Err(NotLive::Ended) => return Err(ReleaseError::Ended { id }),
+        Err(NotLive::Expired(deadline)) => return Err(ReleaseError::Expired { id, deadline }),
+    };
+    entry.end(id.seq, 0);
     entry.version += 1;
-    Ok(Released { reservation: id, lines: hold.public_lines(), version: entry.version })
+    Ok(Released { reservation: id, lines, version: entry.version })
 }
 
-fn commit(state: &mut State, id: ReservationId, quantity: Option<u64>) -> Result<Committed, CommitError> {
+fn commit(
+    state: &mut State,
+    id: ReservationId,
+    quantity: Option<u64>,
+    now: Timestamp,
+) -> Result<Committed, CommitError> {
     let wanted = match quantity {
         None => None,
         Some(0) => return Err(CommitError::ZeroQuantity { id }),
@@ -403,37 +643,42 @@ fn commit(state: &mut State, id: ReservationId, quantity: Option<u64>) -> Result
         Some(raw) => Some(raw),
     };
     let entry = state.skus.get_mut(&id.sku).ok_or(CommitError::UnknownSku { id })?;
-    match entry.lookup(id.seq) {
-        Err(true) => return Err(CommitError::UnknownReservation { id }),
-        Err(false) => return Err(CommitError::Ended { id }),
-        Ok(()) => {}
-    }
-    let held: u64 = entry.holds[&id.seq].lines.iter().map(|&(_, units)| units).sum();
-    let mut remaining = wanted.unwrap_or(held);
+    let swept = entry.sweep(now, false);
+    let held = match entry.lookup(id.seq, &swept) {
+        Ok(hold) => hold.held(),
+        Err(NotLive::Unknown) => return Err(CommitError::UnknownReservation { id }),
+        Err(NotLive::Ended) => return Err(CommitError::Ended { id }),
+        Err(NotLive::Expired(deadline)) => return Err(CommitError::Expired { id, deadline }),
+    };
+    let remaining = wanted.unwrap_or(held);
     if remaining > held {
         return Err(CommitError::ExceedsHeld { id, requested: q(remaining), held: q(held) });
     }
-    let hold = entry.holds.remove(&id.seq).expect("lookup found the hold");
-    let mut committed = Vec::new();
-    let mut returned = Vec::new();
-    for &(lot_id, units) in &hold.lines {
-        let leaving = units.min(remaining);
-        remaining -= leaving;
-        let staying = units - leaving;
-        let i = entry.index_of(lot_id).expect("a hold line names a lot of its SKU");
-        let lot = &mut entry.lots[i];
-        lot.held -= units;
-        lot.committed += leaving;
-        lot.available += staying;
-        if leaving > 0 {
-            committed.push(Line { lot: lot_id, quantity: q(leaving) });
-        }
-        if staying > 0 {
-            returned.push(Line { lot: lot_id, quantity: q(staying) });
-        }
-    }
+    let (committed, returned) = entry.end(id.seq, remaining);
     entry.version += 1;
     Ok(Committed { reservation: id, committed, returned, version: entry.version })
+}
+
+fn extend(state: &mut State, id: ReservationId, by: Duration, now: Timestamp) -> Result<Extended, ExtendError> {
+    if by.is_zero() {
+        return Err(ExtendError::ZeroDuration { id });
+    }
+    let entry = state.skus.get_mut(&id.sku).ok_or(ExtendError::UnknownSku { id })?;
+    let swept = entry.sweep(now, false);
+    let (deadline, latest) = match entry.lookup(id.seq, &swept) {
+        Ok(hold) => (hold.deadline, hold.latest),
+        Err(NotLive::Unknown) => return Err(ExtendError::UnknownReservation { id }),
+        Err(NotLive::Ended) => return Err(ExtendError::Ended { id }),
+        Err(NotLive::Expired(deadline)) => return Err(ExtendError::Expired { id, deadline }),
+    };
+    let deadline = deadline.ok_or(ExtendError::NoDeadline { id })?;
+    let requested = later(deadline, by);
+    if requested > latest {
+        return Err(ExtendError::BeyondMaximum { id, requested, latest });
+    }
+    entry.holds.get_mut(&id.seq).expect("looked up above").deadline = Some(requested);
+    entry.version += 1;
+    Ok(Extended { reservation: id, deadline: requested, version: entry.version })
 }
 
 fn adjust(
@@ -442,6 +687,8 @@ fn adjust(
     lot: LotId,
     delta: i64,
     reason: AdjustmentReason,
+    expected_version: Option<u64>,
+    now: Timestamp,
 ) -> Result<Adjusted, AdjustError> {
     if delta == 0 {
         return Err(AdjustError::ZeroDelta { sku, lot });
@@ -450,7 +697,13 @@ fn adjust(
         return Err(AdjustError::DeltaTooLarge { sku, lot, delta });
     }
     let entry = state.skus.get_mut(&sku).ok_or(AdjustError::UnknownSku { sku })?;
+    entry.sweep(now, false);
     let i = entry.index_of(lot).ok_or(AdjustError::UnknownLot { sku, lot })?;
+    if let Some(expected) = expected_version {
+        if expected != entry.version {
+            return Err(AdjustError::VersionMismatch { sku, expected, current: entry.version });
+        }
+    }
     let size = delta.unsigned_abs();
     let on_hand = entry.lots[i].available + entry.lots[i].held;
     let out_of_range = if delta > 0 { entry.inflow + size > MAX } else { size > on_hand };
@@ -465,11 +718,13 @@ fn adjust(
         let from_available = entry.lots[i].available.min(size);
         entry.lots[i].available -= from_available;
         let mut rest = size - from_available;
-        // Newest reservation first.
-        for (&seq, hold) in entry.holds.iter_mut().rev() {
+        // Newest reservation first; each loss re-sourced before the next.
+        let seqs: Vec<u64> = entry.holds.keys().rev().copied().collect();
+        for seq in seqs {
             if rest == 0 {
                 break;
             }
+            let hold = entry.holds.get_mut(&seq).expect("listed above");
             let Some(at) = hold.lines.iter().position(|&(line_lot, _)| line_lot == lot) else {
                 continue;
             };
@@ -478,14 +733,117 @@ fn adjust(
             if hold.lines[at].1 == 0 {
                 hold.lines.remove(at);
             }
-            hold.shorted += taken;
             rest -= taken;
             entry.lots[i].held -= taken;
-            shortfalls.push(Shortfall { reservation: ReservationId { sku, seq }, quantity: q(taken) });
+            let (plan, uncovered) =
+                entry.walk(&entry.available_now(), entry.policy, Duration::ZERO, taken, now, Some(i));
+            let mut resourced = Vec::new();
+            for &(j, units) in &plan {
+                entry.lots[j].available -= units;
+                entry.lots[j].held += units;
+                let lot_id = entry.lots[j].id;
+                entry.holds.get_mut(&seq).expect("listed above").add(lot_id, units);
+                resourced.push(Line { lot: lot_id, quantity: q(units) });
+            }
+            entry.holds.get_mut(&seq).expect("listed above").shorted += uncovered;
+            shortfalls.push(Shortfall {
+                reservation: ReservationId { sku, seq },
+                quantity: q(taken),
+                resourced,
+                shorted: q(uncovered),
+            });
         }
         assert_eq!(rest, 0, "reference: the holds on a lot add up to its held units");
     }
     entry.lots[i].adjusted += delta;
     entry.version += 1;
     Ok(Adjusted { sku, lot, delta, reason, quantities: entry.lots[i].quantities(), shortfalls, version: entry.version })
+}
+
+fn set_low_stock(
+    state: &mut State,
+    sku: SkuId,
+    threshold: Option<u64>,
+    now: Timestamp,
+) -> Result<LowStockSet, ThresholdError> {
+    if let Some(raw) = threshold {
+        if raw > MAX {
+            return Err(ThresholdError::TooLarge { sku, threshold: raw });
+        }
+    }
+    let entry = state.skus.get_mut(&sku).ok_or(ThresholdError::UnknownSku { sku })?;
+    entry.sweep(now, false);
+    entry.low_stock = threshold;
+    entry.version += 1;
+    Ok(LowStockSet { sku, threshold: threshold.map(q), version: entry.version })
+}
+
+fn allocate_order(state: &mut State, order: &OrderRequest, now: Timestamp) -> Result<OrderAllocation, OrderError> {
+    if order.lines.is_empty() {
+        return Err(OrderError::Empty);
+    }
+    if order.lines.len() > OrderRequest::LINES_MAX {
+        return Err(OrderError::TooManyLines { lines: order.lines.len(), max: OrderRequest::LINES_MAX });
+    }
+    let duration = hold_for(state, order.hold_for).map_err(|rejected| match rejected {
+        None => OrderError::ZeroHold,
+        Some(requested) => OrderError::HoldTooLong { requested, max: state.hold_max },
+    })?;
+    for (index, line) in order.lines.iter().enumerate() {
+        validate_request(&AllocateRequest::new(line.sku, line.quantity))
+            .map_err(|error| OrderError::Line { index, error })?;
+    }
+    for (index, line) in order.lines.iter().enumerate() {
+        if !state.skus.contains_key(&line.sku) {
+            return Err(OrderError::Line { index, error: AllocateError::UnknownSku { sku: line.sku } });
+        }
+    }
+    // Line indices per SKU, SKUs ascending, lines in index order.
+    let mut groups: BTreeMap<SkuId, Vec<usize>> = BTreeMap::new();
+    for (index, line) in order.lines.iter().enumerate() {
+        groups.entry(line.sku).or_default().push(index);
+    }
+    let hold_max = state.hold_max;
+    let mut made: Vec<Allocation> = Vec::new();
+    for (sku, indices) in groups {
+        let entry = state.skus.get_mut(&sku).expect("checked above");
+        entry.sweep(now, false);
+        let mut available = entry.available_now();
+        let mut plan = Vec::new();
+        let mut short = None;
+        for &index in &indices {
+            let line = &order.lines[index];
+            let policy = line.policy.unwrap_or(entry.policy);
+            let (walk, remaining) = entry.walk(&available, policy, line.min_shelf_life, line.quantity, now, None);
+            let taken: u64 = walk.iter().map(|&(_, units)| units).sum();
+            if remaining > 0 {
+                let error = AllocateError::Insufficient { sku, requested: q(line.quantity), available: q(taken) };
+                short = Some(OrderError::Line { index, error });
+                break;
+            }
+            for &(i, units) in &walk {
+                available[i] -= units;
+            }
+            plan.extend(walk);
+        }
+        if let Some(error) = short {
+            // The SKU parts already made are released, most recent first.
+            // (A hold made with a deadline of `now` itself, from a sub-millisecond
+            // duration, has lapsed already: its release sweeps it instead.)
+            for allocation in made.iter().rev() {
+                let _ = release(state, allocation.reservation, now);
+            }
+            return Err(error);
+        }
+        made.push(hold(entry, &plan, duration, hold_max, now));
+    }
+    Ok(OrderAllocation { allocations: made })
+}
+
+fn expire_due(state: &mut State, at: Timestamp, clock: Timestamp) -> Result<ExpiryReport, ExpireError> {
+    if at > clock {
+        return Err(ExpireError::InFuture { now: at, clock });
+    }
+    let swept = state.skus.values_mut().filter_map(|entry| entry.sweep(at, true)).collect();
+    Ok(ExpiryReport { swept })
 }

@@ -6,14 +6,19 @@
 //! `docs/semantics.md`, or (to tell a sequential disagreement from a
 //! concurrency bug) a fresh real ledger run one command at a time.
 //!
+//! Every operation carries the instant it ran at (the ledger's clock is
+//! fixed within a phase of a history, so this is exact): the sequential
+//! spec runs each command, and sweeps each snapshot read, at that instant.
+//!
 //! A spec is a mutable object that cannot be cloned, so a model state is
-//! the log of the commands that succeeded so far (by operation index; a
-//! refused command changes nothing, a snapshot read neither). Equal logs
-//! are equal states, which is all the checker's memoization needs. The
-//! spec objects themselves live in a small cache keyed by log: stepping a
-//! state reuses its spec if cached (a refusal leaves it valid, a success
-//! moves it to the longer log) and rebuilds it by replaying the log into a
-//! fresh spec otherwise.
+//! the log of the operations that changed it so far (by operation index): a
+//! command that succeeded, and a refusal or snapshot read that moved the
+//! SKU's version (it changed nothing of its own, but swept the holds lapsed
+//! by its instant first; the spec's non-sweeping version read tells).
+//! Equal logs are equal states, which is all the checker's memoization
+//! needs. The spec objects themselves live in a small cache keyed by log:
+//! stepping a state reuses its spec if cached and rebuilds it by replaying
+//! the log into a fresh spec otherwise.
 
 use super::checker::Model;
 use std::cell::RefCell;
@@ -25,11 +30,14 @@ use stockroom::{Command, CommandError, Outcome, SkuId, SnapshotData, Timestamp};
 /// A sequential ledger the recorded results are compared against.
 pub(crate) trait SequentialSpec {
     /// A ledger with nothing defined.
-    fn fresh(now: Timestamp) -> Self;
+    fn fresh() -> Self;
     /// Runs one command at `now`.
     fn execute(&self, command: &Command, now: Timestamp) -> Result<Outcome, CommandError>;
-    /// The SKU's state, if defined.
-    fn snapshot(&self, sku: SkuId) -> Option<SnapshotData>;
+    /// The SKU's state at `now` (lapsed holds swept first, as
+    /// `Ledger::snapshot` does), if defined.
+    fn snapshot(&self, sku: SkuId, now: Timestamp) -> Option<SnapshotData>;
+    /// The SKU's version as it stands, without sweeping, if defined.
+    fn version(&self, sku: SkuId) -> Option<u64>;
 }
 
 /// What a thread did to the ledger.
@@ -42,10 +50,16 @@ pub(crate) enum Call {
 }
 
 impl Call {
-    /// The SKU the call touches: histories are checked per SKU.
+    /// The SKU the call touches: histories are checked per SKU. Only
+    /// single-SKU calls are recorded (an order's lines name one SKU).
     pub(crate) fn sku(&self) -> SkuId {
         match self {
-            Call::Command(command) => command.sku(),
+            Call::Command(Command::AllocateOrder(order)) => {
+                let sku = order.lines.first().expect("recorded orders have lines").sku;
+                assert!(order.lines.iter().all(|line| line.sku == sku), "a recorded order names one SKU");
+                sku
+            }
+            Call::Command(command) => command.sku().expect("recorded commands name one SKU"),
             Call::Snapshot(sku) => *sku,
         }
     }
@@ -60,19 +74,21 @@ pub(crate) enum Return {
     Snapshot(Option<SnapshotData>),
 }
 
-/// A call and its index in the (per-SKU) history being checked.
+/// A call, the instant it ran at, and its index in the (per-SKU) history
+/// being checked.
 #[derive(Clone, Debug)]
 pub(crate) struct Op {
     /// Index in the history.
     pub(crate) index: u32,
     /// The call.
     pub(crate) call: Call,
+    /// The ledger clock's reading while it ran.
+    pub(crate) at: Timestamp,
 }
 
 struct Context<S> {
-    now: Timestamp,
-    /// Every command of the history, by operation index.
-    commands: Vec<Option<Command>>,
+    /// Every call of the history and its instant, by operation index.
+    calls: Vec<(Call, Timestamp)>,
     /// Live specs by the log they have applied.
     specs: RefCell<HashMap<Rc<[u32]>, S>>,
 }
@@ -107,17 +123,11 @@ impl<S> Hash for LedgerModel<S> {
 const CACHED_SPECS: usize = 128;
 
 impl<S: SequentialSpec> LedgerModel<S> {
-    /// The empty ledger, for a history whose operations are `calls` (in
-    /// index order), all run at instant `now`.
-    pub(crate) fn new<'a>(now: Timestamp, calls: impl IntoIterator<Item = &'a Call>) -> Self {
-        let commands = calls
-            .into_iter()
-            .map(|call| match call {
-                Call::Command(command) => Some(command.clone()),
-                Call::Snapshot(_) => None,
-            })
-            .collect();
-        let context = Context { now, commands, specs: RefCell::new(HashMap::new()) };
+    /// The empty ledger, for a history whose operations are `ops` (in
+    /// index order).
+    pub(crate) fn new<'a>(ops: impl IntoIterator<Item = &'a Op>) -> Self {
+        let calls = ops.into_iter().map(|op| (op.call.clone(), op.at)).collect();
+        let context = Context { calls, specs: RefCell::new(HashMap::new()) };
         LedgerModel { context: Rc::new(context), log: Rc::from(Vec::new()) }
     }
 
@@ -126,13 +136,21 @@ impl<S: SequentialSpec> LedgerModel<S> {
         if let Some(spec) = self.context.specs.borrow_mut().remove(&self.log) {
             return spec;
         }
-        let spec = S::fresh(self.context.now);
+        let spec = S::fresh();
         for &index in self.log.iter() {
-            let command = self.context.commands[index as usize].as_ref().expect("only commands are logged");
-            let replayed = spec.execute(command, self.context.now);
-            assert!(replayed.is_ok(), "the spec is not deterministic: {command:?} -> {replayed:?} on replay");
+            // (A logged refusal or read only swept: its result is not kept.)
+            match &self.context.calls[index as usize] {
+                (Call::Command(command), at) => drop(spec.execute(command, *at)),
+                (Call::Snapshot(sku), at) => drop(spec.snapshot(*sku, *at)),
+            }
         }
         spec
+    }
+
+    /// This state with `op` logged.
+    fn then(&self, op: &Op) -> Self {
+        let log: Rc<[u32]> = self.log.iter().copied().chain([op.index]).collect();
+        LedgerModel { context: Rc::clone(&self.context), log }
     }
 
     fn put_spec(&self, log: Rc<[u32]>, spec: S) {
@@ -150,23 +168,17 @@ impl<S: SequentialSpec> Model for LedgerModel<S> {
 
     fn step(&self, op: &Op) -> (Self, Return) {
         let spec = self.take_spec();
-        match &op.call {
-            Call::Snapshot(sku) => {
-                let data = spec.snapshot(*sku);
-                self.put_spec(Rc::clone(&self.log), spec);
-                (self.clone(), Return::Snapshot(data))
-            }
+        let version = spec.version(op.call.sku());
+        let (succeeded, ret) = match &op.call {
+            Call::Snapshot(sku) => (false, Return::Snapshot(spec.snapshot(*sku, op.at))),
             Call::Command(command) => {
-                let result = spec.execute(command, self.context.now);
-                if result.is_ok() {
-                    let log: Rc<[u32]> = self.log.iter().copied().chain([op.index]).collect();
-                    self.put_spec(Rc::clone(&log), spec);
-                    (LedgerModel { context: Rc::clone(&self.context), log }, Return::Command(result))
-                } else {
-                    self.put_spec(Rc::clone(&self.log), spec);
-                    (self.clone(), Return::Command(result))
-                }
+                let result = spec.execute(command, op.at);
+                (result.is_ok(), Return::Command(result))
             }
-        }
+        };
+        let swept = spec.version(op.call.sku()) != version;
+        let next = if succeeded || swept { self.then(op) } else { self.clone() };
+        self.put_spec(Rc::clone(&next.log), spec);
+        (next, ret)
     }
 }
