@@ -300,6 +300,35 @@ impl Engine for CasSale {
     }
 }
 
+/// The floor for a lookup-then-decide engine: a read-only `HashMap` from
+/// SKU to its `AtomicU64` counter (no lots, no reservations), so a refusal
+/// is exactly "the lookup plus an uncontended atomic load".
+struct LookupCas {
+    counters: HashMap<SkuId, AtomicU64>,
+    market: Market,
+    initial: u64,
+}
+
+impl Engine for LookupCas {
+    fn op(&self, rng: &mut Rng) -> bool {
+        let counter = &self.counters[&SkuId(self.market.pick(rng) as u64)];
+        // Relaxed: a lone counter orders nothing else.
+        let mut current = counter.load(Ordering::Relaxed);
+        while current > 0 {
+            match counter.compare_exchange_weak(current, current - 1, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return true,
+                Err(actual) => current = actual,
+            }
+        }
+        false
+    }
+    fn check(&self, granted: u64) -> Result<(), String> {
+        let left: u64 = self.counters.values().map(|c| c.load(Ordering::Relaxed)).sum();
+        let sold = self.initial - left;
+        (sold == granted).then_some(()).ok_or(format!("lookup + CAS sold {sold}, granted {granted}"))
+    }
+}
+
 struct MutexPerSku {
     skus: Vec<parking_lot::Mutex<PlainLots>>,
     market: Market,
@@ -381,14 +410,20 @@ fn sale_contenders(skus: usize, spread: Spread, units: u64, picker: &Arc<Picker>
         let map = (0..skus).map(|s| (s, PlainLots::new(1, units))).collect();
         Arc::new(GlobalMutex { map: std::sync::Mutex::new(map), market: m(), initial })
     });
-    let m = market;
+    let m = market.clone();
     let dash: Factory = Box::new(move || {
         let map = (0..skus).map(|s| (s, PlainLots::new(1, units))).collect();
         Arc::new(DashSale { map, market: m(), initial })
     });
+    let m = market;
+    let lookup: Factory = Box::new(move || {
+        let counters = (0..skus as u64).map(|s| (SkuId(s), AtomicU64::new(units))).collect();
+        Arc::new(LookupCas { counters, market: m(), initial })
+    });
     vec![
         ("stockroom", stockroom),
         ("atomic CAS counter", cas),
+        ("HashMap lookup + CAS counter", lookup),
         ("parking_lot::Mutex per SKU", mutex),
         ("std Mutex<HashMap>", global),
         ("DashMap", dash),

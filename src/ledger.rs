@@ -249,6 +249,11 @@ enum Invalid {
     TooLarge,
 }
 
+/// The refusal of a sold-out SKU, exactly as the plan would give it.
+fn sold_out(sku: SkuId, requested: Quantity) -> AllocateError {
+    AllocateError::Insufficient { sku, requested, available: Quantity::ZERO }
+}
+
 /// The deadline of `seq` if one of `swept` lapsed it.
 fn lapsed_in(swept: &[Swept], seq: u64) -> Option<Timestamp> {
     swept.iter().flat_map(|sweep| sweep.lapsed.iter()).find(|lapsed| lapsed.reservation.seq == seq).map(|l| l.deadline)
@@ -451,6 +456,9 @@ impl Ledger {
         let demands = [demand];
         self.skus
             .with(sku, |cell| {
+                if request.expected_version.is_none() && cell.sold_out() {
+                    return Err(sold_out(sku, demands[0].quantity));
+                }
                 cell.update(
                     &moment,
                     |state, _| state.allocate(&demands, terms, request.expected_version).map_err(|(_, error)| error),
@@ -476,6 +484,10 @@ impl Ledger {
         let demand = self.demand(request, &moment)?;
         self.skus
             .with(sku, |cell| {
+                // A flash sale is mostly this: one atomic load, no version.
+                if request.expected_version.is_none() && cell.sold_out() {
+                    return Err(sold_out(sku, demand.quantity));
+                }
                 cell.update(
                     &moment,
                     |state, _| state.take(&demand, request.expected_version),

@@ -734,3 +734,47 @@ fn resourcing_races_an_allocation() {
         assert_sound(&ledger);
     });
 }
+
+/// Race: two one-unit sales (one of which sells the last unit, publishing a
+/// sold-out version and then raising the sold-out hint) against a receipt
+/// of one more unit (which raises the hint's version before its swap);
+/// refusals go through the sold-out fast path.
+///
+/// Asserts: once all three have returned, a further purchase succeeds
+/// exactly when a unit is left (2 received minus the sales): a late "sold
+/// out" raise can never hide the receipt, and a refusal is only ever
+/// `Insufficient { available: 0 }`.
+#[test]
+fn sold_out_hint_is_never_stale() {
+    check("sold_out_hint_is_never_stale", Preemptions::AtLeast(3), || {
+        let ledger = ledger_with(AllocationPolicy::Fifo, &[(1, 1)]);
+        let buyers: Vec<_> = (0..2)
+            .map(|_| {
+                let ledger = Arc::clone(&ledger);
+                thread::spawn(move || ledger.take(&request(1)))
+            })
+            .collect();
+        let receiver = {
+            let ledger = Arc::clone(&ledger);
+            thread::spawn(move || ledger.receive(SKU, NewLot::new(LotId(2), 1).received_at(Timestamp(2))))
+        };
+        receiver.join().unwrap().expect("a new lot");
+        let refused = AllocateError::Insufficient { sku: SKU, requested: quantity(1), available: Quantity::ZERO };
+        let mut sold = 0;
+        for buyer in buyers {
+            match buyer.join().unwrap() {
+                Ok(_) => sold += 1,
+                Err(refusal) => assert_eq!(refusal, refused),
+            }
+        }
+        let last = ledger.take(&request(1));
+        if sold < 2 {
+            assert!(last.is_ok(), "refused with a unit on hand after every change returned: {last:?}");
+            sold += 1;
+        } else {
+            assert_eq!(last, Err(refused));
+        }
+        assert_eq!(ledger.snapshot(SKU).expect("defined").totals().committed.get(), sold);
+        assert_sound(&ledger);
+    });
+}

@@ -19,6 +19,21 @@
 //! derived from, so two changes derived from one version cannot both land
 //! (no lost update), and an allocation's lines are the policy's choice from
 //! the version it replaced.
+//!
+//! The sold-out hint (`SkuCell::sold_out`) lets a refusal skip loading the
+//! version: `hint` packs `version << 1 | sold_out` and only ever grows
+//! (`fetch_max`), all SeqCst, so its operations and the cell's
+//! compare-and-swaps fall in one total order. Every swap that publishes a
+//! version `v` which is *not* sold out (units available, or a hold with a
+//! deadline that could lapse and return units) first raises the hint to
+//! `v << 1` (before the swap); every swap that publishes a sold-out version
+//! `v` raises it to `v << 1 | 1` after the swap. So a hint read as
+//! "sold out at `v`" means: version `v` was published sold out, and no swap
+//! of a later version that is not sold out preceded the read (its
+//! pre-raise, `>= (v + 1) << 1`, would precede it and outrank `v << 1 | 1`);
+//! the version current at the read is `v` or a later sold-out one. A stale
+//! hint can only say "not sold out" (the slow path then decides), never the
+//! reverse.
 
 mod catalog;
 mod hold;
@@ -31,7 +46,7 @@ pub(crate) use state::{Demand, HoldLookup, HoldTerms, SkuState};
 
 use crate::clock::Moment;
 use crate::outcome::Swept;
-use crate::sync::{Arc, Backoff, SnapshotCell, SnapshotGuard};
+use crate::sync::{Arc, AtomicU64, Backoff, Ordering, SnapshotCell, SnapshotGuard};
 
 /// Attempts at one change before it is refused as contended. Every failed
 /// attempt means another change landed, so the ledger as a whole made
@@ -41,11 +56,51 @@ pub(crate) const ATTEMPTS_MAX: u32 = 1 << 16;
 /// One SKU's versioned state.
 pub(crate) struct SkuCell {
     state: SnapshotCell<SkuState>,
+    /// `version << 1 | sold_out` of a published version; only grows (see
+    /// the module's `# Orderings`). Beside `state`: the swaps that move it
+    /// already own this cache line.
+    hint: AtomicU64,
+}
+
+/// The hint for `state`: its version, and whether it is sold out.
+fn hint_of(state: &SkuState) -> u64 {
+    state.version << 1 | u64::from(state.is_sold_out())
 }
 
 impl SkuCell {
     pub(crate) fn new(state: SkuState) -> SkuCell {
-        SkuCell { state: SnapshotCell::new(Arc::new(state)) }
+        let hint = AtomicU64::new(hint_of(&state));
+        SkuCell { state: SnapshotCell::new(Arc::new(state)), hint }
+    }
+
+    /// True only if a sold-out version is current (or was, at some instant
+    /// during this call): no unit available and no hold that could lapse.
+    /// One atomic load; a `false` may be stale, a `true` never is.
+    pub(crate) fn sold_out(&self) -> bool {
+        // SeqCst: one total order with the raises in `publish` and the
+        // cell's swaps (see `# Orderings`).
+        self.hint.load(Ordering::SeqCst) & 1 == 1
+    }
+
+    /// Installs `next` if `current` is still the cell's version, keeping the
+    /// sold-out hint sound around the swap.
+    fn publish(&self, current: &Arc<SkuState>, next: &Arc<SkuState>) -> bool {
+        let hint = hint_of(next);
+        let sold_out = hint & 1 == 1;
+        // SeqCst: this raise precedes the swap below in the total order, so
+        // no reader sees an older "sold out" once `next` may be current.
+        if !sold_out && self.hint.load(Ordering::SeqCst) < hint {
+            self.hint.fetch_max(hint, Ordering::SeqCst);
+        }
+        if self.state.compare_and_swap(current, Arc::clone(next)).is_err() {
+            return false;
+        }
+        if sold_out {
+            // SeqCst: after the swap that made the sold-out `next` current;
+            // a later version's pre-raise outranks it.
+            self.hint.fetch_max(hint, Ordering::SeqCst);
+        }
+        true
     }
 
     /// The current version, without touching its reference count.
@@ -84,7 +139,7 @@ impl SkuCell {
             let (next, result) = step(&current, &swept)?;
             debug_assert_eq!(next.version, current.version + 1, "a change is exactly one version");
             let next = Arc::new(next);
-            if self.state.compare_and_swap(&current, Arc::clone(&next)).is_ok() {
+            if self.publish(&current, &next) {
                 landed(&current, &next, Landed::Step(&result));
                 return Ok(result);
             }
@@ -126,7 +181,7 @@ impl SkuCell {
             let current = self.state.load();
             let (next, swept) = current.sweep(moment.now(), lots)?;
             let next = Arc::new(next);
-            if self.state.compare_and_swap(&current, Arc::clone(&next)).is_ok() {
+            if self.publish(&current, &next) {
                 landed(&current, &next, Landed::Swept(&swept));
                 return Some(swept);
             }
@@ -145,7 +200,7 @@ impl SkuCell {
     ) {
         let Some((next, sweep)) = current.sweep(moment.now(), false) else { return };
         let next = Arc::new(next);
-        if self.state.compare_and_swap(current, Arc::clone(&next)).is_ok() {
+        if self.publish(current, &next) {
             landed(current, &next, Landed::Swept(&sweep));
             swept.push(sweep);
         }

@@ -126,6 +126,12 @@ impl SkuState {
         }
     }
 
+    /// No unit available and no hold that could lapse and return units: any
+    /// request is refused, whatever the clock says.
+    pub(crate) fn is_sold_out(&self) -> bool {
+        self.totals.available.is_zero() && self.next_deadline.is_none()
+    }
+
     /// Whether a live hold has lapsed at the operation's instant (reads
     /// the clock only if some hold has a deadline).
     pub(crate) fn has_lapsed(&self, moment: &Moment) -> bool {
