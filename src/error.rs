@@ -100,8 +100,9 @@ pub enum AllocateError {
         /// The rejected quantity.
         quantity: u64,
     },
-    /// A hold duration of zero (leave it unset to hold until ended).
-    #[error("{sku}: a hold duration must be longer than zero")]
+    /// A hold duration under one millisecond, the clock's resolution
+    /// (leave it unset to hold until ended).
+    #[error("{sku}: a hold duration must be at least one millisecond")]
     ZeroHold {
         /// The SKU.
         sku: SkuId,
@@ -332,8 +333,8 @@ pub enum AdjustError {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum ExtendError {
-    /// An extension by zero.
-    #[error("{id}: an extension must be longer than zero")]
+    /// An extension by less than one millisecond, the clock's resolution.
+    #[error("{id}: an extension must be at least one millisecond")]
     ZeroDuration {
         /// The reservation.
         id: ReservationId,
@@ -421,8 +422,9 @@ pub enum OrderError {
         /// The maximum.
         max: usize,
     },
-    /// A hold duration of zero (leave it unset to hold until ended).
-    #[error("an order's hold duration must be longer than zero")]
+    /// A hold duration under one millisecond (leave it unset to hold until
+    /// ended).
+    #[error("an order's hold duration must be at least one millisecond")]
     ZeroHold,
     /// A hold duration longer than the ledger's maximum.
     #[error("holding for {requested:?} exceeds the maximum of {max:?}")]

@@ -249,6 +249,10 @@ enum Invalid {
     TooLarge,
 }
 
+/// The clock's resolution: hold durations and extensions shorter than this
+/// are refused (a deadline is a whole number of milliseconds).
+const MILLISECOND: Duration = Duration::from_millis(1);
+
 /// The refusal of a sold-out SKU, exactly as the plan would give it.
 fn sold_out(sku: SkuId, requested: Quantity) -> AllocateError {
     AllocateError::Insufficient { sku, requested, available: Quantity::ZERO }
@@ -402,7 +406,9 @@ impl Ledger {
     fn hold_terms(&self, hold_for: Option<Duration>) -> Result<Option<HoldTerms>, Option<Duration>> {
         match hold_for {
             None => Ok(None),
-            Some(duration) if duration.is_zero() => Err(None),
+            // Deadlines are whole milliseconds: a shorter hold would lapse
+            // at the instant it is made.
+            Some(duration) if duration < MILLISECOND => Err(None),
             Some(duration) if duration > self.hold_max => Err(Some(duration)),
             Some(duration) => Ok(Some(HoldTerms { duration, max: self.hold_max })),
         }
@@ -651,7 +657,7 @@ impl Ledger {
     /// [`hold_max`](Self::hold_max). Only before the deadline: a lapsed
     /// reservation is [`ExtendError::Expired`].
     pub fn extend(&self, id: ReservationId, by: Duration) -> Result<Extended, ExtendError> {
-        if by.is_zero() {
+        if by < MILLISECOND {
             return Err(ExtendError::ZeroDuration { id });
         }
         let moment = self.moment();

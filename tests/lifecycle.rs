@@ -126,9 +126,19 @@ fn hold_durations_are_validated_before_the_sku_is_looked_up() {
     );
     let zero_units = AllocateRequest::new(SKU, 0).hold_for(Duration::ZERO);
     assert_eq!(ledger.allocate(&zero_units), Err(AllocateError::ZeroQuantity { sku: SKU }), "quantity first");
+    // Deadlines are whole milliseconds: a shorter hold would lapse at once.
+    let sub_ms = AllocateRequest::new(SKU, 1).hold_for(Duration::from_micros(999));
+    assert_eq!(ledger.allocate(&sub_ms), Err(AllocateError::ZeroHold { sku: SKU }));
+    let held = ledger.allocate(&AllocateRequest::new(SKU, 1).hold_for(Duration::from_micros(1_500))).expect("1 ms");
+    assert_eq!(held.deadline, Some(Timestamp(1)), "truncated to whole milliseconds");
+    assert_eq!(
+        ledger.extend(held.reservation, Duration::from_micros(999)),
+        Err(ExtendError::ZeroDuration { id: held.reservation })
+    );
+    ledger.release(held.reservation).expect("release");
     // `take` holds nothing: its hold_for is not looked at.
     assert!(ledger.take(&long).is_ok());
-    assert_eq!(version(&ledger, SKU), 2);
+    assert_eq!(version(&ledger, SKU), 4, "received 1, held 2, released 3, sold 4");
     assert_eq!(Ledger::builder().hold_max(Duration::ZERO).build().err(), Some(LedgerBuildError::ZeroHoldMax));
 }
 

@@ -512,12 +512,13 @@ fn receive(state: &mut State, sku: SkuId, lot: &NewLot, now: Timestamp) -> Resul
     Ok(Received { sku, lot: lot.id, received_at, version: entry.version })
 }
 
-/// A hold duration checked against `hold_max`: `Err(None)` for zero,
-/// `Err(Some(d))` for too long.
+/// A hold duration checked against `hold_max`: `Err(None)` for under one
+/// millisecond (deadlines are whole milliseconds), `Err(Some(d))` for too
+/// long.
 fn hold_for(state: &State, hold_for: Option<Duration>) -> Result<Option<Duration>, Option<Duration>> {
     match hold_for {
         None => Ok(None),
-        Some(duration) if duration.is_zero() => Err(None),
+        Some(duration) if duration < Duration::from_millis(1) => Err(None),
         Some(duration) if duration > state.hold_max => Err(Some(duration)),
         Some(duration) => Ok(Some(duration)),
     }
@@ -660,7 +661,7 @@ fn commit(
 }
 
 fn extend(state: &mut State, id: ReservationId, by: Duration, now: Timestamp) -> Result<Extended, ExtendError> {
-    if by.is_zero() {
+    if by < Duration::from_millis(1) {
         return Err(ExtendError::ZeroDuration { id });
     }
     let entry = state.skus.get_mut(&id.sku).ok_or(ExtendError::UnknownSku { id })?;
