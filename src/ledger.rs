@@ -21,10 +21,10 @@ use crate::error::{
     AdjustError, AllocateError, CommandError, CommitError, DefineError, ExpireError, ExtendError, KeyedError,
     OrderError, ReceiveError, ReleaseError, ThresholdError,
 };
-use crate::events::hub::EventHub;
-use crate::events::{Change, Event, Notice, Subscription};
 #[cfg(doc)]
 use crate::events::Delivery;
+use crate::events::hub::EventHub;
+use crate::events::{Change, Event, Notice, Subscription};
 use crate::guard::HoldGuard;
 use crate::idempotency::{Claimed, IdempotencyKey, KeyStore, KeyWindow};
 use crate::ids::{LotId, ReservationId, SkuId};
