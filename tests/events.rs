@@ -216,3 +216,138 @@ fn concurrent_changes_reach_a_subscriber_in_per_sku_version_order() {
         assert_eq!(by_sku[&sku], (0..=final_version).collect::<Vec<_>>(), "{sku}: every version once, in order");
     }
 }
+
+mod mirrored {
+    //! A property: over random command sequences (clock moving, holds
+    //! lapsing, sweeps), the events a subscriber that keeps up receives
+    //! are exactly the ledger's versions: per SKU gap-free from 0 to the
+    //! final version; the event of each successful command's version
+    //! carries that command's outcome; and `SoldOut` / `BackInStock`
+    //! alternate per SKU (once per crossing), the last one agreeing with
+    //! whether the SKU ends with units available.
+
+    use super::*;
+    use proptest::prelude::*;
+    use stockroom::{Command, Outcome, ReservationId};
+
+    const SKUS: [SkuId; 2] = [SkuId(1), SkuId(2)];
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Run(Command),
+        Advance(u64),
+        ExpireDue,
+        Snapshot(SkuId),
+    }
+
+    fn sku() -> impl Strategy<Value = SkuId> {
+        prop::sample::select(SKUS.to_vec())
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let reservation = || (sku(), 1u64..6).prop_map(|(sku, seq)| ReservationId { sku, seq });
+        prop_oneof![
+            2 => (sku(), 0u64..6, 1u64..8).prop_map(|(sku, lot, units)| Op::Run(Command::Receive {
+                sku,
+                lot: NewLot::new(LotId(lot), units),
+            })),
+            3 => (sku(), 1u64..4).prop_map(|(sku, units)| Op::Run(Command::Take(AllocateRequest::new(sku, units)))),
+            3 => (sku(), 1u64..4, prop::option::of(1u64..40)).prop_map(|(sku, units, hold)| {
+                let request = AllocateRequest::new(sku, units);
+                let request = match hold {
+                    Some(ms) => request.hold_for(Duration::from_millis(ms)),
+                    None => request,
+                };
+                Op::Run(Command::Allocate(request))
+            }),
+            2 => reservation().prop_map(|reservation| Op::Run(Command::Release { reservation })),
+            2 => reservation().prop_map(|reservation| Op::Run(Command::Commit { reservation, quantity: None })),
+            2 => (sku(), 0u64..6, -4i64..4).prop_map(|(sku, lot, delta)| Op::Run(Command::Adjust {
+                sku,
+                lot: LotId(lot),
+                delta,
+                reason: AdjustmentReason::Recount,
+                expected_version: None,
+            })),
+            1 => (sku(), prop::option::of(0u64..6))
+                .prop_map(|(sku, threshold)| Op::Run(Command::SetLowStock { sku, threshold })),
+            2 => (1u64..30).prop_map(Op::Advance),
+            1 => Just(Op::ExpireDue),
+            1 => sku().prop_map(Op::Snapshot),
+        ]
+    }
+
+    /// The event `change` an `Ok` outcome of one SKU must appear as.
+    fn change_of(outcome: &Outcome) -> Option<(SkuId, u64, Change)> {
+        Some(match outcome {
+            Outcome::Received(o) => (o.sku, o.version, Change::Received(o.clone())),
+            Outcome::Sold(o) => (o.sku, o.version, Change::Sold(o.clone())),
+            Outcome::Allocated(o) => (o.reservation.sku, o.version, Change::Allocated(o.clone())),
+            Outcome::Released(o) => (o.reservation.sku, o.version, Change::Released(o.clone())),
+            Outcome::Committed(o) => (o.reservation.sku, o.version, Change::Committed(o.clone())),
+            Outcome::Adjusted(o) => (o.sku, o.version, Change::Adjusted(o.clone())),
+            Outcome::LowStockSet(o) => (o.sku, o.version, Change::LowStockSet(o.clone())),
+            _ => return None,
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+        #[test]
+        fn events_mirror_every_version(ops in prop::collection::vec(op(), 1..80)) {
+            let (ledger, clock) = evented();
+            let events = ledger.subscribe(1 << 16).expect("subscribe");
+            for sku in SKUS {
+                ledger.define_sku(sku, AllocationPolicy::Fifo).expect("define");
+            }
+            let mut expected = Vec::new();
+            for op in &ops {
+                match op {
+                    Op::Run(command) => {
+                        if let Ok(outcome) = ledger.execute(command) {
+                            expected.extend(change_of(&outcome));
+                        }
+                    }
+                    Op::Advance(ms) => clock.advance(Duration::from_millis(*ms)),
+                    Op::ExpireDue => {
+                        let report = ledger.expire_due(ledger.now()).expect("not in the future");
+                        expected.extend(report.swept.into_iter().map(|s| (s.sku, s.version, Change::Swept(s))));
+                    }
+                    Op::Snapshot(sku) => {
+                        ledger.snapshot(*sku).expect("defined");
+                    }
+                }
+            }
+            // The final snapshots may sweep (a version each): take them first.
+            let last: Vec<_> = SKUS.iter().map(|&sku| ledger.snapshot(sku).expect("defined")).collect();
+            let received = drain(&events);
+            for (sku, last) in SKUS.into_iter().zip(last) {
+                let mine: Vec<&Event> = received.iter().filter(|e| e.sku == sku).collect();
+                let versions: Vec<u64> = mine.iter().map(|e| e.version).collect();
+                let all: Vec<u64> = (0..=last.version()).collect();
+                prop_assert_eq!(versions, all, "{}: every version exactly once, in order", sku);
+                let mut in_stock = false;
+                for event in &mine {
+                    for notice in &event.notices {
+                        match notice {
+                            Notice::SoldOut => {
+                                prop_assert!(in_stock, "{}: sold out twice at v{}", sku, event.version);
+                                in_stock = false;
+                            }
+                            Notice::BackInStock { .. } => {
+                                prop_assert!(!in_stock, "{}: back in stock twice at v{}", sku, event.version);
+                                in_stock = true;
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                prop_assert_eq!(in_stock, !last.totals().available.is_zero(), "{}: last crossing", sku);
+            }
+            for (sku, version, change) in expected {
+                let event = received.iter().find(|e| e.sku == sku && e.version == version);
+                prop_assert_eq!(event.map(|e| &e.change), Some(&change), "{} v{}", sku, version);
+            }
+        }
+    }
+}
