@@ -1,7 +1,8 @@
-//! Randomized schedules beyond loom's reach: shuttle drives 4 to 8 threads
-//! through the ledger's whole command API (and its queries) and checks, at
-//! the end of every schedule, that nothing was oversold, lost, invented or
-//! ended twice.
+//! Randomized schedules beyond loom's reach: shuttle drives 3 to 8 threads
+//! through the ledger's whole command API (its queries, and keyed commands
+//! through `execute_keyed`) and checks, at the end of every schedule, that
+//! nothing was oversold, lost, invented, ended twice or applied twice for
+//! one idempotency key.
 //!
 //! What this file proves, for each schedule shuttle tries (no more: shuttle
 //! samples schedules, it does not enumerate them like the loom models in
@@ -9,10 +10,12 @@
 //!
 //! - **Linearizability, checked against the reference ledger** (scenarios
 //!   on one SKU at a fixed clock: `flash_sale`, `lifecycle`,
-//!   `perishables_lite`, `mixed_commands`, `resourcing`): the successful
-//!   commands of each SKU carry versions that are unique and exactly
-//!   `setup + 1 ..= final` (no gap, no duplicate), increasing in each
-//!   thread's program order; replayed in version order through the
+//!   `perishables_lite`, `mixed_commands`, `resourcing`, and the retry
+//!   storms over the commands their keyed calls applied, as a replay or a
+//!   `KeyReused` runs nothing): the successful commands of each SKU carry
+//!   versions that are unique and exactly `setup + 1 ..= final` (no gap, no
+//!   duplicate), increasing in each thread's program order; replayed in
+//!   version order through the
 //!   independent reference ledger (`tests/common/reference.rs`), each gives
 //!   exactly the outcome the real ledger gave (lines, lots, FEFO order,
 //!   shortfalls and re-sourced lines, deadlines, versions), and the final
@@ -29,6 +32,14 @@
 //!   one and at most one per hold lapsed inside another operation's
 //!   sweep), and every reservation's life is checked end to end (see the
 //!   scenarios' doc comments).
+//! - **Idempotency** (`retry_storm`, `retry_storm_evicting`): with every
+//!   key remembered, exactly one call per key applies its command and every
+//!   other answer is that result marked `replay` (or `KeyReused` naming the
+//!   field that differs); when keys are forgotten (`keys_max` 1), every
+//!   replay is the result of some application of an equal command with
+//!   that key, the applications, however many, account exactly for the
+//!   versions published and the units held and committed, and a key applied
+//!   again was forgotten in between (another key's success lies between).
 //! - **The invariants**: a clean `audit()` (conservation per lot, held
 //!   against holds, totals) and, per lot, `held + committed <= received +
 //!   adjusted`.
@@ -40,18 +51,26 @@
 //! commands of every kind, and torn-snapshot readers), `commit_vs_expiry`
 //! (commits, releases and extensions racing a moving clock, the sweeps it
 //! causes and `expire_due`), `orders_vs_lines` (2-SKU orders and their
-//! rollbacks racing single-line allocations and sales) and `resourcing`
+//! rollbacks racing single-line allocations and sales), `resourcing`
 //! (holds re-sourced or shorted by shrinks racing them, and a conditional
-//! adjustment).
+//! adjustment), and `retry_storm` and `retry_storm_evicting` (the same
+//! keyed commands sent by every thread at once, a key reused with another
+//! command, a sold-out take whose refusal sticks; every key remembered, or
+//! each forgotten as soon as another is recorded, so forgetting races the
+//! claims).
 //!
 //! Under the crate's `stockroom_shuttle` cfg every atomic is shuttle's (the
 //! manual clock's included) and the snapshot cell is a shuttle mutex around
 //! the `Arc` (see `src/sync.rs`), so every load, every compare-and-swap and
 //! every clock reading or move is a point where shuttle may switch threads;
-//! the CAS backoff is a yield. Each scenario runs under shuttle's random
-//! scheduler (what `shuttle::check_random` runs) and its PCT scheduler at
-//! depth 3 (what `shuttle::check_pct` runs), each for
-//! `STOCKROOM_SHUTTLE_ITERATIONS` schedules (default 10,000). Shuttle
+//! the CAS backoff is a yield. The idempotency key table is one shuttle
+//! mutex around a `HashMap` and the attempt cells and record queue are
+//! shuttle mutexes, so each claim, replay, record, free and eviction is a
+//! scheduling point too, and a duplicate waiting on an attempt yields.
+//! Each scenario runs under shuttle's random scheduler (what
+//! `shuttle::check_random` runs) and its PCT scheduler at depth 3 (what
+//! `shuttle::check_pct` runs), each for `STOCKROOM_SHUTTLE_ITERATIONS`
+//! schedules (default 10,000). Shuttle
 //! models every atomic ordering as SeqCst, so weak-memory reorderings are
 //! not what this file checks (the loom models are); what it checks is the
 //! logic built on the cell's sequentially consistent contract, with many
@@ -81,9 +100,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use stockroom::{
     AdjustError, AdjustmentReason, AllocateError, AllocateRequest, Allocation, AllocationPolicy, Clock, Command,
-    CommandError, CommitError, Committed, ExtendError, Extended, FillMode, Lapsed, Ledger, LedgerBuilder, Line, LotId,
-    ManualClock, NewLot, OrderError, OrderLine, OrderRequest, Outcome, ReleaseError, Released, ReservationId,
-    Shortfall, SkuId, Timestamp,
+    CommandError, CommitError, Committed, ExtendError, Extended, FillMode, IdempotencyKey, KeyWindow, Keyed,
+    KeyedError, Lapsed, Ledger, LedgerBuilder, Line, LotId, ManualClock, NewLot, OrderError, OrderLine, OrderRequest,
+    Outcome, ReleaseError, Released, ReservationId, Shortfall, SkuId, Timestamp,
 };
 
 /// Schedules per scenario and scheduler when `STOCKROOM_SHUTTLE_ITERATIONS`
@@ -208,6 +227,8 @@ scenario!(mixed_commands);
 scenario!(commit_vs_expiry);
 scenario!(orders_vs_lines);
 scenario!(resourcing);
+scenario!(retry_storm);
+scenario!(retry_storm_evicting);
 
 // ---------------------------------------------------------------------------
 // Histories and the checks every scenario ends with
@@ -271,6 +292,94 @@ fn run_threads(ledger: &Arc<Ledger>, threads: Vec<Racer>) -> Vec<Vec<Step>> {
 fn script(commands: Vec<Command>) -> Racer {
     let mut commands = commands.into_iter();
     Box::new(move |_| commands.next())
+}
+
+/// A racing thread of keyed commands: given its answers so far, its next
+/// key and command (`None` when it is done).
+type KeyedRacer = Box<dyn FnMut(&[KeyedStep]) -> Option<(&'static str, Command)> + Send>;
+
+/// One keyed command a thread sent, and the answer it got.
+#[derive(Clone, Debug)]
+struct KeyedStep {
+    key: IdempotencyKey,
+    command: Command,
+    answer: Result<Keyed<Outcome>, KeyedError>,
+}
+
+impl KeyedStep {
+    /// The command's result, replayed or not (`None` for `KeyReused`: no
+    /// result, the command was not run).
+    fn result(&self) -> Option<Result<&Outcome, &CommandError>> {
+        match &self.answer {
+            Ok(keyed) => Some(Ok(&keyed.outcome)),
+            Err(KeyedError::Refused { error, .. }) => Some(Err(error)),
+            Err(KeyedError::KeyReused { .. }) => None,
+        }
+    }
+
+    /// True if this call applied the command (ran it: `replay == false`,
+    /// success or refusal).
+    fn applied(&self) -> bool {
+        matches!(&self.answer, Ok(Keyed { replay: false, .. }) | Err(KeyedError::Refused { replay: false, .. }))
+    }
+}
+
+/// A fresh ledger on a manual clock reading [`NOW`], remembering at most
+/// `keys_max` idempotency keys (for the default window: none lapses at a
+/// fixed clock), with `setup` applied un-keyed (each command must succeed).
+fn keyed_ledger_with(keys_max: usize, setup: &[Command]) -> Arc<Ledger> {
+    let ledger = Ledger::builder()
+        .clock(Arc::new(ManualClock::new(Timestamp(NOW))))
+        .key_window(KeyWindow { window: KeyWindow::WINDOW_DEFAULT, keys_max })
+        .build()
+        .expect("a valid key window");
+    for command in setup {
+        ledger.execute(command).unwrap_or_else(|error| panic!("setup {command:?}: {error}"));
+    }
+    Arc::new(ledger)
+}
+
+/// Runs each thread's keyed commands on its own shuttle thread, in order,
+/// through [`Ledger::execute_keyed`], and returns every thread's answers.
+fn run_keyed_threads(ledger: &Arc<Ledger>, threads: Vec<KeyedRacer>) -> Vec<Vec<KeyedStep>> {
+    let handles: Vec<_> = threads
+        .into_iter()
+        .map(|mut next| {
+            let ledger = Arc::clone(ledger);
+            shuttle::thread::spawn(move || {
+                let mut steps = Vec::new();
+                while let Some((key, command)) = next(&steps) {
+                    let key = IdempotencyKey::new(key).expect("a valid key");
+                    let answer = ledger.execute_keyed(&key, &command);
+                    steps.push(KeyedStep { key, command, answer });
+                }
+                steps
+            })
+        })
+        .collect();
+    handles.into_iter().map(|handle| handle.join().expect("a racer panicked")).collect()
+}
+
+/// Each thread's applied commands (not replays, not `KeyReused`), in its
+/// program order, as the steps [`check_history`] replays: an application
+/// ran exactly like `Ledger::execute` at the fixed clock.
+fn applied_steps(threads: &[Vec<KeyedStep>]) -> Vec<Vec<Step>> {
+    let now = Timestamp(NOW);
+    threads
+        .iter()
+        .map(|steps| {
+            steps
+                .iter()
+                .filter(|step| step.applied())
+                .map(|step| Step {
+                    command: step.command.clone(),
+                    result: step.result().expect("applied").cloned().map_err(CommandError::clone),
+                    before: now,
+                    after: now,
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// Every (SKU, version) an outcome reports having published: one for a
@@ -1503,4 +1612,236 @@ fn resourcing() {
             .sum();
         assert_eq!(lot.quantities.held.get(), on_lot, "{}: held is not the holds' lines", lot.id);
     }
+}
+
+/// The distinct keys of the retry storms.
+const STORM_KEYS: [&str; 4] = ["a-1", "c-1", "s-1", "t-1"];
+
+/// Race: [`storm`] with every key remembered (`keys_max` 1,000,000: the 4
+/// keys never fill the table, so none is ever forgotten).
+fn retry_storm() {
+    storm(KeyWindow::KEYS_MAX_DEFAULT);
+}
+
+/// Race: [`storm`] with `keys_max` 1: every record forgets the key recorded
+/// before it, so keys are forgotten while copies of them are still on the
+/// way (or in flight), and a late copy, or the reusing thread's different
+/// command, claims the key afresh: a second hold on the unit `t-1` has not
+/// sold yet, a `c-1` commit naming it (`KeyReused` on `reservation`, or
+/// applied), a second commit of a committed hold (`Ended`), the reusing
+/// thread's takes applied (and refused: sold out) and the senders' copies
+/// refused `KeyReused` after them. (With `keys_max` 2 no second hold is ever
+/// granted: `a-1` is forgotten only at the third record, `t-1`'s sale.)
+fn retry_storm_evicting() {
+    storm(1);
+}
+
+/// One retry-storm thread's keyed commands, on a SKU of 2 units: allocate 1
+/// (key `a-1`); commit in full the reservation its own `a-1` answer names
+/// (`c-1`; skipped if that answer holds nothing); take 1 (`t-1`); take 1
+/// (`s-1`, sold out by then). The reusing thread then sends `t-1` with a
+/// take of 2 and `a-1` with a take of 1.
+fn storm_thread(sku: SkuId, reuses: bool) -> KeyedRacer {
+    let mut stage = 0;
+    Box::new(move |steps: &[KeyedStep]| {
+        loop {
+            stage += 1;
+            return Some(match stage {
+                1 => ("a-1", allocate(AllocateRequest::new(sku, 1))),
+                3 => ("t-1", take(AllocateRequest::new(sku, 1))),
+                2 => match &steps[0].answer {
+                    Ok(Keyed { outcome: Outcome::Allocated(hold), .. }) => {
+                        ("c-1", Command::Commit { reservation: hold.reservation, quantity: None })
+                    }
+                    _ => continue,
+                },
+                4 => ("s-1", take(AllocateRequest::new(sku, 1))),
+                5 if reuses => ("t-1", take(AllocateRequest::new(sku, 2))),
+                6 if reuses => ("a-1", take(AllocateRequest::new(sku, 1))),
+                _ => return None,
+            });
+        }
+    })
+}
+
+/// The field a `KeyReused` for `key` must name: the storm sends each key
+/// with commands differing in that field only.
+fn reused_field(key: &str) -> &'static str {
+    match key {
+        "a-1" => "command",
+        "t-1" => "quantity",
+        "c-1" => "reservation",
+        _ => panic!("{key} is only ever sent with one command"),
+    }
+}
+
+/// Race: 3 threads send the same keyed commands (see [`storm_thread`]; the
+/// third also reuses `t-1` and `a-1` with different commands) through
+/// `execute_keyed` to a FIFO SKU of 2 units (two 1-unit lots), on a ledger
+/// remembering at most `keys_max` keys at a fixed clock. Only allocations
+/// and takes change what is available (no releases, no deadlines), so it
+/// never grows. Every thread's `s-1` follows its own `a-1` and `t-1`
+/// answers: two successes consumed two distinct units, a refusal saw none
+/// left, and a `KeyReused` came after the reusing thread's own `s-1` saw
+/// none left; so every `s-1` finds the SKU sold out, whatever is forgotten.
+///
+/// Asserts, per key: at least one answer applied the command (`replay ==
+/// false`, a success or a refusal), and exactly one when `keys_max` covers
+/// the 4 keys (one record per key: none is ever forgotten); every other
+/// answer either replays, unchanged, the result of an application of an
+/// equal command with that key (so with every key remembered, all answers
+/// for a key agree modulo the replay flag) or is `KeyReused` naming that key
+/// and the first field in which it differs from an applied command
+/// (`command` for `a-1`, `quantity` for `t-1`, `reservation` for `c-1`;
+/// never for `s-1`). Every answer is an allocation or sale of exactly 1
+/// unit, a full commit of 1 unit, or an `Insufficient` refusal with nothing
+/// available (every `s-1`, every refused allocation or take); a commit of a
+/// hold already committed (`Ended`) only when keys are forgotten. However
+/// often a forgotten key was applied again, the applications account for
+/// the SKU exactly: the applied successes are exactly the versions
+/// published (`final - setup` of them, one each; replays, `KeyReused` and
+/// refusals publish none); each applied allocation grants a distinct hold,
+/// and each hold is committed by at most one applied commit; units
+/// committed equal the applied sales plus the applied commits (1 unit
+/// each); the live holds are exactly the applied allocations not committed
+/// (held = their count); available + held + committed = 2; and `a-1` grants
+/// a second hold only after another key published a version since the
+/// first (it must have been forgotten in between, see the comment at the
+/// check). With every key remembered, exactly 4 answers for `a-1` and
+/// `t-1` and 3 for `c-1` and `s-1`, 3 versions, 1 hold, 1 sale, 1 commit,
+/// nothing available. Plus the
+/// common checks on the applied commands alone (replays and `KeyReused` ran
+/// nothing), each thread's in its program order: versions gap-free and in
+/// program order, replayed in version order through the reference ledger
+/// with the same outcomes, every applied refusal explained, equal final
+/// snapshots, a clean audit.
+fn storm(keys_max: usize) {
+    const SKU: SkuId = SkuId(50);
+    const STOCK: u64 = 2;
+    let remembers_all = keys_max >= STORM_KEYS.len();
+    let setup = [define(SKU, AllocationPolicy::Fifo), receive(SKU, 1, 1, None), receive(SKU, 2, 1, None)];
+    let ledger = keyed_ledger_with(keys_max, &setup);
+    let start = ledger.snapshot(SKU).expect("defined").version();
+    let threads =
+        run_keyed_threads(&ledger, vec![storm_thread(SKU, false), storm_thread(SKU, false), storm_thread(SKU, true)]);
+
+    let mut by_key: BTreeMap<&str, Vec<&KeyedStep>> = BTreeMap::new();
+    for step in threads.iter().flatten() {
+        by_key.entry(step.key.as_str()).or_default().push(step);
+    }
+    assert_eq!(by_key.keys().copied().collect::<Vec<_>>(), STORM_KEYS, "keys sent");
+    for (&key, answers) in &by_key {
+        let applications: Vec<&KeyedStep> = answers.iter().copied().filter(|step| step.applied()).collect();
+        if remembers_all {
+            assert_eq!(applications.len(), 1, "{key} applied other than once, every key remembered: {answers:#?}");
+            let sent = match key {
+                "a-1" | "t-1" => 4,
+                _ => 3,
+            };
+            assert_eq!(answers.len(), sent, "{key}: {answers:#?}");
+        } else {
+            assert!(!applications.is_empty(), "{key} answered yet never applied: {answers:#?}");
+        }
+        for step in answers {
+            match &step.answer {
+                _ if step.applied() => {}
+                Err(KeyedError::KeyReused { key: named, field }) => {
+                    assert_eq!(named.as_str(), key, "{step:?}");
+                    assert_eq!(field, reused_field(key), "{step:?}");
+                    assert!(
+                        applications.iter().any(|first| {
+                            first.command != step.command
+                                && first.command.first_difference(&step.command) == Some(field)
+                        }),
+                        "{step:?} names no applied command's difference: {applications:#?}"
+                    );
+                }
+                _ => assert!(
+                    applications.iter().any(|first| first.command == step.command && first.result() == step.result()),
+                    "the replay {step:?} is no application's result: {applications:#?}"
+                ),
+            }
+        }
+    }
+
+    let mut granted: BTreeSet<ReservationId> = BTreeSet::new();
+    let mut committed: BTreeSet<ReservationId> = BTreeSet::new();
+    let (mut sold, mut applied_successes) = (0, 0);
+    for step in threads.iter().flatten() {
+        match (step.key.as_str(), &step.command, step.result()) {
+            ("s-1", _, Some(Ok(outcome))) => panic!("s-1 sold after its own sender saw the SKU sold out: {outcome:?}"),
+            (
+                _,
+                Command::Allocate(_) | Command::Take(_),
+                Some(Err(CommandError::Allocate(AllocateError::Insufficient { available, .. }))),
+            ) => assert!(available.is_zero(), "refused while units were left: {step:?}"),
+            (_, Command::Allocate(_), Some(Ok(Outcome::Allocated(hold)))) => {
+                assert_eq!(hold.quantity().get(), 1, "{step:?}")
+            }
+            (_, Command::Take(request), Some(Ok(Outcome::Sold(sale)))) => {
+                assert_eq!((request.quantity, sale.quantity().get()), (1, 1), "{step:?}")
+            }
+            (_, Command::Commit { .. }, Some(Ok(Outcome::Committed(done)))) => {
+                assert_eq!((units(&done.committed), units(&done.returned)), (1, 0), "{step:?}")
+            }
+            (_, Command::Commit { .. }, Some(Err(CommandError::Commit(CommitError::Ended { .. }))))
+                if !remembers_all => {}
+            // KeyReused: checked above.
+            (_, _, None) => {}
+            _ => panic!("unexpected answer: {step:?}"),
+        }
+        if !step.applied() {
+            continue;
+        }
+        match step.result() {
+            Some(Ok(Outcome::Allocated(hold))) => assert!(granted.insert(hold.reservation), "{step:?}: issued twice"),
+            Some(Ok(Outcome::Sold(_))) => sold += 1,
+            Some(Ok(Outcome::Committed(done))) => {
+                assert!(committed.insert(done.reservation), "{step:?}: committed twice")
+            }
+            _ => {}
+        }
+        applied_successes += u64::from(matches!(step.result(), Some(Ok(_))));
+    }
+
+    // Two holds granted under `a-1`, at versions v1 < v2: the key was
+    // forgotten in between, so another key was recorded in between; until v2
+    // a unit is left and only the first hold exists, so that record is no
+    // refusal (an `Insufficient` needs none left, an `Ended` commit a hold
+    // committed in between) but a success, publishing a version in between.
+    let version_of_applied = |step: &&KeyedStep| match step.result() {
+        Some(Ok(outcome)) if step.applied() => Some(version_of(outcome)),
+        _ => None,
+    };
+    let grants: BTreeSet<u64> = by_key["a-1"].iter().filter_map(version_of_applied).collect();
+    let grants: Vec<u64> = grants.into_iter().collect();
+    let others: BTreeSet<u64> = by_key
+        .iter()
+        .filter(|(key, _)| **key != "a-1")
+        .flat_map(|(_, steps)| steps.iter().filter_map(version_of_applied))
+        .collect();
+    for pair in grants.windows(2) {
+        assert!(
+            others.range(pair[0] + 1..pair[1]).next().is_some(),
+            "a-1 granted at versions {} and {} with no other key applied in between: it was never forgotten",
+            pair[0],
+            pair[1]
+        );
+    }
+
+    let snapshot = ledger.snapshot(SKU).expect("defined");
+    let totals = snapshot.totals();
+    assert_eq!(snapshot.version() - start, applied_successes, "one version per applied success, and no other");
+    assert_eq!(totals.committed.get(), sold + committed.len() as u64, "committed: {sold} sales and {committed:?}");
+    assert!(committed.is_subset(&granted), "committed {committed:?} of granted {granted:?}");
+    let live: BTreeSet<ReservationId> = snapshot.reservations().map(|reservation| reservation.id).collect();
+    let expected: BTreeSet<ReservationId> = granted.difference(&committed).copied().collect();
+    assert_eq!(live, expected, "the live holds are not the applied allocations not committed");
+    assert_eq!(totals.held.get(), live.len() as u64, "held: {live:?}");
+    assert_eq!(totals.available.get() + totals.held.get() + totals.committed.get(), STOCK, "a unit leaked: {totals:?}");
+    if remembers_all {
+        let counts = (snapshot.version() - start, sold, granted.len(), committed.len(), totals.available.get());
+        assert_eq!(counts, (3, 1, 1, 1, 0), "(versions, sales, holds, commits, available) with every key remembered");
+    }
+    check_history(&ledger, &setup, &applied_steps(&threads));
 }
