@@ -715,7 +715,7 @@ impl<E> fmt::Debug for Subscription<E> {
 }
 
 /// What the tests and the loom models look at without pumping.
-#[cfg(test)]
+#[cfg(all(test, not(stockroom_shuttle)))]
 impl<E: Sequenced> EventHub<E> {
     /// Events in the inbox, not yet taken by a dispatcher.
     pub(crate) fn pending(&self) -> usize {
@@ -739,7 +739,7 @@ impl<E> Subscription<E> {
 }
 
 /// A minimal event for the tests and the loom models.
-#[cfg(test)]
+#[cfg(all(test, not(stockroom_shuttle)))]
 pub(crate) mod probe {
     use super::Sequenced;
     use crate::ids::SkuId;
