@@ -82,8 +82,10 @@ impl<T: Copy> PatchVec<T> {
 /// An ordered map with cheap versioned updates.
 #[derive(Clone, Debug)]
 pub(crate) struct PatchMap<K, V> {
-    /// Sorted by key, keys unique.
-    base: Arc<[(K, V)]>,
+    /// Sorted by key, keys unique; `None` while empty, so that cloning a
+    /// map that never grew a base (most SKUs' holds) touches no shared
+    /// reference count.
+    base: Option<Arc<[(K, V)]>>,
     /// Sorted by key, keys unique; `None` removes the base entry.
     patch: Vec<(K, Option<V>)>,
     len: usize,
@@ -91,7 +93,7 @@ pub(crate) struct PatchMap<K, V> {
 
 impl<K: Ord + Copy, V: Clone> Default for PatchMap<K, V> {
     fn default() -> Self {
-        PatchMap { base: Arc::from(Vec::new()), patch: Vec::new(), len: 0 }
+        PatchMap { base: None, patch: Vec::new(), len: 0 }
     }
 }
 
@@ -107,9 +109,14 @@ impl<K: Ord + Copy, V: Clone> PatchMap<K, V> {
         }
     }
 
+    fn base(&self) -> &[(K, V)] {
+        self.base.as_deref().unwrap_or(&[])
+    }
+
     fn base_get(&self, key: &K) -> Option<&V> {
-        let at = self.base.binary_search_by(|entry| entry.0.cmp(key)).ok()?;
-        Some(&self.base[at].1)
+        let base = self.base();
+        let at = base.binary_search_by(|entry| entry.0.cmp(key)).ok()?;
+        Some(&base[at].1)
     }
 
     /// Inserts or replaces; returns the previous value.
@@ -141,7 +148,7 @@ impl<K: Ord + Copy, V: Clone> PatchMap<K, V> {
 
     /// Entries in key order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&K, &V)> + '_ {
-        let mut base = self.base.iter().peekable();
+        let mut base = self.base().iter().peekable();
         let mut patch = self.patch.iter().peekable();
         core::iter::from_fn(move || {
             loop {
@@ -167,10 +174,10 @@ impl<K: Ord + Copy, V: Clone> PatchMap<K, V> {
 
     /// Folds the patch into a new base when it has grown past its limit.
     pub(crate) fn compact_if_large(&mut self) {
-        if self.patch.len() > patch_limit(self.base.len()) {
+        if self.patch.len() > patch_limit(self.base().len()) {
             let entries: Vec<(K, V)> = self.iter().map(|(k, v)| (*k, v.clone())).collect();
             debug_assert_eq!(entries.len(), self.len);
-            self.base = entries.into();
+            self.base = (!entries.is_empty()).then(|| entries.into());
             self.patch.clear();
         }
     }
