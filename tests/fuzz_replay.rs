@@ -7,8 +7,10 @@
 //!   ledger against the reference model, outcome by outcome, snapshot by
 //!   snapshot (through the sweeping queries, versions included), with a
 //!   clean audit after every step; v1 inputs (the corpus from before the
-//!   reservation lifecycle, decoded as they always were) and v2 inputs
-//!   (deadlines, orders, extensions, sweeps, conditional commands).
+//!   reservation lifecycle, decoded as they always were), v2 inputs
+//!   (deadlines, orders, extensions, sweeps, conditional commands) and v3
+//!   inputs (v2 plus keyed commands: replays, reused keys, keys forgotten
+//!   by time and by count).
 //! - `fuzz/corpus/decode/*`: `run_decoders` (the `decode` target): every
 //!   public deserializer, round trips, and execution of what decodes.
 //!
@@ -75,7 +77,7 @@ fn decode_corpus_replays_through_every_deserializer() {
 fn ops_corpus_covers_every_step_kind() {
     use fuzz_lib::Step;
     use stockroom::Command;
-    const KINDS: [&str; 16] = [
+    const KINDS: [&str; 18] = [
         "define",
         "receive",
         "allocate",
@@ -92,6 +94,8 @@ fn ops_corpus_covers_every_step_kind() {
         "set_low_stock",
         "conditional",
         "query",
+        "keyed command",
+        "keyed repeat of the key's last command",
     ];
     let mut seen = [false; KINDS.len()];
     for path in corpus("ops") {
@@ -113,6 +117,8 @@ fn ops_corpus_covers_every_step_kind() {
                 Step::Exec(Command::SetLowStock { .. }) => 13,
                 Step::Conditional(..) => 14,
                 Step::Query(_) => 15,
+                Step::Keyed { step: Some(_), .. } => 16,
+                Step::Keyed { step: None, .. } => 17,
             };
             seen[kind] = true;
         }
@@ -122,6 +128,7 @@ fn ops_corpus_covers_every_step_kind() {
     assert!(fuzz_lib::decode_commands(&[]).is_empty());
     assert_eq!(fuzz_lib::decode_commands(&[0xff; 100_000]).len(), fuzz_lib::MAX_STEPS);
     assert_eq!(fuzz_lib::decode_commands(&[0xe6; 100_000]).len(), fuzz_lib::MAX_STEPS);
+    assert_eq!(fuzz_lib::decode_commands(&[0xd0; 100_000]).len(), fuzz_lib::MAX_STEPS);
 }
 
 /// The hand-written JSON seeds named `seed_cmd_*` are real commands (a typo

@@ -11,7 +11,21 @@
 //! snapshot reads, and allocations, sales and adjustments conditional on the
 //! version of a snapshot the same thread read earlier; valid and invalid,
 //! ending and extending reservation ids other threads were granted — and
-//! finally every SKU's snapshot is read. No hold lapses within a history
+//! finally every SKU's snapshot is read. Keyed commands (`execute_keyed`)
+//! are mixed in: 2–3 keyed commands are planned per history (a key, a
+//! command on one SKU, and a different command on the same SKU); every
+//! thread sends the first at once as its first call (racing duplicates:
+//! exactly one may run, the others must be replays of it), mostly with the
+//! planned command and sometimes with the different one, and later calls
+//! send a planned one now and then. Keys are remembered for the default
+//! day, so nothing is forgotten within a history; the sequential model is
+//! the reference's `execute_keyed`. `KeyReused` answers are checked apart
+//! (see `check_reused`): the store answers one at once while the key's
+//! first command is still running, which can be before that command takes
+//! effect — with them in the search, about 5–8 of 1,000 histories had a
+//! thread see `KeyReused`, return, and then another of its calls see the
+//! SKU without the first command's change, which no sequential order
+//! explains. No hold lapses within a history
 //! (holds last at least a second; sub-millisecond ones are never made), so
 //! sweeps play no part. (They could not be checked this way: an operation's
 //! own sweep is published as a version of its own before the operation's,
@@ -54,8 +68,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use stockroom::{
     AdjustError, AdjustmentReason, AllocateError, AllocateRequest, AllocationPolicy, Clock, Command, CommandError,
-    CommitError, ExtendError, FillMode, Ledger, LotId, ManualClock, NewLot, OrderError, OrderLine, OrderRequest,
-    Outcome, Quantity, ReceiveError, ReleaseError, ReservationId, SkuId, SnapshotData, ThresholdError, Timestamp,
+    CommitError, ExtendError, FillMode, IdempotencyKey, Keyed, KeyedError, Ledger, LotId, ManualClock, NewLot,
+    OrderError, OrderLine, OrderRequest, Outcome, Quantity, ReceiveError, ReleaseError, ReservationId, SkuId,
+    SnapshotData, ThresholdError, Timestamp,
 };
 
 /// The instant every command of a history's concurrent phase runs at.
@@ -82,6 +97,15 @@ impl SequentialSpec for ReferenceLedger {
 
     fn execute(&self, command: &Command, now: Timestamp) -> Result<Outcome, CommandError> {
         ReferenceLedger::execute(self, command, now)
+    }
+
+    fn execute_keyed(
+        &self,
+        key: &IdempotencyKey,
+        command: &Command,
+        now: Timestamp,
+    ) -> Result<Keyed<Outcome>, KeyedError> {
+        ReferenceLedger::execute_keyed(self, key, command, now)
     }
 
     fn snapshot(&self, sku: SkuId, now: Timestamp) -> Option<SnapshotData> {
@@ -112,6 +136,16 @@ impl SequentialSpec for RealSpec {
         self.ledger.execute(command)
     }
 
+    fn execute_keyed(
+        &self,
+        key: &IdempotencyKey,
+        command: &Command,
+        now: Timestamp,
+    ) -> Result<Keyed<Outcome>, KeyedError> {
+        self.clock.set(now);
+        self.ledger.execute_keyed(key, command)
+    }
+
     fn snapshot(&self, sku: SkuId, now: Timestamp) -> Option<SnapshotData> {
         self.clock.set(now);
         self.ledger.snapshot(sku).ok().map(|snapshot| snapshot.to_data())
@@ -128,13 +162,19 @@ impl SequentialSpec for RealSpec {
 fn run(ledger: &Ledger, call: &Call) -> Return {
     match call {
         Call::Command(command) => Return::Command(ledger.execute(command)),
+        Call::Keyed(key, command) => Return::Keyed(ledger.execute_keyed(key, command)),
         Call::Snapshot(sku) => Return::Snapshot(ledger.snapshot(*sku).ok().map(|snapshot| snapshot.to_data())),
     }
 }
 
 /// A refusal for contention changed nothing and is outside the sequential
-/// contract: such operations are dropped from the history (and counted).
+/// contract: such operations are dropped from the history (and counted). A
+/// keyed one is not recorded for its key either (and only its own caller
+/// sees it: racing duplicates claim the key again).
 fn contended(ret: &Return) -> bool {
+    if let Return::Keyed(answer) = ret {
+        return matches!(answer, Err(error) if error.is_transient());
+    }
     matches!(
         ret,
         Return::Command(Err(CommandError::Receive(ReceiveError::Contended { .. })
@@ -263,7 +303,23 @@ fn random_call(
     step: usize,
 ) -> Call {
     let sku = if rng.gen_bool(0.04) { UNKNOWN_SKU } else { skus[rng.gen_range(0..skus.len())] };
-    Call::Command(match rng.gen_range(0..110) {
+    match rng.gen_range(0..110) {
+        roll @ 0..95 => Call::Command(command_on(rng, sku, roll, pool, seen, thread, step)),
+        _ => Call::Snapshot(sku),
+    }
+}
+
+/// The command `roll` (below 95) picks, on `sku`.
+fn command_on(
+    rng: &mut StdRng,
+    sku: SkuId,
+    roll: u32,
+    pool: &Mutex<Vec<ReservationId>>,
+    seen: &Seen,
+    thread: usize,
+    step: usize,
+) -> Command {
+    match roll {
         0..22 => Command::Allocate(AllocateRequest { expected_version: expected(rng, seen, sku), ..request(rng, sku) }),
         22..32 => Command::Take(AllocateRequest { expected_version: expected(rng, seen, sku), ..request(rng, sku) }),
         32..44 => Command::Release { reservation: reservation(rng, pool, sku) },
@@ -304,17 +360,62 @@ fn random_call(
             },
         },
         92..95 => Command::SetLowStock { sku, threshold: rng.gen_bool(0.7).then(|| rng.gen_range(0..10)) },
-        _ => return Call::Snapshot(sku),
-    })
+        _ => unreachable!("rolls are below 95"),
+    }
 }
 
 /// The reservations a call's result granted.
 fn granted(ret: &Return) -> Vec<ReservationId> {
-    match ret {
-        Return::Command(Ok(Outcome::Allocated(allocation))) => vec![allocation.reservation],
-        Return::Command(Ok(Outcome::OrderAllocated(order))) => order.reservations().collect(),
+    let outcome = match ret {
+        Return::Command(Ok(outcome)) | Return::Keyed(Ok(Keyed { outcome, replay: false })) => outcome,
+        _ => return Vec::new(),
+    };
+    match outcome {
+        Outcome::Allocated(allocation) => vec![allocation.reservation],
+        Outcome::OrderAllocated(order) => order.reservations().collect(),
         _ => Vec::new(),
     }
+}
+
+/// A keyed command the threads of a history share: its key (named after
+/// the SKU: a key is only ever sent with commands on one SKU), the command
+/// they mostly send with it, and a different one on the same SKU they
+/// sometimes send instead (`KeyReused`, unless it got there first).
+struct Planned {
+    key: IdempotencyKey,
+    command: Command,
+    other: Command,
+}
+
+/// 2–3 keyed commands for a history's threads, drawn like their own
+/// commands (before any snapshot read: conditional ones carry a literal
+/// version, if any). The other command is drawn until it names the same
+/// SKU (ending a reservation from the pool may name another).
+fn plan_keyed(rng: &mut StdRng, skus: &[SkuId], pool: &Mutex<Vec<ReservationId>>) -> Vec<Planned> {
+    let draw = |rng: &mut StdRng, sku: SkuId, step: usize| {
+        let roll = rng.gen_range(0..95);
+        command_on(rng, sku, roll, pool, &Seen::new(), THREADS, step)
+    };
+    (0..rng.gen_range(2..=3))
+        .map(|index| {
+            let sku = if rng.gen_bool(0.04) { UNKNOWN_SKU } else { skus[rng.gen_range(0..skus.len())] };
+            let command = draw(rng, sku, index);
+            let sku = Call::Command(command.clone()).sku();
+            let other = (0..100)
+                .map(|attempt| draw(rng, sku, index + 5 + attempt))
+                .find(|other| Call::Command(other.clone()).sku() == sku)
+                .unwrap_or(Command::SetLowStock { sku, threshold: Some(99) });
+            let key = IdempotencyKey::new(format!("{sku}/key-{index}")).expect("a short key");
+            Planned { key, command, other }
+        })
+        .collect()
+}
+
+/// A keyed call of planned command `planned`: mostly its command, else its
+/// other one.
+fn keyed_call(rng: &mut StdRng, planned: &Planned) -> Call {
+    let command = if rng.gen_bool(0.85) { &planned.command } else { &planned.other };
+    Call::Keyed(planned.key.clone(), command.clone())
 }
 
 /// A recorded call and the instant the ledger's clock read while it ran.
@@ -369,17 +470,28 @@ fn record_history(seed: u64) -> (History, Ledger) {
     // The concurrent phase, at `NOW`.
     clock.set(NOW);
     let ready = AtomicUsize::new(0);
+    let planned = plan_keyed(&mut rng, &skus, &pool);
     let seeds: Vec<u64> = (0..THREADS).map(|_| rng.r#gen()).collect();
     std::thread::scope(|scope| {
         for (thread, &seed) in seeds.iter().enumerate() {
-            let (ledger, recorder, pool, ready, skus) = (&ledger, &recorder, &pool, &ready, &skus);
+            let (ledger, recorder, pool, ready, skus, planned) = (&ledger, &recorder, &pool, &ready, &skus, &planned);
             scope.spawn(move || {
                 let mut rng = StdRng::seed_from_u64(seed);
                 let steps = rng.gen_range(6..=10);
                 let mut seen = Seen::new();
                 start_together(ready);
                 for step in 0..steps {
-                    let call = random_call(&mut rng, skus, pool, &seen, thread, step);
+                    // Every thread sends the first planned key first, at
+                    // once: racing duplicates (and the odd different
+                    // command). Later, planned keys now and then.
+                    let call = if step == 0 {
+                        keyed_call(&mut rng, &planned[0])
+                    } else if rng.gen_bool(0.15) {
+                        let which = rng.gen_range(0..planned.len());
+                        keyed_call(&mut rng, &planned[which])
+                    } else {
+                        random_call(&mut rng, skus, pool, &seen, thread, step)
+                    };
                     // Sometimes yield inside the recorded window: the
                     // interval widens, other threads' operations land inside
                     // it, and the checker has more orders to choose from.
@@ -427,7 +539,66 @@ struct Stats {
     total_steps: u64,
     unknown: u64,
     violations: u64,
+    /// Keyed calls: that ran, that were replays, that got `KeyReused`.
+    keyed_ran: u64,
+    keyed_replays: u64,
+    keyed_reused: u64,
+    /// Replays whose call overlapped the call that ran (racing duplicates).
+    keyed_racing_replays: u64,
     reports: Vec<String>,
+}
+
+/// A keyed call's answer: `Some(true)` if the command ran (this call
+/// claimed the key), `Some(false)` for a replay, `None` for `KeyReused`
+/// (or not a keyed call).
+fn keyed_ran(ret: &Return) -> Option<bool> {
+    match ret {
+        Return::Keyed(Ok(Keyed { replay, .. }) | Err(KeyedError::Refused { replay, .. })) => Some(!replay),
+        _ => None,
+    }
+}
+
+/// Checks the `KeyReused` answers of a history apart from the
+/// linearizability search, and takes them out of it. A `KeyReused` is
+/// answered at once when the key's first command is still running (see
+/// "Idempotency keys" in `docs/semantics.md`): possibly before that command
+/// took effect, so no sequential order in which the first command's
+/// recording and effect are one step explains it when another thread saw
+/// the answer and then the SKU without the first command's change. The
+/// answer changes nothing, so the rest of the history is checked without
+/// it; what is checked here is the contract: some call with the same key
+/// and a different command claimed the key (it ran, transiently or not)
+/// and was called before this one returned, and `field` names the first
+/// field in which they differ. (No key is forgotten within a history.)
+fn check_reused(history: History, stats: &mut Stats) -> (History, Vec<String>) {
+    let mut problems = Vec::new();
+    let (reused, rest): (History, History) = history
+        .into_iter()
+        .partition(|operation| matches!(operation.out, Return::Keyed(Err(KeyedError::KeyReused { .. }))));
+    for operation in &reused {
+        stats.keyed_reused += 1;
+        let (Call::Keyed(key, command), Return::Keyed(Err(KeyedError::KeyReused { key: answered, field }))) =
+            (&operation.op.0, &operation.out)
+        else {
+            unreachable!("partitioned on KeyReused")
+        };
+        let claimed = rest.iter().any(|first| match (&first.op.0, keyed_ran(&first.out)) {
+            (Call::Keyed(first_key, first_command), Some(true)) => {
+                first_key == key
+                    && first.call < operation.ret
+                    && first_command.first_difference(command) == Some(field.as_str())
+            }
+            _ => false,
+        });
+        if answered != key || !claimed {
+            problems.push(format!(
+                "KeyReused answered to client {} [{} .. {}] for {key} with {command:?} (field {field:?}), but no call \
+                 with that key and a command differing first in that field claimed the key before it returned",
+                operation.client, operation.call, operation.ret
+            ));
+        }
+    }
+    (rest, problems)
 }
 
 /// Checks one SKU's history against the sequential `S`.
@@ -446,6 +617,31 @@ fn check_part<S: SequentialSpec>(part: &[Operation<Op, Return>]) -> (Verdict, bo
 
 fn check_history(seed: u64, history: History, stats: &mut Stats) {
     stats.histories += 1;
+    let (history, reused_problems) = check_reused(history, stats);
+    if !reused_problems.is_empty() {
+        stats.violations += reused_problems.len() as u64;
+        for problem in reused_problems {
+            if stats.reports.len() < 3 {
+                stats.reports.push(format!("history seed {seed:#x}: {problem}"));
+            }
+        }
+    }
+    for operation in &history {
+        match keyed_ran(&operation.out) {
+            Some(true) => stats.keyed_ran += 1,
+            Some(false) => {
+                stats.keyed_replays += 1;
+                let racing = history.iter().any(|first| {
+                    first.op.0 == operation.op.0
+                        && keyed_ran(&first.out) == Some(true)
+                        && first.call < operation.ret
+                        && operation.call < first.ret
+                });
+                stats.keyed_racing_replays += u64::from(racing);
+            }
+            None => {}
+        }
+    }
     let before = history.len();
     let history: History = history.into_iter().filter(|operation| !contended(&operation.out)).collect();
     stats.contended += (before - history.len()) as u64;
@@ -521,13 +717,17 @@ fn concurrent_histories_are_linearizable_against_the_reference() {
     let elapsed = started.elapsed();
     eprintln!(
         "linearizability: seed {seed:#x}: {} histories ({} SKU parts, {} operations, {} overlapping pairs, {} \
-         contended dropped) in {elapsed:.2?}; model steps max {} / total {}; {} unknown, {} violations, {} unclean \
-         audits",
+         contended dropped; keyed: {} ran, {} replays ({} racing the call that ran), {} KeyReused) in {elapsed:.2?}; \
+         model steps max {} / total {}; {} unknown, {} violations, {} unclean audits",
         stats.histories,
         stats.parts,
         stats.operations,
         stats.overlapping,
         stats.contended,
+        stats.keyed_ran,
+        stats.keyed_replays,
+        stats.keyed_racing_replays,
+        stats.keyed_reused,
         stats.max_steps,
         stats.total_steps,
         stats.unknown,
@@ -538,6 +738,7 @@ fn concurrent_histories_are_linearizable_against_the_reference() {
         eprintln!("{report}");
     }
     assert!(stats.overlapping > 0, "the threads never overlapped: nothing concurrent was checked");
+    assert!(stats.keyed_racing_replays > 0, "no replay raced the call that ran: racing duplicates went unchecked");
     assert_eq!(
         (stats.violations, stats.unknown, unclean),
         (0, 0, 0),

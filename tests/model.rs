@@ -18,20 +18,31 @@
 //! random `Query` steps, which query every SKU after the clock moved — the
 //! query that finds a hold lapsed reports `Expired` — and at the end.
 //!
+//! Keyed steps (`execute_keyed`) draw their command from the same
+//! generators, with one of 4 idempotency keys; most of them repeat the last
+//! command sent with that key (a replay, if the key is still remembered),
+//! the rest send a new one (`KeyReused`, if it is). Both ledgers remember
+//! keys for 150 ms and at most 2 of them, so with the clock moving (and
+//! jumping back) keys are forgotten by time and by count all the time: every
+//! answer must agree exactly (`replay` flags, `KeyReused` fields, replayed
+//! outcomes and refusals), a replay or a `KeyReused` must leave the SKU's
+//! version alone, and the state is compared as for plain commands.
+//!
 //! Cases: `STOCKROOM_MODEL_CASES` (default 10,000) sequences of up to 100
 //! steps over 3 SKUs, 6 lot ids and reservation seqs 0..=7, so commands
 //! keep hitting live state.
 
 mod common;
 
-use common::manual_ledger_with_hold_max;
 use common::reference::ReferenceLedger;
 use proptest::prelude::*;
 use proptest::test_runner::{RngAlgorithm, TestCaseError};
+use std::sync::Arc;
 use std::time::Duration;
 use stockroom::{
-    AdjustmentReason, AllocateRequest, AllocationPolicy, Clock, Command, FillMode, Ledger, LotAttributes, LotId,
-    NewLot, OrderLine, OrderRequest, Quantity, ReservationId, SkuId, Timestamp,
+    AdjustmentReason, AllocateRequest, AllocationPolicy, Clock, Command, FillMode, IdempotencyKey, KeyWindow,
+    KeyedError, Ledger, LotAttributes, LotId, ManualClock, NewLot, OrderLine, OrderRequest, Quantity, ReservationId,
+    SkuId, Timestamp,
 };
 
 const MAX: u64 = Quantity::MAX.get();
@@ -39,6 +50,11 @@ const SKUS: [SkuId; 3] = [SkuId(1), SkuId(2), SkuId(3)];
 const SHELF_LIVES: [Duration; 3] = [Duration::ZERO, Duration::from_millis(40), Duration::MAX];
 /// The longest hold both ledgers allow: short, so deadlines keep lapsing.
 const HOLD_MAX: Duration = Duration::from_millis(200);
+/// How long and how many idempotency keys both ledgers remember: briefly,
+/// and fewer than [`KEYS`], so keys are forgotten by time and by count.
+const KEY_WINDOW: KeyWindow = KeyWindow { window: Duration::from_millis(150), keys_max: 2 };
+/// The idempotency keys keyed steps use.
+const KEYS: usize = 4;
 
 /// One step of a run: a command, a move of the clock, or a round of queries.
 #[derive(Clone, Debug)]
@@ -58,6 +74,11 @@ enum Step {
     /// Queries every SKU (each query sweeps): first `reservation(first)`,
     /// then per SKU reservations, availability and the snapshot.
     Query(ReservationId),
+    /// Sends a command with idempotency key `key` (an index into the
+    /// keys): with `repeat`, the last command sent with that key (if any);
+    /// else (or if none) `command`, a `Run` or `ExpireDue` step resolved
+    /// as those are.
+    Keyed { key: usize, repeat: bool, command: Box<Step> },
 }
 
 fn cases() -> u32 {
@@ -240,9 +261,11 @@ fn threshold() -> impl Strategy<Value = Option<u64>> {
     ]
 }
 
-/// Boxed (here and per branch) so that value trees move as pointers: the
-/// unboxed union's trees are large and copying them dominated a debug run.
-fn step() -> BoxedStrategy<Step> {
+/// A step that runs one command: every kind, and `expire_due` relative to
+/// the clock. Boxed (here and per branch) so that value trees move as
+/// pointers: the unboxed union's trees are large and copying them dominated
+/// a debug run.
+fn command_step() -> BoxedStrategy<Step> {
     let commit_quantity = prop_oneof![3 => Just(None), 4 => quantity().prop_map(Some)];
     let expire_offset = prop_oneof![4 => Just(0i64), 2 => -120i64..0, 1 => 1i64..=40, 1 => Just(i64::MIN)];
     prop_oneof![
@@ -271,6 +294,22 @@ fn step() -> BoxedStrategy<Step> {
             .prop_map(|(sku, threshold)| Step::Run(Command::SetLowStock { sku, threshold }, None))
             .boxed(),
         2 => expire_offset.prop_map(Step::ExpireDue).boxed(),
+    ]
+    .boxed()
+}
+
+/// A keyed command: one of the [`KEYS`], usually repeating the key's last
+/// command.
+fn keyed_step() -> BoxedStrategy<Step> {
+    (0..KEYS, prop::bool::weighted(0.6), command_step())
+        .prop_map(|(key, repeat, command)| Step::Keyed { key, repeat, command: Box::new(command) })
+        .boxed()
+}
+
+fn step() -> BoxedStrategy<Step> {
+    prop_oneof![
+        33 => command_step(),
+        10 => keyed_step(),
         4 => (1u64..=60).prop_map(Step::Advance).boxed(),
         1 => prop_oneof![18 => 0u64..=400, 1 => Just(u64::MAX - 10), 1 => Just(u64::MAX)].prop_map(Step::SetClock).boxed(),
         1 => reservation().prop_map(Step::Query).boxed(),
@@ -315,13 +354,47 @@ fn touched(command: &Command) -> Vec<SkuId> {
     }
 }
 
+/// The command a `Run` or `ExpireDue` step sends at `now` (`None` for any
+/// other step): a relative expected version is set from the reference's
+/// version once the command's own sweep ran, a relative `expire_due`
+/// instant from the clock.
+fn resolve(step: &Step, now: Timestamp, reference: &ReferenceLedger) -> Option<Command> {
+    match step {
+        Step::ExpireDue(offset) => {
+            let at = now.as_millis().saturating_add_signed(*offset);
+            Some(Command::ExpireDue { now: Timestamp::from_millis(at) })
+        }
+        Step::Run(command, offset) => {
+            let mut command = command.clone();
+            if let (Some(offset), Some(sku)) = (offset, command.sku()) {
+                let current = reference.version_at(sku, now).unwrap_or(0);
+                if let Some(field) = expected_version(&mut command) {
+                    *field = Some(current.saturating_add_signed(i64::from(*offset)));
+                }
+            }
+            Some(command)
+        }
+        _ => None,
+    }
+}
+
 /// Runs `steps` against both ledgers, checking agreement after each.
 fn run(steps: &[Step]) -> Result<(), TestCaseError> {
-    let (ledger, clock) = manual_ledger_with_hold_max(0, HOLD_MAX);
-    let reference = ReferenceLedger::with_hold_max(HOLD_MAX);
+    let clock = Arc::new(ManualClock::new(Timestamp::from_millis(0)));
+    let ledger = Ledger::builder()
+        .clock(clock.clone())
+        .hold_max(HOLD_MAX)
+        .key_window(KEY_WINDOW)
+        .build()
+        .expect("a non-zero hold_max and key window");
+    let reference = ReferenceLedger::with_limits(HOLD_MAX, KEY_WINDOW);
+    let keys: Vec<IdempotencyKey> =
+        (0..KEYS).map(|key| IdempotencyKey::new(format!("key-{key}")).expect("a short key")).collect();
+    // The last command sent with each key.
+    let mut sent: Vec<Option<Command>> = vec![None; KEYS];
     for (index, step) in steps.iter().enumerate() {
         let now = clock.now();
-        let command = match step {
+        match step {
             Step::Advance(millis) => {
                 clock.advance(Duration::from_millis(*millis));
                 continue;
@@ -344,48 +417,68 @@ fn run(steps: &[Step]) -> Result<(), TestCaseError> {
                 }
                 continue;
             }
-            Step::ExpireDue(offset) => {
-                let at = now.as_millis().saturating_add_signed(*offset);
-                Command::ExpireDue { now: Timestamp::from_millis(at) }
+            _ => {}
+        }
+        // The version the SKU is at once lapsed holds are swept: where a
+        // refusal, a replay or a reused key leaves it (swept by the command
+        // or by the snapshot read after it), one less than where a success
+        // leaves it.
+        let (command, applied) = match step {
+            Step::Keyed { key, repeat, command } => {
+                let command = match (&sent[*key], repeat) {
+                    (Some(last), true) => last.clone(),
+                    _ => resolve(command, now, &reference).expect("keyed steps hold a command"),
+                };
+                sent[*key] = Some(command.clone());
+                let key = &keys[*key];
+                let single = command.sku().map(|sku| (sku, reference.version_at(sku, now)));
+                let actual = ledger.execute_keyed(key, &command);
+                let expected = reference.execute_keyed(key, &command, now);
+                prop_assert_eq!(
+                    &actual,
+                    &expected,
+                    "step {}: keyed ({}) outcome of {:?} at {} differs (left: ledger, right: reference)",
+                    index,
+                    key,
+                    command,
+                    now
+                );
+                let applied = match actual {
+                    Ok(keyed) => Some(!keyed.replay),
+                    Err(KeyedError::Refused { replay: false, .. }) => Some(false),
+                    Err(_) => None,
+                };
+                (command, single.map(|single| (single, applied.unwrap_or(false))))
             }
-            Step::Run(command, offset) => {
-                let mut command = command.clone();
-                if let (Some(offset), Some(sku)) = (offset, command.sku()) {
-                    let current = reference.version_at(sku, now).unwrap_or(0);
-                    if let Some(field) = expected_version(&mut command) {
-                        *field = Some(current.saturating_add_signed(i64::from(*offset)));
-                    }
-                }
-                command
+            _ => {
+                let command = resolve(step, now, &reference).expect("a command step");
+                let single = command.sku().map(|sku| (sku, reference.version_at(sku, now)));
+                let actual = ledger.execute(&command);
+                let expected = reference.execute(&command, now);
+                prop_assert_eq!(
+                    &actual,
+                    &expected,
+                    "step {}: outcome of {:?} at {} differs (left: ledger, right: reference)",
+                    index,
+                    command,
+                    now
+                );
+                (command, single.map(|single| (single, actual.is_ok())))
             }
         };
-        // The version the SKU is at once lapsed holds are swept: where a
-        // refusal leaves it (swept by the command or by the snapshot read
-        // after it), one less than where a success leaves it.
-        let single = command.sku().map(|sku| (sku, reference.version_at(sku, now)));
-        let actual = ledger.execute(&command);
-        let expected = reference.execute(&command, now);
-        prop_assert_eq!(
-            &actual,
-            &expected,
-            "step {}: outcome of {:?} at {} differs (left: ledger, right: reference)",
-            index,
-            command,
-            now
-        );
-        if let Some((sku, before)) = single {
-            let want = match (&actual, before) {
-                (Ok(_), None) => Some(0),
-                (Ok(_), Some(version)) => Some(version + 1),
-                (Err(_), before) => before,
+        if let Some(((sku, before), succeeded)) = applied {
+            let want = match (succeeded, before) {
+                (true, None) => Some(0),
+                (true, Some(version)) => Some(version + 1),
+                (false, before) => before,
             };
             // A hold made with a sub-millisecond duration has lapsed at
             // once: the snapshot read here sweeps it, one more version.
             let pending =
                 reference.version_at(sku, now).zip(reference.peek(sku)).map_or(0, |(v, data)| v - data.version);
-            let want = want.map(|version| version + if actual.is_ok() { pending } else { 0 });
+            let want = want.map(|version| version + if succeeded { pending } else { 0 });
             let after = ledger.snapshot(sku).ok().map(|snapshot| snapshot.version());
-            prop_assert_eq!(after, want, "step {}: {:?} at {} left the wrong version", index, command, now);
+            prop_assert_eq!(after, want, "step {}: {:?} at {} left the wrong version", index, step, now);
         }
         if let Command::DefineSku { .. } = command {
             // Only a definition changes the set (and listing it walks every shard).

@@ -7,18 +7,24 @@
 //!   [`Step`]s over a tiny id space (3 SKUs, 5 lots, reservation seqs
 //!   0..=5), so that almost every command hits real state; quantities include
 //!   0, `Quantity::MAX` and values past it, and the clock moves (forwards and
-//!   backwards) between commands. Two formats: an input whose first byte is
-//!   in [`V2_MARKERS`] is a *v2* script, which also has holds with deadlines
-//!   and expected versions, multi-line orders, extensions, `expire_due`,
-//!   low-stock thresholds, conditional commands against the current version
-//!   and query steps; any other input is a *v1* script, decoded exactly as
-//!   before v2 existed (so the corpus kept from then still means what it
-//!   meant).
+//!   backwards) between commands. Three formats: an input whose first byte
+//!   is in [`V2_MARKERS`] is a *v2* script, which also has holds with
+//!   deadlines and expected versions, multi-line orders, extensions,
+//!   `expire_due`, low-stock thresholds, conditional commands against the
+//!   current version and query steps; one whose first byte is in
+//!   [`V3_MARKERS`] is a *v3* script: v2's steps plus keyed commands
+//!   (`execute_keyed` with one of [`KEYS`] idempotency keys, often repeating
+//!   the key's last command); any other input is a *v1* script, decoded
+//!   exactly as before v2 existed (so the corpus kept from then, and the v2
+//!   corpus, still mean what they meant). `fuzz/README.md` has the byte
+//!   format.
 //! - [`run_differential`] runs such a script on the real `Ledger` and on the
 //!   reference model (`tests/common/reference.rs`), comparing every outcome,
 //!   the touched SKUs' snapshots through the sweeping queries (with their
-//!   versions: a refusal leaves only its sweep, a success one more), and
-//!   the audit after every step.
+//!   versions: a refusal leaves only its sweep, a success one more, a
+//!   replay or a reused key nothing), and the audit after every step. Both
+//!   ledgers remember keys as [`KEY_WINDOW`] says (briefly, and fewer than
+//!   [`KEYS`]), so keys are forgotten by time and by count.
 //! - [`run_decoders`] feeds the bytes to every public deserializer a host
 //!   would load, round-trips whatever decodes, and executes decoded
 //!   commands and orders on the ledger and the reference model side by
@@ -41,9 +47,9 @@ use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Duration;
 use stockroom::{
-    AdjustmentReason, AllocateRequest, AllocationPolicy, Clock, Command, CommandError, FillMode, Ledger, LedgerBuilder,
-    LotAttributes, LotId, ManualClock, NewLot, OrderLine, OrderRequest, Outcome, Quantity, ReservationId, SkuId,
-    SnapshotData, Timestamp,
+    AdjustmentReason, AllocateRequest, AllocationPolicy, Clock, Command, CommandError, FillMode, IdempotencyKey,
+    KeyWindow, Keyed, KeyedError, Ledger, LedgerBuilder, LotAttributes, LotId, ManualClock, NewLot, OrderLine,
+    OrderRequest, Outcome, Quantity, ReservationId, SkuId, SnapshotData, Timestamp,
 };
 
 /// At most this many steps are decoded from one input, so that one input
@@ -57,6 +63,21 @@ pub const SKUS: [SkuId; 3] = [SkuId(1), SkuId(2), SkuId(3)];
 /// A first byte that makes an input a v2 script (absent from every first
 /// byte of the v1 corpus).
 pub const V2_MARKERS: std::ops::RangeInclusive<u8> = 0xE6..=0xF0;
+
+/// A first byte that makes an input a v3 script: v2 plus keyed commands
+/// (absent from every first byte of the v1 and v2 corpus).
+pub const V3_MARKERS: std::ops::RangeInclusive<u8> = 0xD0..=0xDF;
+
+/// How many idempotency keys a v3 script uses.
+pub const KEYS: usize = 4;
+
+/// How long and how many idempotency keys the differential ledgers
+/// remember: briefly (a few clock moves), and fewer than [`KEYS`].
+pub const KEY_WINDOW: KeyWindow = KeyWindow { window: Duration::from_millis(300), keys_max: 2 };
+
+/// The v2 opcodes of the steps that run one command (no clock moves, no
+/// queries): what a keyed step's command is decoded from.
+const COMMAND_OPS: [u8; 13] = [0, 1, 2, 3, 4, 5, 6, 7, 10, 11, 12, 13, 14];
 
 /// The longest hold the differential ledgers allow: short, so that holds
 /// lapse within a script's clock moves (v1 scripts have no deadlines, so
@@ -81,13 +102,20 @@ pub enum Step {
     /// Set the clock to an instant (possibly backwards: expiry decisions
     /// must follow the clock, never crash).
     Set(u64),
+    /// Send a command with idempotency key `key` (below [`KEYS`]): the
+    /// command of `step` (an `Exec` or a `Conditional`, resolved as those
+    /// are), or with `None` the last command sent with that key (nothing,
+    /// if none was). v3 only.
+    Keyed { key: usize, step: Option<Box<Step>> },
 }
 
 /// Reads bytes, yielding 0 once they run out (so every prefix decodes).
 struct Bytes<'a> {
     data: &'a [u8],
-    /// Whether this is a v2 script.
+    /// Whether this is a v2 (or v3) script.
     v2: bool,
+    /// Whether this is a v3 script.
+    v3: bool,
     /// The clock the steps decoded so far leave (the runner's starts at
     /// 0), so `expire_due` instants can be decoded relative to it.
     clock: u64,
@@ -336,7 +364,14 @@ impl Bytes<'_> {
     }
 
     fn step(&mut self) -> Step {
-        let step = if self.v2 { self.step_v2() } else { self.step_v1() };
+        let step = if self.v3 {
+            self.step_v3()
+        } else if self.v2 {
+            let op = self.byte();
+            self.step_v2(op)
+        } else {
+            self.step_v1()
+        };
         match step {
             Step::Advance(millis) => self.clock = self.clock.saturating_add(millis),
             Step::Set(millis) => self.clock = millis,
@@ -364,9 +399,9 @@ impl Bytes<'_> {
     }
 
     /// The v2 step table: v1's ten (with v2 requests and adjustments) and
-    /// the lifecycle commands.
-    fn step_v2(&mut self) -> Step {
-        match self.byte() % 16 {
+    /// the lifecycle commands, by opcode `op % 16`.
+    fn step_v2(&mut self, op: u8) -> Step {
+        match op % 16 {
             0 => Step::Exec(Command::DefineSku { sku: self.sku(), policy: self.policy() }),
             1 => Step::Exec(self.receive()),
             2 | 3 => Step::Exec(Command::Allocate(self.request())),
@@ -401,16 +436,38 @@ impl Bytes<'_> {
             _ => Step::Query(self.reservation()),
         }
     }
+
+    /// The v3 step table, by opcode `op % 20`: 0–15 are v2's, 16–19 a keyed
+    /// command. A keyed step's next byte `k` names the key (`k % 4`) and,
+    /// if `k & 0b1100` is 0, is followed by a command (an opcode byte
+    /// `c`, v2 opcode `COMMAND_OPS[c % 13]`, and that step's fields);
+    /// otherwise the key's last command is sent again.
+    fn step_v3(&mut self) -> Step {
+        let op = self.byte() % 20;
+        if op < 16 {
+            return self.step_v2(op);
+        }
+        let tag = self.byte();
+        let key = usize::from(tag) % KEYS;
+        let step = if tag & 0b1100 == 0 {
+            let op = COMMAND_OPS[usize::from(self.byte()) % COMMAND_OPS.len()];
+            Some(Box::new(self.step_v2(op)))
+        } else {
+            None
+        };
+        Step::Keyed { key, step }
+    }
 }
 
 /// Decodes bytes into a script of at most [`MAX_STEPS`] steps. Every byte
 /// string decodes; missing bytes read as zero.
 pub fn decode_commands(data: &[u8]) -> Vec<Step> {
-    let (v2, data) = match data.split_first() {
-        Some((first, rest)) if V2_MARKERS.contains(first) => (true, rest),
-        _ => (false, data),
+    let (v2, v3, data) = match data.split_first() {
+        Some((first, rest)) if V2_MARKERS.contains(first) => (true, false, rest),
+        Some((first, rest)) if V3_MARKERS.contains(first) => (true, true, rest),
+        _ => (false, false, data),
     };
-    let mut bytes = Bytes { data, v2, clock: 0 };
+    let mut bytes = Bytes { data, v2, v3, clock: 0 };
     let mut steps = Vec::new();
     while !bytes.is_empty() && steps.len() < MAX_STEPS {
         steps.push(bytes.step());
@@ -455,13 +512,24 @@ struct Pair {
     clock: Arc<ManualClock>,
     ledger: Ledger,
     reference: ReferenceLedger,
+    /// The idempotency keys of keyed steps, and the last command sent with
+    /// each.
+    keys: Vec<(IdempotencyKey, Option<Command>)>,
 }
 
 impl Pair {
+    /// Both ledgers, remembering keys as [`KEY_WINDOW`] says.
     fn new(start: Timestamp, hold_max: Duration) -> Pair {
         let clock = Arc::new(ManualClock::new(start));
-        let ledger = Ledger::builder().clock(clock.clone()).hold_max(hold_max).build().expect("hold_max is not zero");
-        Pair { clock, ledger, reference: ReferenceLedger::with_hold_max(hold_max) }
+        let ledger = Ledger::builder()
+            .clock(clock.clone())
+            .hold_max(hold_max)
+            .key_window(KEY_WINDOW)
+            .build()
+            .expect("hold_max and the key window are not zero");
+        let keys =
+            (0..KEYS).map(|key| (IdempotencyKey::new(format!("key-{key}")).expect("a short key"), None)).collect();
+        Pair { clock, ledger, reference: ReferenceLedger::with_limits(hold_max, KEY_WINDOW), keys }
     }
 
     /// The SKU through the sweeping query.
@@ -484,21 +552,51 @@ impl Pair {
     /// and a success one more, and that the audit is clean.
     fn exec(&mut self, step: usize, command: &Command) -> Result<Outcome, CommandError> {
         let now = self.clock.now();
-        let single = command.sku().map(|sku| (sku, self.reference.version_at(sku, now)));
+        let before = command.sku().map(|sku| (sku, self.reference.version_at(sku, now)));
         let real = self.ledger.execute(command);
         let model = self.reference.execute(command, now);
         assert_eq!(real, model, "step {step}: outcome differs from the reference at {now:?} for {command:?}");
-        if let Some((sku, before)) = single {
-            let want = match (&real, before) {
-                (Ok(_), None) => Some(0),
-                (Ok(_), Some(version)) => Some(version + 1),
-                (Err(_), before) => before,
+        self.check_after(step, command, before, real.is_ok());
+        real
+    }
+
+    /// Runs one command with key number `key` on both, checks they agree
+    /// exactly (replay flags, reused-key fields, replayed results), then
+    /// checks as [`Pair::exec`] does, a replay or a reused key counting as
+    /// a change of nothing.
+    fn exec_keyed(&mut self, step: usize, key: usize, command: &Command) -> Result<Keyed<Outcome>, KeyedError> {
+        let now = self.clock.now();
+        self.keys[key].1 = Some(command.clone());
+        let key = &self.keys[key].0;
+        let before = command.sku().map(|sku| (sku, self.reference.version_at(sku, now)));
+        let real = self.ledger.execute_keyed(key, command);
+        let model = self.reference.execute_keyed(key, command, now);
+        assert_eq!(
+            real, model,
+            "step {step}: keyed ({key}) outcome differs from the reference at {now:?} for {command:?}"
+        );
+        let succeeded = matches!(real, Ok(Keyed { replay: false, .. }));
+        self.check_after(step, command, before, succeeded);
+        real
+    }
+
+    /// After `command` ran at the clock's instant: a success (`succeeded`)
+    /// left its SKU one version past `before` (the version once lapsed
+    /// holds are swept), anything else at `before`; the touched SKUs agree;
+    /// the audit is clean.
+    fn check_after(&self, step: usize, command: &Command, before: Option<(SkuId, Option<u64>)>, succeeded: bool) {
+        let now = self.clock.now();
+        if let Some((sku, before)) = before {
+            let want = match (succeeded, before) {
+                (true, None) => Some(0),
+                (true, Some(version)) => Some(version + 1),
+                (false, before) => before,
             };
             // A hold made with a sub-millisecond duration has lapsed at once:
             // the snapshot read below sweeps it, one more version.
             let pending = self.reference.version_at(sku, now).zip(self.reference.peek(sku));
             let pending = pending.map_or(0, |(version, data)| version - data.version);
-            let want = want.map(|version| version + if real.is_ok() { pending } else { 0 });
+            let want = want.map(|version| version + if succeeded { pending } else { 0 });
             let after = self.data(sku).map(|data| data.version);
             assert_eq!(after, want, "step {step}: {command:?} at {now:?} left the wrong version");
         }
@@ -507,7 +605,6 @@ impl Pair {
         }
         let audit = self.ledger.audit();
         assert!(audit.is_clean(), "step {step}: audit after {command:?}: {audit:?}");
-        real
     }
 
     /// `reservation(id)` first, then the SKU's availability and snapshot.
@@ -554,18 +651,18 @@ pub fn run_script(steps: &[Step]) {
     }
     for (index, step) in steps.iter().enumerate() {
         match step {
-            Step::Exec(command) => {
-                let _ = pair.exec(index + 1, command);
-            }
-            Step::Conditional(command, offset) => {
-                let mut command = command.clone();
-                if let Some(sku) = command.sku() {
-                    let current = pair.reference.version_at(sku, pair.clock.now()).unwrap_or(0);
-                    if let Some(field) = expected_version(&mut command) {
-                        *field = Some(current.saturating_add_signed(i64::from(*offset)));
-                    }
-                }
+            Step::Exec(_) | Step::Conditional(..) => {
+                let command = pair.resolve(step).expect("a command step");
                 let _ = pair.exec(index + 1, &command);
+            }
+            Step::Keyed { key, step } => {
+                let command = match step {
+                    Some(step) => pair.resolve(step),
+                    None => pair.keys[*key].1.clone(),
+                };
+                if let Some(command) = command {
+                    let _ = pair.exec_keyed(index + 1, *key, &command);
+                }
             }
             Step::Query(id) => pair.query(index + 1, *id),
             Step::Advance(millis) => pair.clock.advance(Duration::from_millis(*millis)),
@@ -573,6 +670,28 @@ pub fn run_script(steps: &[Step]) {
         }
     }
     pair.compare_all();
+}
+
+impl Pair {
+    /// The command an `Exec` or `Conditional` step sends now (`None` for
+    /// other steps): a conditional command's expected version is the
+    /// version its SKU is at once lapsed holds are swept, plus the offset.
+    fn resolve(&self, step: &Step) -> Option<Command> {
+        match step {
+            Step::Exec(command) => Some(command.clone()),
+            Step::Conditional(command, offset) => {
+                let mut command = command.clone();
+                if let Some(sku) = command.sku() {
+                    let current = self.reference.version_at(sku, self.clock.now()).unwrap_or(0);
+                    if let Some(field) = expected_version(&mut command) {
+                        *field = Some(current.saturating_add_signed(i64::from(*offset)));
+                    }
+                }
+                Some(command)
+            }
+            _ => None,
+        }
+    }
 }
 
 /// Decodes `data` as `T`; whatever decodes must re-serialize and decode to

@@ -8,22 +8,24 @@
 //! whatever instant the caller passes (the clock reading the real ledger
 //! would take). Every operation on a defined SKU first runs the sweep rule
 //! (lapsed holds end, one version) exactly as the page says; `peek` is the
-//! only read that does not. It uses only `stockroom`'s public types and
-//! `std`, so other crates can include it with
+//! only read that does not. Idempotency keys (`execute_keyed`) are a map
+//! from key to its record plus a queue of records in the order they were
+//! made, exactly as the page's "Idempotency keys" section says. It uses only
+//! `stockroom`'s public types and `std`, so other crates can include it with
 //! `#[path = "../../tests/common/reference.rs"] mod reference;`.
 #![allow(dead_code, unreachable_pub)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use stockroom::{
     AdjustError, Adjusted, AdjustmentReason, AllocateError, AllocateRequest, Allocation, AllocationPolicy, Command,
     CommandError, CommitError, Committed, DefineError, ExpireError, ExpiryReport, ExtendError, Extended, FillMode,
-    Lapsed, LedgerBuilder, Line, LotAttributes, LotId, LotQuantities, LotSnapshot, LowStockSet, NewLot,
-    OrderAllocation, OrderError, OrderRequest, Outcome, Quantity, QueryError, ReceiveError, Received, ReleaseError,
-    Released, Reservation, ReservationId, Sale, Shortfall, SkuDefined, SkuId, SnapshotData, Swept, ThresholdError,
-    Timestamp,
+    IdempotencyKey, KeyWindow, Keyed, KeyedError, Lapsed, LedgerBuilder, Line, LotAttributes, LotId, LotQuantities,
+    LotSnapshot, LowStockSet, NewLot, OrderAllocation, OrderError, OrderRequest, Outcome, Quantity, QueryError,
+    ReceiveError, Received, ReleaseError, Released, Reservation, ReservationId, Sale, Shortfall, SkuDefined, SkuId,
+    SnapshotData, Swept, ThresholdError, Timestamp,
 };
 
 /// The largest quantity, as a plain number.
@@ -345,6 +347,90 @@ impl RefSku {
 struct State {
     skus: BTreeMap<SkuId, RefSku>,
     hold_max: Duration,
+    keys: Keys,
+}
+
+/// Drops from the front of the record order per record, at most (the
+/// store's bound; it binds only when more than that many records at the
+/// front have expired, which a clock that never goes back and a `keys_max`
+/// under 8 never produce).
+const KEY_SWEEP_MAX: usize = 8;
+
+/// A key's record: the first command and its final result, when it was
+/// recorded, and which record it is (a key recorded again after its window
+/// is a new record).
+#[derive(Debug)]
+struct KeyRecord {
+    command: Command,
+    result: Result<Outcome, CommandError>,
+    recorded_at: Timestamp,
+    number: u64,
+}
+
+/// The idempotency keys.
+#[derive(Debug)]
+struct Keys {
+    window: KeyWindow,
+    /// Each key's current record (possibly past its window: then it is not
+    /// remembered, only not yet dropped).
+    records: HashMap<IdempotencyKey, KeyRecord>,
+    /// Every record not yet dropped from the order, oldest first: its key,
+    /// its number and when it was recorded. A record replaced since (its key
+    /// was recorded again) keeps its place until it reaches the front.
+    order: VecDeque<(IdempotencyKey, u64, Timestamp)>,
+    /// Records made so far (the next record's number).
+    made: u64,
+}
+
+impl Keys {
+    /// Past its window at `now`: `now >= recorded_at + window` (ms,
+    /// saturating).
+    fn expired(&self, recorded_at: Timestamp, now: Timestamp) -> bool {
+        now >= later(recorded_at, self.window.window)
+    }
+
+    /// The key's record, if remembered at `now`.
+    fn remembered(&self, key: &IdempotencyKey, now: Timestamp) -> Option<&KeyRecord> {
+        self.records.get(key).filter(|record| !self.expired(record.recorded_at, now))
+    }
+
+    /// Forgets `key`'s record if it is still record `number`.
+    fn drop_record(&mut self, key: &IdempotencyKey, number: u64) {
+        if self.records.get(key).is_some_and(|record| record.number == number) {
+            self.records.remove(key);
+        }
+    }
+
+    /// Records `result` for `key` at `now`, then drops by count (more than
+    /// `keys_max` records in the order: the oldest) and by time (expired
+    /// records at the front of the order).
+    fn record(
+        &mut self,
+        key: &IdempotencyKey,
+        command: &Command,
+        result: &Result<Outcome, CommandError>,
+        now: Timestamp,
+    ) {
+        let number = self.made;
+        self.made += 1;
+        let record = KeyRecord { command: command.clone(), result: result.clone(), recorded_at: now, number };
+        self.records.insert(key.clone(), record);
+        self.order.push_back((key.clone(), number, now));
+        if self.order.len() > self.window.keys_max {
+            if let Some((key, number, _)) = self.order.pop_front() {
+                self.drop_record(&key, number);
+            }
+        }
+        for _ in 0..KEY_SWEEP_MAX {
+            match self.order.front() {
+                Some(&(_, _, recorded_at)) if self.expired(recorded_at, now) => {
+                    let (key, number, _) = self.order.pop_front().expect("a front");
+                    self.drop_record(&key, number);
+                }
+                _ => break,
+            }
+        }
+    }
 }
 
 /// The reference ledger: the semantics page, executed as literally as
@@ -368,7 +454,14 @@ impl ReferenceLedger {
 
     /// An empty ledger whose holds may last at most `hold_max`.
     pub fn with_hold_max(hold_max: Duration) -> Self {
-        ReferenceLedger { state: Mutex::new(State { skus: BTreeMap::new(), hold_max }) }
+        ReferenceLedger::with_limits(hold_max, KeyWindow::default())
+    }
+
+    /// An empty ledger whose holds may last at most `hold_max` and that
+    /// remembers idempotency keys as `keys` says.
+    pub fn with_limits(hold_max: Duration, keys: KeyWindow) -> Self {
+        let keys = Keys { window: keys, records: HashMap::new(), order: VecDeque::new(), made: 0 };
+        ReferenceLedger { state: Mutex::new(State { skus: BTreeMap::new(), hold_max, keys }) }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -399,6 +492,47 @@ impl ReferenceLedger {
                 Outcome::LowStockSet(set_low_stock(state, *sku, *threshold, now)?)
             }
         })
+    }
+
+    /// Runs `command` with idempotency key `key` at instant `now` (the one
+    /// clock reading of the real call): a remembered key replays its record
+    /// (equal command) or refuses (different command) and changes nothing;
+    /// otherwise the command runs and its result, unless transient, is
+    /// recorded.
+    pub fn execute_keyed(
+        &self,
+        key: &IdempotencyKey,
+        command: &Command,
+        now: Timestamp,
+    ) -> Result<Keyed<Outcome>, KeyedError> {
+        let remembered = {
+            let state = self.lock();
+            state.keys.remembered(key, now).map(|record| {
+                if record.command == *command {
+                    Ok(record.result.clone())
+                } else {
+                    Err(record.command.first_difference(command).unwrap_or("command").to_owned())
+                }
+            })
+        };
+        let (result, replay) = match remembered {
+            Some(Ok(result)) => (result, true),
+            Some(Err(field)) => return Err(KeyedError::KeyReused { key: key.clone(), field }),
+            None => {
+                // A record past its window is forgotten as the key is taken
+                // afresh (its place in the record order stays).
+                self.lock().keys.records.remove(key);
+                let result = self.execute(command, now);
+                if !matches!(&result, Err(error) if error.is_transient()) {
+                    self.lock().keys.record(key, command, &result, now);
+                }
+                (result, false)
+            }
+        };
+        match result {
+            Ok(outcome) => Ok(Keyed { outcome, replay }),
+            Err(error) => Err(KeyedError::Refused { error, replay }),
+        }
     }
 
     /// What `Ledger::snapshot` should answer at `now` (it sweeps first), or

@@ -1,5 +1,7 @@
 //! The ledger as a [`Model`] for the checker: operations are stockroom
-//! [`Command`]s and snapshot reads of one SKU, results are compared exactly
+//! [`Command`]s (plain, or keyed: `execute_keyed`) and snapshot reads of one
+//! SKU, results are compared exactly (replay flags and reused-key fields
+//! included),
 //! (outcomes with reservation ids, lines and versions; typed errors;
 //! snapshot data), and the sequential behaviour is delegated to a
 //! [`SequentialSpec`] — the reference ledger written from
@@ -12,9 +14,13 @@
 //!
 //! A spec is a mutable object that cannot be cloned, so a model state is
 //! the log of the operations that changed it so far (by operation index): a
-//! command that succeeded, and a refusal or snapshot read that moved the
-//! SKU's version (it changed nothing of its own, but swept the holds lapsed
-//! by its instant first; the spec's non-sweeping version read tells).
+//! command that succeeded, a keyed command that ran (its result, success or
+//! refusal, is now recorded for its key; a replay or a reused key changes
+//! nothing), and a refusal or snapshot read that moved the SKU's version (it
+//! changed nothing of its own, but swept the holds lapsed by its instant
+//! first; the spec's non-sweeping version read tells). A history keeps each
+//! key to commands on one SKU, so splitting it per SKU keeps every key's
+//! operations together.
 //! Equal logs are equal states, which is all the checker's memoization
 //! needs. The spec objects themselves live in a small cache keyed by log:
 //! stepping a state reuses its spec if cached and rebuilds it by replaying
@@ -25,7 +31,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::rc::Rc;
-use stockroom::{Command, CommandError, Outcome, SkuId, SnapshotData, Timestamp};
+use stockroom::{Command, CommandError, IdempotencyKey, Keyed, KeyedError, Outcome, SkuId, SnapshotData, Timestamp};
 
 /// A sequential ledger the recorded results are compared against.
 pub(crate) trait SequentialSpec {
@@ -33,6 +39,13 @@ pub(crate) trait SequentialSpec {
     fn fresh() -> Self;
     /// Runs one command at `now`.
     fn execute(&self, command: &Command, now: Timestamp) -> Result<Outcome, CommandError>;
+    /// Runs one command with an idempotency key at `now`.
+    fn execute_keyed(
+        &self,
+        key: &IdempotencyKey,
+        command: &Command,
+        now: Timestamp,
+    ) -> Result<Keyed<Outcome>, KeyedError>;
     /// The SKU's state at `now` (lapsed holds swept first, as
     /// `Ledger::snapshot` does), if defined.
     fn snapshot(&self, sku: SkuId, now: Timestamp) -> Option<SnapshotData>;
@@ -45,6 +58,9 @@ pub(crate) trait SequentialSpec {
 pub(crate) enum Call {
     /// Ran a command.
     Command(Command),
+    /// Ran a command with an idempotency key (a key only ever sent with
+    /// commands on one SKU).
+    Keyed(IdempotencyKey, Command),
     /// Read a SKU's snapshot.
     Snapshot(SkuId),
 }
@@ -54,14 +70,21 @@ impl Call {
     /// single-SKU calls are recorded (an order's lines name one SKU).
     pub(crate) fn sku(&self) -> SkuId {
         match self {
-            Call::Command(Command::AllocateOrder(order)) => {
-                let sku = order.lines.first().expect("recorded orders have lines").sku;
-                assert!(order.lines.iter().all(|line| line.sku == sku), "a recorded order names one SKU");
-                sku
-            }
-            Call::Command(command) => command.sku().expect("recorded commands name one SKU"),
+            Call::Command(command) | Call::Keyed(_, command) => command_sku(command),
             Call::Snapshot(sku) => *sku,
         }
+    }
+}
+
+/// The one SKU a recorded command touches.
+fn command_sku(command: &Command) -> SkuId {
+    match command {
+        Command::AllocateOrder(order) => {
+            let sku = order.lines.first().expect("recorded orders have lines").sku;
+            assert!(order.lines.iter().all(|line| line.sku == sku), "a recorded order names one SKU");
+            sku
+        }
+        command => command.sku().expect("recorded commands name one SKU"),
     }
 }
 
@@ -70,6 +93,8 @@ impl Call {
 pub(crate) enum Return {
     /// A command's outcome or typed error.
     Command(Result<Outcome, CommandError>),
+    /// A keyed command's answer.
+    Keyed(Result<Keyed<Outcome>, KeyedError>),
     /// A snapshot read (`None`: SKU not defined).
     Snapshot(Option<SnapshotData>),
 }
@@ -93,7 +118,7 @@ struct Context<S> {
     specs: RefCell<HashMap<Rc<[u32]>, S>>,
 }
 
-/// A state of the sequential ledger: the commands that succeeded so far.
+/// A state of the sequential ledger: the operations that changed it so far.
 pub(crate) struct LedgerModel<S> {
     context: Rc<Context<S>>,
     log: Rc<[u32]>,
@@ -141,6 +166,7 @@ impl<S: SequentialSpec> LedgerModel<S> {
             // (A logged refusal or read only swept: its result is not kept.)
             match &self.context.calls[index as usize] {
                 (Call::Command(command), at) => drop(spec.execute(command, *at)),
+                (Call::Keyed(key, command), at) => drop(spec.execute_keyed(key, command, *at)),
                 (Call::Snapshot(sku), at) => drop(spec.snapshot(*sku, *at)),
             }
         }
@@ -169,15 +195,23 @@ impl<S: SequentialSpec> Model for LedgerModel<S> {
     fn step(&self, op: &Op) -> (Self, Return) {
         let spec = self.take_spec();
         let version = spec.version(op.call.sku());
-        let (succeeded, ret) = match &op.call {
+        let (changed, ret) = match &op.call {
             Call::Snapshot(sku) => (false, Return::Snapshot(spec.snapshot(*sku, op.at))),
             Call::Command(command) => {
                 let result = spec.execute(command, op.at);
                 (result.is_ok(), Return::Command(result))
             }
+            Call::Keyed(key, command) => {
+                let result = spec.execute_keyed(key, command, op.at);
+                // It ran (and its result is now recorded for the key) unless
+                // it was a replay or a reused key.
+                let ran =
+                    matches!(result, Ok(Keyed { replay: false, .. }) | Err(KeyedError::Refused { replay: false, .. }));
+                (ran, Return::Keyed(result))
+            }
         };
         let swept = spec.version(op.call.sku()) != version;
-        let next = if succeeded || swept { self.then(op) } else { self.clone() };
+        let next = if changed || swept { self.then(op) } else { self.clone() };
         self.put_spec(Rc::clone(&next.log), spec);
         (next, ret)
     }
