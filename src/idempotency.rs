@@ -21,9 +21,14 @@
 //!    command: `Replayed(that result)`, and `apply` is not called. A final
 //!    *error* is recorded like a success: retrying a refused command with
 //!    the same key is refused again, never granted.
-//! 2. **Conflict.** The key is recorded, or in flight, with a different
-//!    command: `Conflict(the first command)`; nothing is applied and nothing
-//!    recorded changes.
+//! 2. **Conflict.** The key is recorded with a different command:
+//!    `Conflict(the first command)`; nothing is applied and nothing recorded
+//!    changes. If the different command is still in flight, this call waits
+//!    for that attempt like a duplicate does: when it records its result,
+//!    `Conflict`; when it frees the key (transient, or a panic), this call
+//!    claims the key afresh. (Answering at once would let the caller see the
+//!    SKU without the first command's effect after being told its key was
+//!    taken: not linearizable.)
 //! 3. **Racing duplicates.** Of several equal commands with one key running
 //!    at once, exactly one claims the key and calls `apply`; the others wait
 //!    for that attempt and return `Replayed` with its result. If the result
@@ -48,7 +53,8 @@
 //!
 //! A duplicate of an in-flight command waits for that attempt, because it
 //! must return that attempt's outcome: there is nothing correct it could
-//! return sooner. It waits on the attempt itself (a small shared cell), not
+//! return sooner. So does a different command with the same key: whether it
+//! conflicts or claims depends on how that attempt ends. It waits on the attempt itself (a small shared cell), not
 //! on the map, spinning with the facade's `Backoff` (crossbeam's: spin, then
 //! yield the thread; a plain yield under loom and shuttle). The wait is
 //! bounded by the in-flight attempt, which ends when `apply` returns or
@@ -296,8 +302,13 @@ enum Claim<C, R> {
         entry: u64,
         attempt: Arc<Attempt<R>>,
     },
-    /// An equal command is in flight: wait for this attempt.
-    Wait(Arc<Attempt<R>>),
+    /// A command is in flight: wait for this attempt. `differs` is that
+    /// command when it is not ours: once the attempt records a result, ours
+    /// conflicts with it (and if the attempt frees the key, we claim again).
+    Wait {
+        attempt: Arc<Attempt<R>>,
+        differs: Option<C>,
+    },
     Replayed(R),
     Conflict(C),
 }
@@ -355,7 +366,7 @@ impl<C: Clone + Eq, R: Clone> KeyStore<C, R> {
         // Each turn either returns or follows an attempt (by another call)
         // that ended transiently: see "Waiting, and who waits".
         loop {
-            let attempt = match self.claim(key, command, now) {
+            let (attempt, differs) = match self.claim(key, command, now) {
                 Claim::Replayed(result) => return Claimed::Replayed(result),
                 Claim::Conflict(first) => return Claimed::Conflict(first),
                 Claim::Mine { entry, attempt } => {
@@ -367,14 +378,19 @@ impl<C: Clone + Eq, R: Clone> KeyStore<C, R> {
                     // A transient result: the guard's drop frees the key.
                     return Claimed::Applied(result);
                 }
-                Claim::Wait(attempt) => attempt,
+                Claim::Wait { attempt, differs } => (attempt, differs),
             };
             // Waiting on the attempt, not the map: the key's shard stays free
             // for other keys.
             loop {
                 match &*attempt.outcome.lock() {
                     Outcome::Running => {}
-                    Outcome::Final(result) => return Claimed::Replayed(result.clone()),
+                    Outcome::Final(result) => {
+                        return match differs {
+                            None => Claimed::Replayed(result.clone()),
+                            Some(first) => Claimed::Conflict(first),
+                        };
+                    }
                     Outcome::Freed => break,
                 }
                 backoff.snooze();
@@ -409,11 +425,12 @@ impl<C: Clone + Eq, R: Clone> KeyStore<C, R> {
                     }
                 }
                 Slot::InFlight { command: first, attempt, .. } => {
-                    if first == command {
-                        Claim::Wait(Arc::clone(attempt))
-                    } else {
-                        Claim::Conflict(first.clone())
-                    }
+                    // A different command waits too: answering "conflict"
+                    // before the first command has taken effect would let
+                    // its caller observe the SKU without that effect after
+                    // being told the key was used (not linearizable).
+                    let differs = (first != command).then(|| first.clone());
+                    Claim::Wait { attempt: Arc::clone(attempt), differs }
                 }
             },
             fresh,
@@ -613,24 +630,67 @@ mod tests {
     }
 
     #[test]
-    fn different_command_conflicts_while_in_flight() {
+    fn different_command_waits_for_the_one_in_flight_then_conflicts() {
         let store = store(1_000, 10);
         let applied = AtomicUsize::new(0);
         let k = key("a");
-        let outcome = store.run(
-            &k,
-            &1,
-            at(0),
-            || {
-                // The first is in flight: a different command is refused with it.
-                assert_eq!(run_ok(&store, &k, 2, 0, 8, &applied), Claimed::Conflict(1));
-                Ok(7)
-            },
-            always,
-        );
-        assert_eq!(outcome, Claimed::Applied(Ok(7)));
+        let started = std::sync::Barrier::new(2);
+        let first_done = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            let first = scope.spawn(|| {
+                store.run(
+                    &k,
+                    &1,
+                    at(0),
+                    || {
+                        started.wait();
+                        // Give the other command time to arrive while this
+                        // one is in flight.
+                        std::thread::sleep(Duration::from_millis(50));
+                        // Relaxed: read after the join below, or after the
+                        // attempt's lock hands the outcome over.
+                        first_done.store(true, Ordering::Relaxed);
+                        Ok(7)
+                    },
+                    always,
+                )
+            });
+            started.wait();
+            // The first is in flight: a different command waits for it, and
+            // conflicts only once the first has taken effect.
+            assert_eq!(run_ok(&store, &k, 2, 0, 8, &applied), Claimed::Conflict(1));
+            assert!(first_done.load(Ordering::Relaxed), "answered before the first command took effect");
+            assert_eq!(first.join().expect("first"), Claimed::Applied(Ok(7)));
+        });
         assert_eq!(applied.load(Ordering::Relaxed), 0);
         assert_eq!(run_ok(&store, &k, 1, 1, 9, &applied), Claimed::Replayed(Ok(7)));
+    }
+
+    #[test]
+    fn different_command_claims_the_key_when_the_one_in_flight_frees_it() {
+        let store = store(1_000, 10);
+        let applied = AtomicUsize::new(0);
+        let k = key("a");
+        let started = std::sync::Barrier::new(2);
+        std::thread::scope(|scope| {
+            let first = scope.spawn(|| {
+                store.run(
+                    &k,
+                    &1,
+                    at(0),
+                    || {
+                        started.wait();
+                        std::thread::sleep(Duration::from_millis(50));
+                        Err("contended".to_owned())
+                    },
+                    |result: &Result<u64, String>| result.is_ok(),
+                )
+            });
+            started.wait();
+            assert_eq!(run_ok(&store, &k, 2, 0, 8, &applied), Claimed::Applied(Ok(8)));
+            assert_eq!(first.join().expect("first"), Claimed::Applied(Err("contended".to_owned())));
+        });
+        assert_eq!(run_ok(&store, &k, 1, 1, 9, &applied), Claimed::Conflict(2));
     }
 
     #[test]
@@ -740,13 +800,13 @@ mod tests {
                     run_ok(&store, &key(&format!("other-{i}")), 1, 0, i, &applied);
                 }
                 assert_eq!(store.len(), 2, "one recorded, one in flight");
-                assert_eq!(run_ok(&store, &k, 2, 0, 99, &applied), Claimed::Conflict(1));
                 Ok(7)
             },
             always,
         );
         assert_eq!(outcome, Claimed::Applied(Ok(7)));
         assert_eq!(run_ok(&store, &k, 1, 1, 99, &applied), Claimed::Replayed(Ok(7)));
+        assert_eq!(run_ok(&store, &k, 2, 1, 99, &applied), Claimed::Conflict(1));
         assert_eq!(store.len(), 1);
     }
 

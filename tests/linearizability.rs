@@ -19,13 +19,13 @@
 //! planned command and sometimes with the different one, and later calls
 //! send a planned one now and then. Keys are remembered for the default
 //! day, so nothing is forgotten within a history; the sequential model is
-//! the reference's `execute_keyed`. `KeyReused` answers are checked apart
-//! (see `check_reused`): the store answers one at once while the key's
-//! first command is still running, which can be before that command takes
-//! effect — with them in the search, about 5–8 of 1,000 histories had a
-//! thread see `KeyReused`, return, and then another of its calls see the
-//! SKU without the first command's change, which no sequential order
-//! explains. No hold lapses within a history
+//! the reference's `execute_keyed`, `KeyReused` answers included. (The
+//! store used to answer `KeyReused` at once while the key's first command
+//! was still running, possibly before it took effect: about 5–8 of 1,000
+//! histories had a thread see `KeyReused`, return, and then see the SKU
+//! without the first command's change. A different command now waits for
+//! the attempt in flight, and `check_reused` additionally checks each such
+//! answer against the call that claimed the key.) No hold lapses within a history
 //! (holds last at least a second; sub-millisecond ones are never made), so
 //! sweeps play no part. (They could not be checked this way: an operation's
 //! own sweep is published as a version of its own before the operation's,
@@ -558,24 +558,18 @@ fn keyed_ran(ret: &Return) -> Option<bool> {
     }
 }
 
-/// Checks the `KeyReused` answers of a history apart from the
-/// linearizability search, and takes them out of it. A `KeyReused` is
-/// answered at once when the key's first command is still running (see
-/// "Idempotency keys" in `docs/semantics.md`): possibly before that command
-/// took effect, so no sequential order in which the first command's
-/// recording and effect are one step explains it when another thread saw
-/// the answer and then the SKU without the first command's change. The
-/// answer changes nothing, so the rest of the history is checked without
-/// it; what is checked here is the contract: some call with the same key
-/// and a different command claimed the key (it ran, transiently or not)
-/// and was called before this one returned, and `field` names the first
-/// field in which they differ. (No key is forgotten within a history.)
-fn check_reused(history: History, stats: &mut Stats) -> (History, Vec<String>) {
+/// Checks the `KeyReused` answers of a history on top of the
+/// linearizability search (which checks them too, against the reference):
+/// some call with the same key and a different command claimed the key (it
+/// ran) and was called before this one returned, and `field` names the
+/// first field in which they differ. (No key is forgotten within a
+/// history.)
+fn check_reused(history: &History, stats: &mut Stats) -> Vec<String> {
     let mut problems = Vec::new();
-    let (reused, rest): (History, History) = history
-        .into_iter()
-        .partition(|operation| matches!(operation.out, Return::Keyed(Err(KeyedError::KeyReused { .. }))));
-    for operation in &reused {
+    let reused =
+        history.iter().filter(|operation| matches!(operation.out, Return::Keyed(Err(KeyedError::KeyReused { .. }))));
+    let rest = history;
+    for operation in reused {
         stats.keyed_reused += 1;
         let (Call::Keyed(key, command), Return::Keyed(Err(KeyedError::KeyReused { key: answered, field }))) =
             (&operation.op.0, &operation.out)
@@ -598,7 +592,7 @@ fn check_reused(history: History, stats: &mut Stats) -> (History, Vec<String>) {
             ));
         }
     }
-    (rest, problems)
+    problems
 }
 
 /// Checks one SKU's history against the sequential `S`.
@@ -617,7 +611,7 @@ fn check_part<S: SequentialSpec>(part: &[Operation<Op, Return>]) -> (Verdict, bo
 
 fn check_history(seed: u64, history: History, stats: &mut Stats) {
     stats.histories += 1;
-    let (history, reused_problems) = check_reused(history, stats);
+    let reused_problems = check_reused(&history, stats);
     if !reused_problems.is_empty() {
         stats.violations += reused_problems.len() as u64;
         for problem in reused_problems {

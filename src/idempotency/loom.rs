@@ -114,7 +114,9 @@ fn transient_result_lets_the_duplicate_apply() {
 /// Race: two different commands with one key, final results.
 ///
 /// Asserts: exactly one application; the winner `Applied(0)`, the loser
-/// `Conflict(winner's command)`; the winner's command stays recorded.
+/// `Conflict(winner's command)`, answered only once the winner's command
+/// has taken effect (a loser arriving while it is in flight waits for it);
+/// the winner's command stays recorded.
 #[test]
 fn different_commands_race_one_conflicts() {
     check("different_commands_race_one_conflicts", Preemptions::Unbounded, || {
@@ -123,10 +125,22 @@ fn different_commands_race_one_conflicts() {
         let racers: Vec<_> = (1..=2)
             .map(|command| {
                 let (store, applied) = (Arc::clone(&store), Arc::clone(&applied));
-                thread::spawn(move || (command, run(&store, command, &applied, |_| true)))
+                thread::spawn(move || {
+                    let claimed = run(&store, command, &applied, |_| true);
+                    // Relaxed: the attempt's lock orders the winner's apply
+                    // before a loser's answer (the property checked here).
+                    let seen = applied.load(Ordering::Relaxed);
+                    (command, claimed, seen)
+                })
             })
             .collect();
         let outcomes: Vec<_> = racers.into_iter().map(|racer| racer.join().expect("no panic")).collect();
+        for (_, claimed, seen) in &outcomes {
+            if let Claimed::Conflict(_) = claimed {
+                assert_eq!(*seen, 1, "told of a conflict before the first command took effect");
+            }
+        }
+        let outcomes: Vec<_> = outcomes.into_iter().map(|(command, claimed, _)| (command, claimed)).collect();
         let winner = match outcomes.as_slice() {
             [(winner, Claimed::Applied(0)), (_, Claimed::Conflict(first))]
             | [(_, Claimed::Conflict(first)), (winner, Claimed::Applied(0))] => {
