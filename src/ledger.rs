@@ -829,8 +829,10 @@ impl Ledger {
     ///   never turned into a success later. A transient one (`Contended`)
     ///   is not remembered, so a retry may apply.
     /// - Duplicates racing each other: exactly one applies; the others wait
-    ///   for that attempt (only they: commands with other keys, and
-    ///   commands without a key, never wait) and return its outcome.
+    ///   for that attempt and return its outcome. A different command sent
+    ///   with a key whose command is still running waits for it too, then
+    ///   gets `KeyReused` (or runs, if that attempt was transient). Commands
+    ///   with other keys, and commands without a key, never wait.
     /// - Keys are remembered for [`KeyWindow::window`] after their outcome
     ///   (by the ledger's clock) and at most [`KeyWindow::keys_max`] of
     ///   them, the oldest forgotten first; a forgotten key is new again.
