@@ -182,6 +182,19 @@ impl PlainLots {
     }
 }
 
+/// One unit off a lone counter by compare-and-swap, unless it is empty.
+fn take_one(counter: &AtomicU64) -> bool {
+    // Relaxed: a lone counter orders nothing else.
+    let mut current = counter.load(Ordering::Relaxed);
+    while current > 0 {
+        match counter.compare_exchange_weak(current, current - 1, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return true,
+            Err(actual) => current = actual,
+        }
+    }
+    false
+}
+
 struct CasCounters {
     stock: Vec<AtomicU64>,
     initial: u64,
@@ -193,16 +206,7 @@ impl CasCounters {
     }
 
     fn take(&self, sku: usize) -> bool {
-        let counter = &self.stock[sku];
-        // Relaxed: a lone counter orders nothing else.
-        let mut current = counter.load(Ordering::Relaxed);
-        while current > 0 {
-            match counter.compare_exchange_weak(current, current - 1, Ordering::Relaxed, Ordering::Relaxed) {
-                Ok(_) => return true,
-                Err(actual) => current = actual,
-            }
-        }
-        false
+        take_one(&self.stock[sku])
     }
 
     fn check(&self, granted: u64) -> Result<(), String> {
@@ -311,16 +315,7 @@ struct LookupCas {
 
 impl Engine for LookupCas {
     fn op(&self, rng: &mut Rng) -> bool {
-        let counter = &self.counters[&SkuId(self.market.pick(rng) as u64)];
-        // Relaxed: a lone counter orders nothing else.
-        let mut current = counter.load(Ordering::Relaxed);
-        while current > 0 {
-            match counter.compare_exchange_weak(current, current - 1, Ordering::Relaxed, Ordering::Relaxed) {
-                Ok(_) => return true,
-                Err(actual) => current = actual,
-            }
-        }
-        false
+        take_one(&self.counters[&SkuId(self.market.pick(rng) as u64)])
     }
     fn check(&self, granted: u64) -> Result<(), String> {
         let left: u64 = self.counters.values().map(|c| c.load(Ordering::Relaxed)).sum();

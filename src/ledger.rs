@@ -764,17 +764,9 @@ impl Ledger {
     /// units of SKUs nobody touches, and reports expired lots. `now` may
     /// not be later than the ledger's clock.
     pub fn expire_due(&self, now: Timestamp) -> Result<ExpiryReport, ExpireError> {
-        let clock = self.clock.now();
-        if now > clock {
-            return Err(ExpireError::InFuture { now, clock });
-        }
-        let mut cells = self.skus.cells();
-        cells.sort_by_key(|cell| cell.load().sku);
-        let mut report = ExpiryReport::default();
-        for cell in cells {
-            report.swept.extend(self.sweep_cell(&cell, now));
-        }
-        Ok(report)
+        let mut skus = self.skus();
+        skus.sort_unstable();
+        self.expire_due_in(&skus, now)
     }
 
     /// [`expire_due`](Self::expire_due) for the listed SKUs only (SKUs not
