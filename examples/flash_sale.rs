@@ -17,6 +17,8 @@
 //! Exits with status 1 (and the failed invariants on stderr) if any check
 //! fails.
 
+mod common;
+
 use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::process::exit;
@@ -45,10 +47,7 @@ fn parse_args() -> Config {
     let mut config = Config { threads: 2 * cores, units: 10_000, attempts: 1_000_000, json: false };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        let mut number = |name: &str| -> u64 {
-            let value = args.next().unwrap_or_else(|| usage(&format!("{name} needs a value")));
-            value.parse().unwrap_or_else(|_| usage(&format!("{name}: {value:?} is not a whole number")))
-        };
+        let mut number = |flag: &str| common::number(&mut args, flag, usage);
         match arg.as_str() {
             "--threads" => config.threads = number("--threads") as usize,
             "--units" => config.units = number("--units"),

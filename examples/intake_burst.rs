@@ -22,6 +22,8 @@
 //!
 //! Exits with status 1 (and the failed checks on stderr) if any check fails.
 
+mod common;
+
 use std::process::exit;
 use std::sync::Arc;
 use std::thread;
@@ -57,10 +59,7 @@ fn parse_args() -> Config {
     let mut units = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        let mut number = |name: &str| -> u64 {
-            let value = args.next().unwrap_or_else(|| usage(&format!("{name} needs a value")));
-            value.parse().unwrap_or_else(|_| usage(&format!("{name}: {value:?} is not a whole number")))
-        };
+        let mut number = |flag: &str| common::number(&mut args, flag, usage);
         match arg.as_str() {
             "--capacity" => config.capacity = number("--capacity") as usize,
             "--workers" => config.workers = number("--workers") as usize,

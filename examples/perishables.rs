@@ -33,6 +33,8 @@
 //! The ledger runs on a `ManualClock` frozen at one instant, so which
 //! pallets count as expired is the same on every run.
 
+mod common;
+
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -100,10 +102,7 @@ fn parse_args() -> Config {
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        let mut number = |name: &str| -> u64 {
-            let value = args.next().unwrap_or_else(|| usage(&format!("{name} needs a value")));
-            value.parse().unwrap_or_else(|_| usage(&format!("{name}: {value:?} is not a whole number")))
-        };
+        let mut number = |flag: &str| common::number(&mut args, flag, usage);
         match arg.as_str() {
             "--pallets" => c.pallets = number("--pallets"),
             "--pallet-lb" => c.pallet_lb = number("--pallet-lb"),

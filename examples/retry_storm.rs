@@ -21,6 +21,8 @@
 //!
 //! Exits with status 1 (and the failed checks on stderr) if any check fails.
 
+mod common;
+
 use std::collections::HashMap;
 use std::process::exit;
 use std::sync::{Arc, Barrier};
@@ -50,10 +52,7 @@ fn parse_args() -> Config {
     let mut config = Config { orders: 20_000, copies: 4, units: 15_000, json: false };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        let mut number = |name: &str| -> u64 {
-            let value = args.next().unwrap_or_else(|| usage(&format!("{name} needs a value")));
-            value.parse().unwrap_or_else(|_| usage(&format!("{name} takes a whole number, not {value:?}")))
-        };
+        let mut number = |flag: &str| common::number(&mut args, flag, usage);
         match arg.as_str() {
             "--orders" => config.orders = number("--orders"),
             "--copies" => config.copies = number("--copies") as usize,
