@@ -34,7 +34,7 @@
 
 mod common;
 
-use common::reference::ReferenceLedger;
+use common::reference::{ReferenceLedger, touched};
 use proptest::prelude::*;
 use proptest::test_runner::{RngAlgorithm, TestCaseError};
 use std::sync::Arc;
@@ -340,20 +340,6 @@ fn expected_version(command: &mut Command) -> Option<&mut Option<u64>> {
     }
 }
 
-/// The SKUs a command operates on (and sweeps).
-fn touched(command: &Command) -> Vec<SkuId> {
-    match command {
-        Command::AllocateOrder(order) => {
-            let mut skus: Vec<SkuId> = order.lines.iter().map(|line| line.sku).collect();
-            skus.sort();
-            skus.dedup();
-            skus
-        }
-        Command::ExpireDue { .. } => SKUS.to_vec(),
-        other => other.sku().into_iter().collect(),
-    }
-}
-
 /// The command a `Run` or `ExpireDue` step sends at `now` (`None` for any
 /// other step): a relative expected version is set from the reference's
 /// version once the command's own sweep ran, a relative `expire_due`
@@ -486,7 +472,7 @@ fn run(steps: &[Step]) -> Result<(), TestCaseError> {
             defined.sort();
             prop_assert_eq!(defined, reference.skus(), "step {}: defined SKUs differ after {:?}", index, command);
         }
-        for sku in touched(&command) {
+        for sku in touched(&command, &SKUS) {
             check_sku(&ledger, &reference, sku, now, index, step)?;
         }
         let audit = ledger.audit();

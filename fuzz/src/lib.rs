@@ -40,7 +40,7 @@
 #[path = "../../tests/common/reference.rs"]
 mod reference;
 
-use reference::ReferenceLedger;
+use reference::{ReferenceLedger, touched};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::fmt::Debug;
@@ -382,7 +382,14 @@ impl Bytes<'_> {
 
     /// The v1 step table, unchanged.
     fn step_v1(&mut self) -> Step {
-        match self.byte() % 10 {
+        let op = self.byte() % 10;
+        self.step_base(op)
+    }
+
+    /// The ten steps every format has, by opcode 0–9 (v2 and v3 requests
+    /// and adjustments read more bytes than v1's: see `request`, `adjust`).
+    fn step_base(&mut self, op: u8) -> Step {
+        match op {
             0 => Step::Exec(Command::DefineSku { sku: self.sku(), policy: self.policy() }),
             1 => Step::Exec(self.receive()),
             2 | 3 => Step::Exec(Command::Allocate(self.request())),
@@ -402,18 +409,7 @@ impl Bytes<'_> {
     /// the lifecycle commands, by opcode `op % 16`.
     fn step_v2(&mut self, op: u8) -> Step {
         match op % 16 {
-            0 => Step::Exec(Command::DefineSku { sku: self.sku(), policy: self.policy() }),
-            1 => Step::Exec(self.receive()),
-            2 | 3 => Step::Exec(Command::Allocate(self.request())),
-            4 => Step::Exec(Command::Take(self.request())),
-            5 => Step::Exec(Command::Release { reservation: self.reservation() }),
-            6 => {
-                let reservation = self.reservation();
-                Step::Exec(Command::Commit { reservation, quantity: self.optional_quantity() })
-            }
-            7 => Step::Exec(self.adjust()),
-            8 => Step::Advance(self.millis()),
-            9 => Step::Set(self.millis()),
+            base @ 0..=9 => self.step_base(base),
             10 => Step::Exec(Command::AllocateOrder(self.order())),
             11 => {
                 let reservation = self.reservation();
@@ -482,20 +478,6 @@ pub fn prelude() -> Vec<Command> {
         Command::DefineSku { sku: SKUS[0], policy: AllocationPolicy::Fefo },
         Command::DefineSku { sku: SKUS[1], policy: AllocationPolicy::Fifo },
     ]
-}
-
-/// The SKUs a command operates on (and sweeps).
-fn touched(command: &Command, defined: &[SkuId]) -> Vec<SkuId> {
-    match command {
-        Command::AllocateOrder(order) => {
-            let mut skus: Vec<SkuId> = order.lines.iter().map(|line| line.sku).collect();
-            skus.sort();
-            skus.dedup();
-            skus
-        }
-        Command::ExpireDue { .. } => defined.to_vec(),
-        other => other.sku().into_iter().collect(),
-    }
 }
 
 /// The command's `expected_version` field, if it has one.

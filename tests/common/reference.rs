@@ -982,3 +982,19 @@ fn expire_due(state: &mut State, at: Timestamp, clock: Timestamp) -> Result<Expi
     let swept = state.skus.values_mut().filter_map(|entry| entry.sweep(at, true)).collect();
     Ok(ExpiryReport { swept })
 }
+
+/// The SKUs a command operates on, each swept first when it runs: every
+/// line's SKU of an order (ascending, once each), every `defined` SKU for
+/// `expire_due`, else the command's one SKU.
+pub fn touched(command: &Command, defined: &[SkuId]) -> Vec<SkuId> {
+    match command {
+        Command::AllocateOrder(order) => {
+            let mut skus: Vec<SkuId> = order.lines.iter().map(|line| line.sku).collect();
+            skus.sort();
+            skus.dedup();
+            skus
+        }
+        Command::ExpireDue { .. } => defined.to_vec(),
+        other => other.sku().into_iter().collect(),
+    }
+}
