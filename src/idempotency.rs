@@ -529,6 +529,13 @@ impl<C: Clone + Eq, R: Clone> Drop for InFlightGuard<'_, C, R> {
 
 #[cfg(all(test, not(any(stockroom_loom, stockroom_shuttle))))]
 mod tests {
+    //! Orderings in these tests: the tally counters (`applied`, `finals`,
+    //! `waited`, `first_done`, ...) are `Relaxed`. Each is read only after
+    //! the writer is ordered before the read by something else: a thread
+    //! join, or the attempt cell's lock through which the store hands an
+    //! outcome from the applying thread to the one that waited. The one
+    //! exception is the spinning barrier, commented where it is.
+
     use super::*;
     use std::sync::Mutex as StdMutex;
     use std::sync::atomic::AtomicUsize;
@@ -909,6 +916,8 @@ mod tests {
                         // so the threads leave it together (a blocking one wakes
                         // them one by one, and the first is usually done before
                         // the next arrives).
+                        // AcqRel / Acquire: each arrival pairs with the loads
+                        // of the others spinning below (a rendezvous only).
                         arrived.fetch_add(1, Ordering::AcqRel);
                         while arrived.load(Ordering::Acquire) < THREADS * (i + 1) {
                             std::thread::yield_now();
