@@ -109,7 +109,7 @@ pub(crate) fn audit_sku(state: &SkuState, report: &mut AuditReport) {
     let mut sum = Sums::default();
     for (position, &arrival) in catalog.order().iter().enumerate() {
         let lot = catalog.meta(arrival).id;
-        let quantities = state.lots.get(arrival);
+        let quantities = state.quantities(arrival);
         let inflow = i128::from(quantities.received.get()) + i128::from(quantities.adjusted);
         let outflow = i128::from(quantities.available.get())
             + i128::from(quantities.held.get())
@@ -175,5 +175,69 @@ impl Sums {
             held: clamp(self.held),
             committed: clamp(self.committed),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The audit reads `adjusted` as `net - received`; these check that a
+    //! unit appearing or vanishing in a lot still shows as a violation.
+    use super::{AuditReport, Violation, audit_sku};
+    use crate::cell::{Counts, SkuState};
+    use crate::clock::Timestamp;
+    use crate::ids::{LotId, SkuId};
+    use crate::lot::NewLot;
+    use crate::policy::AllocationPolicy;
+    use crate::quantity::Quantity;
+
+    fn stocked() -> SkuState {
+        let empty = SkuState::defined(SkuId(1), AllocationPolicy::Fefo);
+        let (state, _) = empty.receive(&NewLot::new(LotId(7), 10), Quantity::new(10).unwrap(), Timestamp(0)).unwrap();
+        state
+    }
+
+    fn audit(state: &SkuState) -> AuditReport {
+        let mut report = AuditReport::default();
+        audit_sku(state, &mut report);
+        report
+    }
+
+    fn corrupt(state: &mut SkuState, change: impl FnOnce(&mut Counts)) {
+        let mut counts = state.counts(0);
+        change(&mut counts);
+        state.lots.set(0, counts.pack());
+    }
+
+    #[test]
+    fn a_sound_lot_is_clean() {
+        assert!(audit(&stocked()).is_clean());
+    }
+
+    #[test]
+    fn a_unit_vanishing_from_a_lot_breaks_conservation() {
+        let mut state = stocked();
+        corrupt(&mut state, |lot| lot.available = lot.available.minus(Quantity::new(1).unwrap()));
+        let report = audit(&state);
+        assert!(
+            report
+                .violations
+                .iter()
+                .any(|violation| matches!(violation, Violation::Conservation { lot: LotId(7), .. })),
+            "{report:?}"
+        );
+    }
+
+    #[test]
+    fn an_adjustment_not_counted_in_the_totals_is_caught() {
+        let mut state = stocked();
+        corrupt(&mut state, |lot| {
+            lot.available = lot.available.plus(Quantity::new(1).unwrap());
+            lot.net = lot.net.plus(Quantity::new(1).unwrap());
+        });
+        let report = audit(&state);
+        assert!(
+            report.violations.iter().any(|violation| matches!(violation, Violation::TotalsMismatch { .. })),
+            "{report:?}"
+        );
     }
 }

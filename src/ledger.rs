@@ -954,7 +954,7 @@ fn notices(before: &SkuState, after: &SkuState, change: &Change) -> Vec<Notice> 
         Change::Swept(swept) => notices.extend(swept.expired_lots.iter().map(|&lot| Notice::LotExpired { lot })),
         Change::Received(received) => {
             let expires_at =
-                after.catalog.find(received.lot).and_then(|arrival| after.catalog.meta(arrival).expires_at);
+                after.catalog.find(received.lot).and_then(|arrival| after.catalog.meta(arrival).expires_at());
             if let (Some(expiry), Some(checked)) = (expires_at, before.lots_checked_until) {
                 if expiry <= checked {
                     notices.push(Notice::LotExpired { lot: received.lot });

@@ -91,6 +91,32 @@ impl Quantity {
     }
 }
 
+/// A [`Quantity`] in six bytes (it never exceeds 2^48 - 1), for tables
+/// with one entry per lot, where two bytes a counter add up.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct PackedQuantity([u8; 6]);
+
+impl PackedQuantity {
+    pub(crate) fn new(quantity: Quantity) -> PackedQuantity {
+        let [bytes @ .., _, _] = quantity.0.to_le_bytes();
+        PackedQuantity(bytes)
+    }
+
+    pub(crate) fn get(self) -> Quantity {
+        let [a, b, c, d, e, f] = self.0;
+        // Six bytes hold at most 2^48 - 1 = `Quantity::MAX`.
+        Quantity(u64::from_le_bytes([a, b, c, d, e, f, 0, 0]))
+    }
+}
+
+impl fmt::Debug for PackedQuantity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.get(), f)
+    }
+}
+
+const _: () = assert!(Quantity::MAX.0 == (1 << 48) - 1, "PackedQuantity keeps 48 bits");
+
 impl TryFrom<u64> for Quantity {
     type Error = QuantityTooLarge;
 
@@ -135,5 +161,14 @@ mod tests {
         assert_eq!(Quantity::ZERO.checked_sub(one), None);
         assert_eq!(one.checked_add(one).map(Quantity::get), Some(2));
         assert_eq!(one.checked_sub(one), Some(Quantity::ZERO));
+    }
+
+    #[test]
+    fn packing_keeps_every_bit_of_a_quantity() {
+        for value in [0, 1, 0xFF, 0x1_00, 0xABCD_EF01_2345, Quantity::MAX.get()] {
+            let quantity = Quantity::new(value).unwrap();
+            assert_eq!(PackedQuantity::new(quantity).get(), quantity);
+        }
+        assert_eq!(std::mem::size_of::<PackedQuantity>(), 6);
     }
 }

@@ -83,9 +83,9 @@ impl Snapshot {
         LotSnapshot {
             id: meta.id,
             received_at: meta.received_at,
-            expires_at: meta.expires_at,
+            expires_at: meta.expires_at(),
             attributes: catalog.attributes(arrival).cloned(),
-            quantities: self.state.lots.get(arrival),
+            quantities: self.state.quantities(arrival),
         }
     }
 

@@ -36,11 +36,14 @@
 //! reverse.
 
 mod catalog;
+mod counters;
 mod hold;
 #[cfg(all(test, stockroom_loom))]
 pub(crate) mod loom;
 mod state;
 
+#[cfg(test)]
+pub(crate) use counters::Counts; // the audit's tests corrupt counters with it
 pub(crate) use hold::Hold;
 pub(crate) use state::{Demand, HoldLookup, HoldTerms, SkuState};
 

@@ -22,6 +22,7 @@
 //!   adjustments), itself at most [`Quantity::MAX`].
 
 use super::catalog::{Catalog, LotMeta};
+use super::counters::{Counts, LotCounters};
 use super::hold::{Deadline, Hold, HoldLine, HoldLines};
 use crate::clock::{Moment, Timestamp};
 use crate::error::{AdjustError, AllocateError, CommitError, ExtendError, ReceiveError, ReleaseError};
@@ -78,7 +79,7 @@ pub(crate) struct SkuState {
     pub(crate) policy: AllocationPolicy,
     pub(crate) catalog: Arc<Catalog>,
     /// Counters by arrival index.
-    pub(crate) lots: PatchVec<LotQuantities>,
+    pub(crate) lots: PatchVec<LotCounters>,
     /// Live holds by reservation sequence number.
     pub(crate) holds: PatchMap<u64, Hold>,
     /// The sequence number the next allocation gets.
@@ -167,7 +168,7 @@ impl SkuState {
         let order = self.catalog.order();
         let from = match self.policy {
             AllocationPolicy::Fefo => order
-                .partition_point(|&arrival| !eligibility.admits(self.catalog.meta(arrival).expires_at))
+                .partition_point(|&arrival| !eligibility.admits(self.catalog.meta(arrival).expires_at()))
                 .max(self.cursor as usize),
             AllocationPolicy::Fifo => self.cursor as usize,
         };
@@ -178,8 +179,8 @@ impl SkuState {
     pub(crate) fn eligible(&self, eligibility: Eligibility) -> Quantity {
         self.candidates(eligibility)
             .iter()
-            .filter(|&&arrival| eligibility.admits(self.catalog.meta(arrival).expires_at))
-            .fold(Quantity::ZERO, |sum, &arrival| sum.plus(self.lots.get(arrival).available))
+            .filter(|&&arrival| eligibility.admits(self.catalog.meta(arrival).expires_at()))
+            .fold(Quantity::ZERO, |sum, &arrival| sum.plus(self.counts(arrival).available))
     }
 
     /// The lines `demand` gets from this version: lots in policy order,
@@ -221,10 +222,10 @@ impl SkuState {
             if remaining.is_zero() {
                 break;
             }
-            let available = self.lots.get(arrival).available;
+            let available = self.counts(arrival).available;
             if !available.is_zero()
                 && Some(arrival) != skip
-                && eligibility.admits(self.catalog.meta(arrival).expires_at)
+                && eligibility.admits(self.catalog.meta(arrival).expires_at())
             {
                 let quantity = available.min(remaining);
                 lines.push(HoldLine { lot: arrival, quantity });
@@ -248,10 +249,35 @@ impl SkuState {
         self
     }
 
-    fn update_lot(&mut self, arrival: u32, change: impl FnOnce(&mut LotQuantities)) {
-        let mut lot = self.lots.get(arrival);
-        change(&mut lot);
-        self.lots.set(arrival, lot);
+    pub(crate) fn counts(&self, arrival: u32) -> Counts {
+        self.lots.get(arrival).unpack()
+    }
+
+    /// A lot's counters as the public API shows them.
+    pub(crate) fn quantities(&self, arrival: u32) -> LotQuantities {
+        let counts = self.counts(arrival);
+        let received = self.catalog.meta(arrival).received();
+        LotQuantities {
+            received,
+            // Both at most `Quantity::MAX` < 2^63: the difference fits.
+            adjusted: counts.net.get() as i64 - received.get() as i64,
+            available: counts.available,
+            held: counts.held,
+            committed: counts.committed,
+        }
+    }
+
+    fn update_lot(&mut self, arrival: u32, change: impl FnOnce(&mut Counts)) {
+        let mut counts = self.counts(arrival);
+        change(&mut counts);
+        self.lots.set(arrival, counts.pack());
+    }
+
+    /// Moves the cursor back to lot `arrival`, which has units again.
+    fn rewind_to(&mut self, arrival: u32) {
+        if self.cursor > 0 {
+            self.cursor = self.cursor.min(self.catalog.position(self.policy, arrival));
+        }
     }
 
     fn draw(&mut self, lines: &[HoldLine], draw: Draw) {
@@ -286,14 +312,14 @@ impl SkuState {
         self.totals.committed = self.totals.committed.plus(committed);
         self.totals.available = self.totals.available.plus(returned);
         if !returned.is_zero() {
-            self.cursor = self.cursor.min(self.catalog.position(arrival));
+            self.rewind_to(arrival);
         }
     }
 
     fn advance_cursor(&mut self) {
         let order = self.catalog.order();
         while let Some(&arrival) = order.get(self.cursor as usize) {
-            if !self.lots.get(arrival).available.is_zero() {
+            if !self.counts(arrival).available.is_zero() {
                 break;
             }
             self.cursor += 1;
@@ -314,11 +340,11 @@ impl SkuState {
             .checked_add(quantity)
             .ok_or(ReceiveError::Overflow { sku: self.sku, quantity: quantity.get() })?;
         let received_at = lot.received_at.unwrap_or(now);
-        let meta = LotMeta { id: lot.id, received_at, expires_at: lot.expires_at };
+        let meta = LotMeta::new(lot.id, received_at, lot.expires_at, quantity);
         let (catalog, place) = self.catalog.with_lot(self.policy, meta, lot.attributes.clone());
         let mut next = self.successor();
         next.catalog = Arc::new(catalog);
-        next.lots.push(LotQuantities { received: quantity, available: quantity, ..LotQuantities::default() });
+        next.lots.push(Counts::received(quantity).pack());
         next.inflow = inflow;
         next.totals.received = next.totals.received.plus(quantity);
         next.totals.available = next.totals.available.plus(quantity);
@@ -450,7 +476,7 @@ impl SkuState {
     fn newly_expired_lots(&self, now: Timestamp) -> impl Iterator<Item = LotId> + '_ {
         let checked = self.lots_checked_until;
         self.catalog.order().iter().map(|&arrival| self.catalog.meta(arrival)).filter_map(move |meta| {
-            let expiry = meta.expires_at?;
+            let expiry = meta.expires_at()?;
             let unreported = checked.is_none_or(|until| expiry > until);
             (expiry <= now && unreported).then_some(meta.id)
         })
@@ -545,7 +571,7 @@ impl SkuState {
             expected: expected_version.unwrap_or_default(),
             current,
         })?;
-        let before = self.lots.get(arrival);
+        let before = self.quantities(arrival);
         let out_of_range = || AdjustError::OutOfRange {
             sku: self.sku,
             lot: lot_id,
@@ -558,9 +584,12 @@ impl SkuState {
         let mut shortfalls = Vec::new();
         if delta > 0 {
             next.inflow = self.inflow.checked_add(size).ok_or_else(out_of_range)?;
-            next.update_lot(arrival, |lot| lot.available = lot.available.plus(size));
+            next.update_lot(arrival, |lot| {
+                lot.available = lot.available.plus(size);
+                lot.net = lot.net.plus(size);
+            });
             next.totals.available = next.totals.available.plus(size);
-            next.cursor = next.cursor.min(self.catalog.position(arrival));
+            next.rewind_to(arrival);
         } else {
             if size.get() > before.on_hand() {
                 return Err(out_of_range());
@@ -573,6 +602,7 @@ impl SkuState {
             next.update_lot(arrival, |lot| {
                 lot.available = lot.available.minus(from_available);
                 lot.held = lot.held.minus(from_holds);
+                lot.net = lot.net.minus(size);
             });
             next.totals.available = next.totals.available.minus(from_available);
             next.totals.held = next.totals.held.minus(from_holds);
@@ -582,14 +612,13 @@ impl SkuState {
             }
             next.advance_cursor();
         }
-        next.update_lot(arrival, |lot| lot.adjusted += delta);
         next.totals.adjusted += delta;
         let adjusted = Adjusted {
             sku: self.sku,
             lot: lot_id,
             delta,
             reason,
-            quantities: next.lots.get(arrival),
+            quantities: next.quantities(arrival),
             shortfalls,
             version: next.version,
         };
