@@ -20,9 +20,11 @@ use std::sync::Arc;
 
 const PATCH_MIN: usize = 8;
 
-/// The patch size past which an overlay is folded into a new base.
-fn patch_limit(base_len: usize) -> usize {
-    base_len.isqrt().max(PATCH_MIN)
+/// Whether a patch of `patch_len` entries over a base of `base_len` has
+/// outgrown `max(PATCH_MIN, √base_len)` (squared: no square root on every
+/// change).
+fn outgrown(patch_len: usize, base_len: usize) -> bool {
+    patch_len > PATCH_MIN && patch_len.saturating_mul(patch_len) > base_len
 }
 
 /// A vector of `Copy` values with cheap versioned updates.
@@ -73,7 +75,7 @@ impl<T: Copy> PatchVec<T> {
 
     /// Folds the patch into a new base when it has grown past its limit.
     pub(crate) fn compact_if_large(&mut self) {
-        if self.patch.len() > patch_limit(self.base.len()) {
+        if outgrown(self.patch.len(), self.base.len()) {
             *self = PatchVec::from_vec(self.to_vec());
         }
     }
@@ -174,7 +176,7 @@ impl<K: Ord + Copy, V: Clone> PatchMap<K, V> {
 
     /// Folds the patch into a new base when it has grown past its limit.
     pub(crate) fn compact_if_large(&mut self) {
-        if self.patch.len() > patch_limit(self.base().len()) {
+        if outgrown(self.patch.len(), self.base().len()) {
             let entries: Vec<(K, V)> = self.iter().map(|(k, v)| (*k, v.clone())).collect();
             debug_assert_eq!(entries.len(), self.len);
             self.base = (!entries.is_empty()).then(|| entries.into());
@@ -239,7 +241,7 @@ mod tests {
                 vec.set(i as u32, value);
                 model[i] = value;
                 vec.compact_if_large();
-                prop_assert!(vec.patch.len() <= patch_limit(len));
+                prop_assert!(!outgrown(vec.patch.len(), len));
             }
             prop_assert_eq!(vec.to_vec(), model.clone());
             for (i, value) in model.iter().enumerate() {

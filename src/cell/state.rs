@@ -273,10 +273,14 @@ impl SkuState {
         self.lots.set(arrival, counts.pack());
     }
 
-    /// Moves the cursor back to lot `arrival`, which has units again.
+    /// Moves the cursor back to lot `arrival`, which has units again. Units
+    /// usually return to the lot at the cursor or after it: one comparison
+    /// of policy keys; only a lot before it is placed by binary search.
     fn rewind_to(&mut self, arrival: u32) {
-        if self.cursor > 0 {
-            self.cursor = self.cursor.min(self.catalog.position(self.policy, arrival));
+        let key = |lot: u32| self.policy.sort_key(&self.catalog.facts(lot));
+        match self.catalog.order().get(self.cursor as usize) {
+            Some(&at_cursor) if key(arrival) >= key(at_cursor) => {}
+            _ => self.cursor = self.cursor.min(self.catalog.position(self.policy, arrival)),
         }
     }
 
