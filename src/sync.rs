@@ -71,7 +71,7 @@ pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering
 #[cfg(all(stockroom_shuttle, not(stockroom_loom)))]
 pub(crate) use shuttle::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
 
-pub(crate) use cell::{SnapshotCell, SnapshotGuard};
+pub(crate) use cell::SnapshotCell;
 pub(crate) use mutex::Mutex;
 pub(crate) use queue::SegQueue;
 

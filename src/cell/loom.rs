@@ -778,3 +778,69 @@ fn sold_out_hint_is_never_stale() {
         assert_sound(&ledger);
     });
 }
+
+/// Race: two immediate sales of 1 (through the version's sales word) on a
+/// FIFO SKU with one 4-unit lot, against a shrink of that lot by 2 (a
+/// change that seals the word and folds the sales in before it swaps).
+///
+/// Asserts: every call succeeds (4 units cover any order); the versions
+/// handed out are exactly 2, 3 and 4 (each change one version, no two
+/// alike, whatever mix of word and swap carried them); the shrink's
+/// outcome shows the lot as it was at its version (units sold before it
+/// are committed in it, later ones are not); the lot ends with nothing
+/// available, 2 committed, net 1 and a clean audit.
+#[test]
+fn sales_through_the_word_race_a_shrink() {
+    check("sales_through_the_word_race_a_shrink", Preemptions::AtLeast(4), || {
+        let ledger = ledger_with(AllocationPolicy::Fifo, &[(1, 4)]);
+        let buyers: Vec<_> = (0..2)
+            .map(|_| {
+                let ledger = Arc::clone(&ledger);
+                thread::spawn(move || ledger.take(&request(1)).expect("4 units cover every order"))
+            })
+            .collect();
+        let shrunk = ledger.adjust(SKU, LotId(1), -2, AdjustmentReason::Damage).expect("on hand covers it");
+        let sales: Vec<_> = buyers.into_iter().map(|buyer| buyer.join().unwrap()).collect();
+
+        let mut versions: Vec<u64> = sales.iter().map(|sale| sale.version).chain([shrunk.version]).collect();
+        versions.sort_unstable();
+        assert_eq!(versions, [2, 3, 4], "each change exactly one version: {sales:?} {shrunk:?}");
+        let sold_before = sales.iter().filter(|sale| sale.version < shrunk.version).count() as u64;
+        assert_eq!(shrunk.quantities.committed.get(), sold_before, "the shrink's version counts the sales before it");
+        assert_eq!(shrunk.quantities.available.get(), 4 - 2 - sold_before);
+        for sale in &sales {
+            assert_eq!(sale.lines, [line(1, 1)]);
+        }
+        let after = lot(&ledger, 1);
+        assert_eq!((after.available.get(), after.committed.get(), after.adjusted), (0, 2, -2));
+        assert_eq!(version(&ledger), 4);
+        assert_sound(&ledger);
+    });
+}
+
+/// Race: an immediate sale of 1 from a FIFO SKU whose only lot (received
+/// at 5) has 2 units, against the receipt of a lot received at 1, which
+/// sorts first and moves the cursor back over itself.
+///
+/// Asserts: the sale draws from the lot FIFO picks in the version it
+/// committed against: lot 5 if its version precedes the receipt's, lot 1
+/// if it follows; versions 2 and 3 are handed out once each; audit clean.
+#[test]
+fn a_sale_through_the_word_races_a_receipt_that_sorts_first() {
+    check("a_sale_through_the_word_races_a_receipt_that_sorts_first", Preemptions::Unbounded, || {
+        let ledger = ledger_with(AllocationPolicy::Fifo, &[(5, 2)]);
+        let buyer = {
+            let ledger = Arc::clone(&ledger);
+            thread::spawn(move || ledger.take(&request(1)).expect("stock"))
+        };
+        let received = ledger.receive(SKU, NewLot::new(LotId(1), 1).received_at(Timestamp(1))).expect("new lot");
+        let sale = buyer.join().unwrap();
+
+        let mut versions = [sale.version, received.version];
+        versions.sort_unstable();
+        assert_eq!(versions, [2, 3]);
+        let expected = if sale.version < received.version { line(5, 1) } else { line(1, 1) };
+        assert_eq!(sale.lines, [expected], "FIFO's choice from the version the sale committed against");
+        assert_sound(&ledger);
+    });
+}

@@ -1,7 +1,8 @@
 //! The SKU cell: one SKU's current version, and the one compare-and-swap
 //! loop through which every change to its stock goes.
 //!
-//! Owns: [`SkuCell`] and its retry policy ([`ATTEMPTS_MAX`], backoff).
+//! Owns: [`SkuCell`], its retry policy ([`ATTEMPTS_MAX`], backoff), and the
+//! fast path of immediate sales through a version's sales word.
 //!
 //! Must never: block, or publish a state that was not derived from the
 //! state it replaces. A change is computed from a loaded version, off to
@@ -34,12 +35,32 @@
 //! the version current at the read is `v` or a later sold-out one. A stale
 //! hint can only say "not sold out" (the slow path then decides), never the
 //! reverse.
+//!
+//! The sales word (`SkuState::sales`, see [`sales`]) lets an immediate sale
+//! of the first lot skip publishing a version: one compare-and-swap on the
+//! current version's word counts it, and the sale's version is the
+//! version's own plus its place among the word's sales. What a published
+//! version `S` stands for is `S` with its word's sales folded in. Every
+//! change that replaces `S` (a step, a sweep, a fold after a refusal)
+//! computes from the tally it read, then *seals* the word (a `fetch_or`)
+//! before its swap, and swaps only if the sealed tally is the one it
+//! computed from. All of these are SeqCst, in one total order with the
+//! swaps. So a sale that got into the word precedes the seal, which
+//! precedes the swap away from `S`: the sale took effect while `S` was
+//! current, and the change that replaces `S` counts it. A sale after the
+//! seal fails and takes the slow path. A reader that finds the word open
+//! read `S` while it was current; one that finds it sealed reads the final
+//! tally, which `S` stood for from the seal to its replacement (after the
+//! reader's load: see `settle`). Sales only ever remove
+//! units, so the sold-out hint, which they do not touch, can lag them only
+//! towards "not sold out": the fold published after a refusal raises it.
 
 mod catalog;
 mod counters;
 mod hold;
 #[cfg(all(test, stockroom_loom))]
 pub(crate) mod loom;
+mod sales;
 mod state;
 
 #[cfg(test)]
@@ -48,8 +69,10 @@ pub(crate) use hold::Hold;
 pub(crate) use state::{Demand, HoldLookup, HoldTerms, SkuState};
 
 use crate::clock::Moment;
-use crate::outcome::Swept;
-use crate::sync::{Arc, AtomicU64, Backoff, Ordering, SnapshotCell, SnapshotGuard};
+use crate::ids::SkuId;
+use crate::outcome::{Sale, Swept};
+use crate::sync::{Arc, AtomicU64, Backoff, Ordering, SnapshotCell};
+use sales::Tally;
 
 /// Attempts at one change before it is refused as contended. Every failed
 /// attempt means another change landed, so the ledger as a whole made
@@ -106,13 +129,35 @@ impl SkuCell {
         true
     }
 
-    /// The current version, without touching its reference count.
-    pub(crate) fn load(&self) -> SnapshotGuard<SkuState> {
-        self.state.load()
+    /// The SKU this cell holds.
+    pub(crate) fn sku(&self) -> SkuId {
+        self.state.load().sku
+    }
+
+    /// The current version as it stands, sales of its word folded in: for
+    /// the audit and the SKU list, which sweep nothing.
+    pub(crate) fn settled(&self) -> Arc<SkuState> {
+        settle(self.state.load_full()).0
+    }
+
+    /// An immediate sale of `demand` through the current version's sales
+    /// word: one compare-and-swap, no new version. `None` sends it down
+    /// the slow path ([`update`](Self::update)): the first lot cannot cover
+    /// it, a hold is due to lapse, the word is sealed, or another rule of
+    /// [`SkuState::fast_lot`] applies.
+    pub(crate) fn take_fast(&self, demand: &Demand) -> Option<Sale> {
+        let current = self.state.load();
+        let (first, available) = current.fast_lot(demand)?;
+        let before = current.sales.add(demand.quantity, available)?;
+        Some(current.fast_sale(first, demand.quantity, before))
     }
 
     /// Applies `step` to the current version and publishes its result by
     /// compare-and-swap, retrying from the new current version on conflict.
+    ///
+    /// The current version is taken with the sales of its word folded in,
+    /// and the word is sealed before the swap; if a sale slipped in between
+    /// (the sealed tally differs), the step runs again on the new tally.
     ///
     /// Lapsed holds go first: while the loaded version has a hold whose
     /// deadline passed at `moment`, a sweep returning their units is
@@ -122,8 +167,10 @@ impl SkuCell {
     /// every version this call published, in order: sweeps and the step's.
     ///
     /// `step` is pure: a refusal returns at once with nothing published by
-    /// it (a sold-out SKU costs one load). After [`ATTEMPTS_MAX`] lost races
-    /// the change is refused with `contended(attempts)`.
+    /// it (a sold-out SKU costs one load; a version with sales in its word
+    /// is replaced by the same version with them folded in, which changes
+    /// no count). After [`ATTEMPTS_MAX`] lost races the change is refused
+    /// with `contended(attempts)`.
     pub(crate) fn update<R, E>(
         &self,
         moment: &Moment,
@@ -134,21 +181,45 @@ impl SkuCell {
         let backoff = Backoff::new();
         let mut swept = Vec::new();
         for _ in 0..ATTEMPTS_MAX {
-            let current = self.state.load();
-            if current.has_lapsed(moment) {
-                self.try_sweep(&current, moment, &mut swept, landed);
+            let loaded = self.state.load();
+            let current: &Arc<SkuState> = &loaded;
+            let (tally, sealed) = current.sales.read();
+            let folded = (!tally.is_empty() || sealed).then(|| current.with_sales(tally));
+            let base = folded.as_ref().unwrap_or(&**current);
+            if base.has_lapsed(moment) {
+                self.try_sweep(current, tally, base, moment, &mut swept, landed);
                 continue;
             }
-            let (next, result) = step(&current, &swept)?;
-            debug_assert_eq!(next.version, current.version + 1, "a change is exactly one version");
-            let next = Arc::new(next);
-            if self.publish(&current, &next) {
-                landed(&current, &next, Landed::Step(&result));
-                return Ok(result);
+            let (next, result) = match step(base, &swept) {
+                Ok(stepped) => stepped,
+                Err(error) => {
+                    if let Some(folded) = folded {
+                        self.install_folded(current, tally, folded);
+                    }
+                    return Err(error);
+                }
+            };
+            debug_assert_eq!(next.version, base.version + 1, "a change is exactly one version");
+            if current.sales.seal() == tally {
+                let next = Arc::new(next);
+                if self.publish(current, &next) {
+                    landed(base, &next, Landed::Step(&result));
+                    return Ok(result);
+                }
             }
             backoff.snooze();
         }
         Err(contended(ATTEMPTS_MAX))
+    }
+
+    /// After a refusal, replaces `current` by `folded` (the same counts,
+    /// its sales folded in, an open word), so the sold-out hint learns of
+    /// sales that emptied the SKU and later sales find an open word. Best
+    /// effort: if a sale slipped in or another version landed, leaves it.
+    fn install_folded(&self, current: &Arc<SkuState>, tally: Tally, folded: SkuState) {
+        if current.sales.seal() == tally {
+            self.publish(current, &Arc::new(folded));
+        }
     }
 
     /// The current version with no hold lapsed at `moment`: sweeps first
@@ -161,11 +232,12 @@ impl SkuCell {
         landed: &mut dyn FnMut(&SkuState, &SkuState, Landed<'_, ()>),
     ) -> Option<Arc<SkuState>> {
         for _ in 0..ATTEMPTS_MAX {
-            let current = self.state.load_full();
+            let loaded = self.state.load_full();
+            let (current, tally) = settle(Arc::clone(&loaded));
             if !current.has_lapsed(moment) {
                 return Some(current);
             }
-            self.try_sweep(&current, moment, swept, landed);
+            self.try_sweep(&loaded, tally, &current, moment, swept, landed);
         }
         None
     }
@@ -181,33 +253,57 @@ impl SkuCell {
     ) -> Option<Swept> {
         let backoff = Backoff::new();
         for _ in 0..ATTEMPTS_MAX {
-            let current = self.state.load();
-            let (next, swept) = current.sweep(moment.now(), lots)?;
-            let next = Arc::new(next);
-            if self.publish(&current, &next) {
-                landed(&current, &next, Landed::Swept(&swept));
-                return Some(swept);
+            let loaded = self.state.load();
+            let current: &Arc<SkuState> = &loaded;
+            let (tally, sealed) = current.sales.read();
+            let folded = (!tally.is_empty() || sealed).then(|| current.with_sales(tally));
+            let base = folded.as_ref().unwrap_or(&**current);
+            let (next, swept) = base.sweep(moment.now(), lots)?;
+            if current.sales.seal() == tally {
+                let next = Arc::new(next);
+                if self.publish(current, &next) {
+                    landed(base, &next, Landed::Swept(&swept));
+                    return Some(swept);
+                }
             }
             backoff.snooze();
         }
         None
     }
 
-    /// One attempt at sweeping the lapsed holds of `current`.
+    /// One attempt at sweeping the lapsed holds of `base`, which is what
+    /// `current` stands for with `tally` folded in.
     fn try_sweep<R>(
         &self,
         current: &Arc<SkuState>,
+        tally: Tally,
+        base: &SkuState,
         moment: &Moment,
         swept: &mut Vec<Swept>,
         landed: &mut dyn FnMut(&SkuState, &SkuState, Landed<'_, R>),
     ) {
-        let Some((next, sweep)) = current.sweep(moment.now(), false) else { return };
+        let Some((next, sweep)) = base.sweep(moment.now(), false) else { return };
+        if current.sales.seal() != tally {
+            return;
+        }
         let next = Arc::new(next);
         if self.publish(current, &next) {
-            landed(current, &next, Landed::Swept(&sweep));
+            landed(base, &next, Landed::Swept(&sweep));
             swept.push(sweep);
         }
     }
+}
+
+/// What the loaded `current` stands for: itself, or with the sales of its
+/// word folded in; and the tally folded. Linearizable either way: `current`
+/// was current when loaded, so if the word is open at the read it still is,
+/// and if it is sealed, the sealed tally is what `current` stood for from
+/// the seal until the swap that replaced it, an interval that overlaps this
+/// call (the swap came after the load, the seal before the read).
+fn settle(current: Arc<SkuState>) -> (Arc<SkuState>, Tally) {
+    let (tally, _) = current.sales.read();
+    let state = if tally.is_empty() { current } else { Arc::new(current.with_sales(tally)) };
+    (state, tally)
 }
 
 /// A version one call published: a sweep of lapsed holds, or the call's

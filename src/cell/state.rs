@@ -5,9 +5,11 @@
 //! by policy, what a release, commit, sale, receipt or adjustment does to
 //! each lot's counters and to the reservations held against them.
 //!
-//! Must never: touch shared memory. Every transition takes `&self` and
-//! returns a new state with `version + 1` (or a refusal, leaving nothing
-//! behind); [`SkuCell`](super::SkuCell) publishes it by compare-and-swap.
+//! Must never: touch shared memory, but for the sales word it carries (see
+//! [`SalesWord`]), which only the cell touches. Every transition takes
+//! `&self` and returns a new state with `version + 1` (or a refusal,
+//! leaving nothing behind); [`SkuCell`](super::SkuCell) publishes it by
+//! compare-and-swap. Folding a word's sales in adds one version per sale.
 //! Keeping the rules pure is what lets one CAS make a multi-lot change
 //! atomic, and lets the model checker and the proptests drive them.
 //!
@@ -24,6 +26,7 @@
 use super::catalog::{Catalog, LotMeta};
 use super::counters::{Counts, LotCounters};
 use super::hold::{Deadline, Hold, HoldLine, HoldLines};
+use super::sales::{SalesWord, Tally};
 use crate::clock::{Moment, Timestamp};
 use crate::error::{AdjustError, AllocateError, CommitError, ExtendError, ReceiveError, ReleaseError};
 use crate::ids::{LotId, ReservationId, SkuId};
@@ -98,6 +101,11 @@ pub(crate) struct SkuState {
     pub(crate) lots_checked_until: Option<Timestamp>,
     /// The low-stock threshold, if any.
     pub(crate) low_stock: Option<Quantity>,
+    /// Immediate sales of the first lot made while this version was
+    /// current, not yet folded into a version of their own (see
+    /// [`SalesWord`]). What a published state stands for is this state
+    /// with them folded in ([`with_sales`](Self::with_sales)).
+    pub(crate) sales: SalesWord,
 }
 
 /// What a draw does with the units it takes from `available`.
@@ -124,6 +132,7 @@ impl SkuState {
             next_deadline: None,
             lots_checked_until: None,
             low_stock: None,
+            sales: SalesWord::new(),
         }
     }
 
@@ -424,6 +433,46 @@ impl SkuState {
         next.draw(&lines, Draw::Sell);
         let sale = Sale { sku: self.sku, lines: self.public_lines(&lines), version: next.version };
         Ok((next.seal(), sale))
+    }
+
+    /// Where an immediate sale of `demand` could go through the sales word
+    /// instead of a new version: the first lot in policy order (the one at
+    /// the cursor) and its available units, when the policy would draw the
+    /// whole demand from it. `None` sends the sale down the slow path: a
+    /// policy override, a hold due to lapse, a first lot the demand may not
+    /// draw from. Whether the lot has room is the word's to decide.
+    pub(crate) fn fast_lot(&self, demand: &Demand) -> Option<(u32, Quantity)> {
+        let own_policy = demand.policy.is_none_or(|policy| policy == self.policy);
+        if !own_policy || self.has_lapsed(demand.moment) {
+            return None;
+        }
+        let &first = self.catalog.order().get(self.cursor as usize)?;
+        // Eligible at the cursor means the FEFO candidates start there too:
+        // the lots expiring too soon are a prefix of the order.
+        let expires_at = self.catalog.meta(first).expires_at();
+        if expires_at.is_some() && !demand.eligibility().admits(expires_at) {
+            return None;
+        }
+        Some((first, self.counts(first).available))
+    }
+
+    /// The sale a successful [`SalesWord::add`] made: `quantity` of lot
+    /// `first`, the `before.sales + 1`-th sale through this version's word.
+    pub(crate) fn fast_sale(&self, first: u32, quantity: Quantity, before: Tally) -> Sale {
+        let lines = vec![Line { lot: self.catalog.meta(first).id, quantity }];
+        Sale { sku: self.sku, lines, version: self.version + before.sales + 1 }
+    }
+
+    /// This version with the sales of its word folded in: `tally.units` of
+    /// the lot at the cursor sold, one version per sale. The result has an
+    /// open, empty word of its own.
+    pub(crate) fn with_sales(&self, tally: Tally) -> SkuState {
+        let mut next = self.clone();
+        next.version += tally.sales;
+        if let (Some(&first), false) = (self.catalog.order().get(self.cursor as usize), tally.units.is_zero()) {
+            next.draw(&[HoldLine { lot: first, quantity: tally.units }], Draw::Sell);
+        }
+        next.seal()
     }
 
     /// Removes a live hold, keeping `next_deadline` exact (a rescan of the

@@ -55,7 +55,7 @@ fn define_sku_races_define_sku_in_one_shard() {
         assert_eq!(table.len(), 2);
         for (sku, policy) in [(first, AllocationPolicy::Fefo), (second, AllocationPolicy::Fifo)] {
             let found = table.with(sku, |cell| {
-                let state = cell.load();
+                let state = cell.settled();
                 (state.sku, state.version, state.policy)
             });
             assert_eq!(found, Some((sku, 0, policy)), "{sku} lost");
@@ -84,6 +84,6 @@ fn define_sku_races_itself() {
         let winners: Vec<_> = defined.iter().filter(|(_, won)| *won).map(|&(policy, _)| policy).collect();
         assert_eq!(winners.len(), 1, "defined exactly once: {defined:?}");
         assert_eq!(table.len(), 1);
-        assert_eq!(table.with(sku, |cell| cell.load().policy), Some(winners[0]));
+        assert_eq!(table.with(sku, |cell| cell.settled().policy), Some(winners[0]));
     });
 }
