@@ -183,8 +183,8 @@ impl SkuCell {
         for _ in 0..ATTEMPTS_MAX {
             let loaded = self.state.load();
             let current: &Arc<SkuState> = &loaded;
-            let (tally, sealed) = current.sales.read();
-            let folded = (!tally.is_empty() || sealed).then(|| current.with_sales(tally));
+            let (tally, _) = current.sales.read();
+            let folded = (!tally.is_empty()).then(|| current.with_sales(tally));
             let base = folded.as_ref().unwrap_or(&**current);
             if base.has_lapsed(moment) {
                 self.try_sweep(current, tally, base, moment, &mut swept, landed);
@@ -255,8 +255,8 @@ impl SkuCell {
         for _ in 0..ATTEMPTS_MAX {
             let loaded = self.state.load();
             let current: &Arc<SkuState> = &loaded;
-            let (tally, sealed) = current.sales.read();
-            let folded = (!tally.is_empty() || sealed).then(|| current.with_sales(tally));
+            let (tally, _) = current.sales.read();
+            let folded = (!tally.is_empty()).then(|| current.with_sales(tally));
             let base = folded.as_ref().unwrap_or(&**current);
             let (next, swept) = base.sweep(moment.now(), lots)?;
             if current.sales.seal() == tally {
