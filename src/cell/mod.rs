@@ -183,9 +183,8 @@ impl SkuCell {
         for _ in 0..ATTEMPTS_MAX {
             let loaded = self.state.load();
             let current: &Arc<SkuState> = &loaded;
-            let (tally, _) = current.sales.read();
-            let folded = (!tally.is_empty()).then(|| current.with_sales(tally));
-            let base = folded.as_ref().unwrap_or(&**current);
+            let (tally, folded) = fold(current);
+            let base = folded.as_ref().unwrap_or(current);
             if base.has_lapsed(moment) {
                 self.try_sweep(current, tally, base, moment, &mut swept, landed);
                 continue;
@@ -193,33 +192,35 @@ impl SkuCell {
             let (next, result) = match step(base, &swept) {
                 Ok(stepped) => stepped,
                 Err(error) => {
+                    // Best effort, so the sold-out hint learns of sales
+                    // that emptied the SKU and later sales find an open word.
                     if let Some(folded) = folded {
-                        self.install_folded(current, tally, folded);
+                        self.replace(current, tally, folded);
                     }
                     return Err(error);
                 }
             };
             debug_assert_eq!(next.version, base.version + 1, "a change is exactly one version");
-            if current.sales.seal() == tally {
-                let next = Arc::new(next);
-                if self.publish(current, &next) {
-                    landed(base, &next, Landed::Step(&result));
-                    return Ok(result);
-                }
+            if let Some(next) = self.replace(current, tally, next) {
+                landed(base, &next, Landed::Step(&result));
+                return Ok(result);
             }
             backoff.snooze();
         }
         Err(contended(ATTEMPTS_MAX))
     }
 
-    /// After a refusal, replaces `current` by `folded` (the same counts,
-    /// its sales folded in, an open word), so the sold-out hint learns of
-    /// sales that emptied the SKU and later sales find an open word. Best
-    /// effort: if a sale slipped in or another version landed, leaves it.
-    fn install_folded(&self, current: &Arc<SkuState>, tally: Tally, folded: SkuState) {
-        if current.sales.seal() == tally {
-            self.publish(current, &Arc::new(folded));
+    /// Replaces `current` by `next`, which was computed from `current`
+    /// with `tally` folded in: seals `current`'s word, and swaps only if
+    /// the sealed tally is `tally` (no sale slipped in since). Returns the
+    /// published version; `None` if a sale slipped in or another version
+    /// landed first.
+    fn replace(&self, current: &Arc<SkuState>, tally: Tally, next: SkuState) -> Option<Arc<SkuState>> {
+        if current.sales.seal() != tally {
+            return None;
         }
+        let next = Arc::new(next);
+        self.publish(current, &next).then_some(next)
     }
 
     /// The current version with no hold lapsed at `moment`: sweeps first
@@ -255,16 +256,12 @@ impl SkuCell {
         for _ in 0..ATTEMPTS_MAX {
             let loaded = self.state.load();
             let current: &Arc<SkuState> = &loaded;
-            let (tally, _) = current.sales.read();
-            let folded = (!tally.is_empty()).then(|| current.with_sales(tally));
-            let base = folded.as_ref().unwrap_or(&**current);
+            let (tally, folded) = fold(current);
+            let base = folded.as_ref().unwrap_or(current);
             let (next, swept) = base.sweep(moment.now(), lots)?;
-            if current.sales.seal() == tally {
-                let next = Arc::new(next);
-                if self.publish(current, &next) {
-                    landed(base, &next, Landed::Swept(&swept));
-                    return Some(swept);
-                }
+            if let Some(next) = self.replace(current, tally, next) {
+                landed(base, &next, Landed::Swept(&swept));
+                return Some(swept);
             }
             backoff.snooze();
         }
@@ -283,11 +280,7 @@ impl SkuCell {
         landed: &mut dyn FnMut(&SkuState, &SkuState, Landed<'_, R>),
     ) {
         let Some((next, sweep)) = base.sweep(moment.now(), false) else { return };
-        if current.sales.seal() != tally {
-            return;
-        }
-        let next = Arc::new(next);
-        if self.publish(current, &next) {
+        if let Some(next) = self.replace(current, tally, next) {
             landed(base, &next, Landed::Swept(&sweep));
             swept.push(sweep);
         }
@@ -301,9 +294,15 @@ impl SkuCell {
 /// the seal until the swap that replaced it, an interval that overlaps this
 /// call (the swap came after the load, the seal before the read).
 fn settle(current: Arc<SkuState>) -> (Arc<SkuState>, Tally) {
+    let (tally, folded) = fold(&current);
+    (folded.map_or(current, Arc::new), tally)
+}
+
+/// The tally in `current`'s word, and `current` with it folded in; `None`
+/// when no sale went through the word (`current` stands for itself).
+fn fold(current: &SkuState) -> (Tally, Option<SkuState>) {
     let (tally, _) = current.sales.read();
-    let state = if tally.is_empty() { current } else { Arc::new(current.with_sales(tally)) };
-    (state, tally)
+    (tally, (!tally.is_empty()).then(|| current.with_sales(tally)))
 }
 
 /// A version one call published: a sweep of lapsed holds, or the call's
