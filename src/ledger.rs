@@ -484,6 +484,12 @@ impl Ledger {
     /// Sells units outright: allocates and commits in one step, keeping no
     /// reservation. The cheapest path the engine has. (`hold_for` does not
     /// apply: nothing is held.)
+    ///
+    /// With events off and no `if_version`, a sale that the first lot in
+    /// policy order can cover is one compare-and-swap on the current
+    /// version's sales counter instead of a new published version; its
+    /// [`Sale::version`] is still its own, one past the change before it,
+    /// and every later snapshot counts it.
     pub fn take(&self, request: &AllocateRequest) -> Result<Sale, AllocateError> {
         let sku = request.sku;
         let moment = self.moment();

@@ -41,8 +41,11 @@
 //! live reservations, totals. A command loads the current version, derives
 //! the next one off to the side, and publishes it with one
 //! compare-and-swap; if another command got there first it retries from
-//! the new version. A refusal (sold out) costs one load. Readers take a
-//! snapshot and never block anyone.
+//! the new version. A refusal (sold out) costs one load. An immediate
+//! sale that the first lot can cover (with events off) is cheaper still:
+//! one compare-and-swap on a counter inside the current version, folded
+//! into the next version that replaces it; it still gets a version of its
+//! own. Readers take a snapshot and never block anyone.
 //!
 //! ```
 //! use stockroom::{AllocateRequest, AllocationPolicy, Ledger, LotId, NewLot, SkuId};
