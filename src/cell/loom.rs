@@ -3,6 +3,7 @@
 //! What this file proves: for every interleaving loom explores (within each
 //! model's preemption bound) of two threads running ledger commands against
 //! one SKU, the compare-and-swap loop in [`SkuCell::update`](super::SkuCell::update)
+//! and the sales word beside it ([`SkuCell::take_fast`](super::SkuCell::take_fast))
 //! never oversells, never loses or invents a unit, ends a reservation at most
 //! once, draws FEFO from the version it replaces, and publishes whole
 //! versions only: a reader never sees a torn version, nor one older than a
