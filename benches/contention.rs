@@ -1,24 +1,53 @@
 //! The contention tier: stockroom against the engines a team would write
-//! instead, on the four workloads of the design brief, in one process.
+//! instead, on the four workloads of the design brief.
 //!
-//! Every workload runs each contender for a short timed run, interleaved
+//! Every (workload, thread count) runs in a fresh child process: the bench
+//! re-executes itself with `STOCKROOM_BENCH_CHILD=<workload>,<threads>`
+//! and the parent collects the child's table and summary row. So threads
+//! of one workload never tax the next one (arc-swap's debt lists, the
+//! allocator's per-thread caches and arenas, a SKU table grown by an
+//! earlier workload): inside a child, every run spawns the same number of
+//! worker threads, so the most threads alive at once is the same from the
+//! first run to the last.
+//!
+//! Inside a child, every contender gets a short timed run, interleaved
 //! (A B C … A B C …) for several rounds, because this machine is shared and
 //! its throughput drifts in phases; each round's ratio to a baseline is
 //! taken within the round and the median of those ratios is reported.
 //! Every run checks its invariants afterwards: a contender that oversold
 //! fails the bench, it does not post a result.
 //!
+//! The baseline the targets name is issue 13's per-SKU mutex, "mutex per
+//! SKU (DashMap + clock)" (`common/baseline.rs`): a `DashMap<SkuId,
+//! parking_lot::Mutex<SkuState>>`, lots in FEFO order, the wall clock read
+//! once per allocating operation to skip expired lots, holds in a
+//! `HashMap`. A `DashMap` rather than a read-only `HashMap` because SKUs
+//! are defined while the engine runs, as stockroom's are; the cost of a
+//! static read-only map is shown on its own by the "HashMap lookup + CAS
+//! counter" floor. The earlier, cheaper mutex (a `Vec` indexed by SKU, no
+//! clock, no hold table) stays as the reference row "mutex per SKU (Vec,
+//! no clock)" so nothing is hidden.
+//!
 //! Settings (environment): `STOCKROOM_BENCH_ROUNDS` (default 5),
 //! `STOCKROOM_BENCH_MS` per run (default 300), `STOCKROOM_BENCH_THREADS`
-//! (default `1,2,16`); a plain argument filters workloads by name.
+//! (default `1,2,16`); a plain argument filters workloads by name
+//! (`shrink` selects the shrink-under-a-seller scenario, which runs after
+//! the workloads otherwise).
 
+#[path = "common/baseline.rs"]
+mod baseline;
+
+use baseline::MutexLedger;
 use dashmap::DashMap;
 use hdrhistogram::Histogram;
 use std::collections::HashMap;
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
-use stockroom::{AdjustmentReason, AllocateRequest, AllocationPolicy, Ledger, LotId, NewLot, SkuId, Timestamp};
+use stockroom::{
+    AdjustmentReason, AllocateRequest, AllocationPolicy, Clock, Ledger, LotId, NewLot, SkuId, SystemClock, Timestamp,
+};
 
 // ---------------------------------------------------------------- harness
 
@@ -374,6 +403,102 @@ impl Engine for DashSale {
     }
 }
 
+// ---------------------------------------------------------------- issue 13's mutex
+
+/// The baseline the targets name (see the module doc).
+const ISSUE_MUTEX: &str = "mutex per SKU (DashMap + clock)";
+/// The earlier, cheaper mutex, kept as a reference row.
+const VEC_MUTEX: &str = "mutex per SKU (Vec, no clock)";
+
+fn wall_clock() -> Arc<dyn Clock> {
+    Arc::new(SystemClock)
+}
+
+/// The issue's mutex, stocked like [`stocked_ledger`].
+fn stocked_mutex(skus: usize, lots: usize, units: u64) -> MutexLedger {
+    let ledger = MutexLedger::new(wall_clock());
+    for sku in 0..skus as u64 {
+        ledger.define_sku(SkuId(sku)).expect("fresh");
+        for lot in 0..lots as u64 {
+            let expiry = Timestamp::from_millis(u64::MAX / 2 + lot);
+            ledger.receive(SkuId(sku), LotId(lot), units, Some(expiry)).expect("receive");
+        }
+    }
+    ledger
+}
+
+fn check_mutex(ledger: &MutexLedger, units_sold: u64) -> Result<(), String> {
+    let committed = ledger.audit()?;
+    (committed == units_sold).then_some(()).ok_or(format!("mutex committed {committed}, granted {units_sold}"))
+}
+
+struct IssueMutexSale {
+    ledger: MutexLedger,
+    market: Market,
+    /// Units sold during setup.
+    offset: u64,
+}
+
+impl Engine for IssueMutexSale {
+    fn op(&self, rng: &mut Rng) -> bool {
+        self.ledger.take(SkuId(self.market.pick(rng) as u64), 1).is_ok()
+    }
+    fn check(&self, granted: u64) -> Result<(), String> {
+        check_mutex(&self.ledger, granted + self.offset)
+    }
+}
+
+struct IssueMutexPerishables {
+    ledger: MutexLedger,
+}
+
+impl Engine for IssueMutexPerishables {
+    fn op(&self, _rng: &mut Rng) -> bool {
+        match self.ledger.allocate(SkuId(0), ORDER_UNITS, None) {
+            Ok((hold, _)) => self.ledger.release(hold).is_ok(),
+            Err(_) => false,
+        }
+    }
+    fn background(&self, stop: &AtomicBool) {
+        let mut round = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            let lot = LotId(PALLETS as u64 / 2 + round % CHAOS_LOTS);
+            let delta = if (round / CHAOS_LOTS) % 2 == 0 { -CHAOS_UNITS } else { CHAOS_UNITS };
+            let _ = self.ledger.adjust(SkuId(0), lot, delta);
+            round += 1;
+            std::thread::sleep(CHAOS_PAUSE);
+        }
+    }
+    fn check(&self, _granted: u64) -> Result<(), String> {
+        self.ledger.audit()?;
+        let held = self.ledger.with(SkuId(0), |state| state.hold_count()).expect("sku");
+        (held == 0).then_some(()).ok_or(format!("{held} holds left"))
+    }
+}
+
+struct IssueMutexLifecycle {
+    ledger: MutexLedger,
+    committed: AtomicU64,
+}
+
+impl Engine for IssueMutexLifecycle {
+    fn op(&self, rng: &mut Rng) -> bool {
+        let Ok((hold, _)) = self.ledger.allocate(SkuId(0), 1, None) else { return false };
+        if rng.next() % 2 == 0 {
+            // Relaxed: a tally read after the threads are joined.
+            self.committed.fetch_add(1, Ordering::Relaxed);
+            self.ledger.commit(hold).is_ok()
+        } else {
+            self.ledger.release(hold).is_ok()
+        }
+    }
+    fn check(&self, _granted: u64) -> Result<(), String> {
+        check_mutex(&self.ledger, self.committed.load(Ordering::Relaxed))?;
+        let held = self.ledger.with(SkuId(0), |state| state.hold_count()).expect("sku");
+        (held == 0).then_some(()).ok_or(format!("{held} holds left"))
+    }
+}
+
 type Factory = Box<dyn Fn() -> Arc<dyn Engine>>;
 
 fn sale_contenders(skus: usize, spread: Spread, units: u64, picker: &Arc<Picker>) -> Vec<(&'static str, Factory)> {
@@ -392,6 +517,17 @@ fn sale_contenders(skus: usize, spread: Spread, units: u64, picker: &Arc<Picker>
         }
         let already_sold = if units == 0 { skus as u64 } else { 0 };
         Arc::new(SoldOffset { inner: StockroomSale { ledger, market: m() }, offset: already_sold })
+    });
+    let m = market.clone();
+    let issue: Factory = Box::new(move || {
+        let ledger = stocked_mutex(skus, 1, units.max(1));
+        if units == 0 {
+            for sku in 0..skus as u64 {
+                ledger.take(SkuId(sku), 1).expect("sell the one unit");
+            }
+        }
+        let offset = if units == 0 { skus as u64 } else { 0 };
+        Arc::new(IssueMutexSale { ledger, market: m(), offset })
     });
     let m = market.clone();
     let cas: Factory = Box::new(move || Arc::new(CasSale { counters: CasCounters::new(skus, units), market: m() }));
@@ -417,9 +553,10 @@ fn sale_contenders(skus: usize, spread: Spread, units: u64, picker: &Arc<Picker>
     });
     vec![
         ("stockroom", stockroom),
+        (ISSUE_MUTEX, issue),
+        (VEC_MUTEX, mutex),
         ("atomic CAS counter", cas),
         ("HashMap lookup + CAS counter", lookup),
-        ("parking_lot::Mutex per SKU", mutex),
         ("std Mutex<HashMap>", global),
         ("DashMap", dash),
     ]
@@ -540,7 +677,12 @@ fn perishables_contenders() -> Vec<(&'static str, Factory)> {
         let initial = lots.units();
         Arc::new(MutexPerishables { lots: parking_lot::Mutex::new(lots), initial, chaos_net: AtomicI64::new(0) })
     });
-    vec![("stockroom", stockroom), ("parking_lot::Mutex per SKU", mutex)]
+    let issue: Factory = Box::new(|| {
+        let ledger = stocked_mutex(1, PALLETS, PALLET_UNITS);
+        ledger.take(SkuId(0), PALLETS as u64 / 2 * PALLET_UNITS).expect("sell the older half");
+        Arc::new(IssueMutexPerishables { ledger })
+    });
+    vec![("stockroom", stockroom), (ISSUE_MUTEX, issue), (VEC_MUTEX, mutex)]
 }
 
 // Lifecycle: hold one unit, then commit or release it.
@@ -594,7 +736,7 @@ impl Engine for MutexLifecycle {
     }
     fn check(&self, _granted: u64) -> Result<(), String> {
         let state = self.state.lock();
-        check_plain(std::iter::once(&state.0), 1 << 40, state.0.sold)?;
+        check_plain(std::iter::once(&state.0), 1 << 39, state.0.sold)?;
         state.1.is_empty().then_some(()).ok_or("holds left".into())
     }
 }
@@ -621,24 +763,156 @@ impl Engine for DashLifecycle {
     }
     fn check(&self, _granted: u64) -> Result<(), String> {
         let lots = self.lots.get(&0).expect("sku").clone();
-        check_plain(std::iter::once(&lots), 1 << 40, lots.sold)?;
+        check_plain(std::iter::once(&lots), 1 << 39, lots.sold)?;
         self.holds.is_empty().then_some(()).ok_or("holds left".into())
     }
 }
 
 fn lifecycle_contenders() -> Vec<(&'static str, Factory)> {
     let stockroom: Factory = Box::new(|| {
-        Arc::new(StockroomLifecycle { ledger: stocked_ledger(1, 1, 1 << 40), committed: AtomicU64::new(0) })
+        Arc::new(StockroomLifecycle { ledger: stocked_ledger(1, 1, 1 << 39), committed: AtomicU64::new(0) })
     });
     let mutex: Factory = Box::new(|| {
-        Arc::new(MutexLifecycle { state: parking_lot::Mutex::new((PlainLots::new(1, 1 << 40), HashMap::new(), 0)) })
+        Arc::new(MutexLifecycle { state: parking_lot::Mutex::new((PlainLots::new(1, 1 << 39), HashMap::new(), 0)) })
     });
     let dash: Factory = Box::new(|| {
         let lots = DashMap::new();
-        lots.insert(0, PlainLots::new(1, 1 << 40));
+        lots.insert(0, PlainLots::new(1, 1 << 39));
         Arc::new(DashLifecycle { lots, holds: DashMap::new(), next: AtomicU64::new(0) })
     });
-    vec![("stockroom", stockroom), ("parking_lot::Mutex per SKU", mutex), ("DashMap", dash)]
+    let issue: Factory = Box::new(|| {
+        Arc::new(IssueMutexLifecycle { ledger: stocked_mutex(1, 1, 1 << 39), committed: AtomicU64::new(0) })
+    });
+    vec![("stockroom", stockroom), (ISSUE_MUTEX, issue), (VEC_MUTEX, mutex), ("DashMap", dash)]
+}
+
+// ---------------------------------------------------------------- shrink
+
+// A shrink that displaces every hold on a lot: `holds` holds of 1 unit on
+// lot 0 (first in FEFO order), lot 1 with plenty; the adjustment takes all
+// of lot 0, so every hold is re-sourced to lot 1, while a seller thread
+// takes 1 unit at a time from the same SKU.
+const SHRINK_HOLDS: [u64; 2] = [16_384, 65_536];
+/// How long the seller sells before the shrink starts (its rate alone).
+const SELLER_ALONE: Duration = Duration::from_millis(300);
+/// How long the shrink may run while the seller sells; past it the
+/// seller stops and the shrink is reported as not completing under it.
+const SHRINK_WAIT_MAX: Duration = Duration::from_secs(30);
+
+struct ShrinkRow {
+    holds: u64,
+    seller: bool,
+    shrink: Duration,
+    completed_while_selling: bool,
+    sales_per_sec_alone: f64,
+    sales_per_sec_during: f64,
+}
+
+fn shrink_ledger(holds: u64) -> Arc<Ledger> {
+    let ledger = Ledger::new();
+    ledger.define_sku(SkuId(0), AllocationPolicy::Fefo).expect("fresh");
+    let early = NewLot::new(LotId(0), holds).expires_at(Timestamp::from_millis(u64::MAX / 2));
+    ledger.receive(SkuId(0), early).expect("receive");
+    let late = NewLot::new(LotId(1), 1 << 39).expires_at(Timestamp::from_millis(u64::MAX / 2 + 1));
+    ledger.receive(SkuId(0), late).expect("receive");
+    for _ in 0..holds {
+        let hold = ledger.allocate(&AllocateRequest::new(SkuId(0), 1)).expect("stocked");
+        assert_eq!(hold.lines[0].lot, LotId(0), "every hold starts on the early lot");
+    }
+    Arc::new(ledger)
+}
+
+fn shrink(holds: u64, seller: bool) -> ShrinkRow {
+    let ledger = shrink_ledger(holds);
+    let stop = Arc::new(AtomicBool::new(false));
+    let sold = Arc::new(AtomicU64::new(0));
+    let selling = seller.then(|| {
+        let (ledger, stop, sold) = (ledger.clone(), stop.clone(), sold.clone());
+        std::thread::spawn(move || {
+            // Relaxed: `stop` orders nothing; `sold` is read as a rate and,
+            // exactly, after the join.
+            while !stop.load(Ordering::Relaxed) {
+                if ledger.take(&AllocateRequest::new(SkuId(0), 1)).is_ok() {
+                    sold.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        })
+    });
+    let sales_per_sec_alone = if seller {
+        let before = sold.load(Ordering::Relaxed);
+        std::thread::sleep(SELLER_ALONE);
+        (sold.load(Ordering::Relaxed) - before) as f64 / SELLER_ALONE.as_secs_f64()
+    } else {
+        0.0
+    };
+    let sold_before = sold.load(Ordering::Relaxed);
+    let began = Instant::now();
+    let shrinker = {
+        let ledger = ledger.clone();
+        let delta = -i64::try_from(holds).expect("small");
+        std::thread::spawn(move || ledger.adjust(SkuId(0), LotId(0), delta, AdjustmentReason::Damage))
+    };
+    while !shrinker.is_finished() && began.elapsed() < SHRINK_WAIT_MAX {
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    let completed_while_selling = shrinker.is_finished();
+    let during = began.elapsed();
+    let sold_during = sold.load(Ordering::Relaxed) - sold_before;
+    stop.store(true, Ordering::Relaxed);
+    if let Some(selling) = selling {
+        selling.join().expect("seller");
+    }
+    let adjusted = shrinker.join().expect("shrinker").expect("a shrink is never refused");
+    let shrink = if completed_while_selling { during } else { began.elapsed() };
+    assert_eq!(adjusted.shortfalls.len() as u64, holds, "every hold on the lot is displaced");
+    assert!(adjusted.shortfalls.iter().all(|s| s.shorted.is_zero()), "lot 1 covers every displaced hold");
+    let audit = ledger.audit();
+    assert!(audit.is_clean(), "audit: {:?}", audit.violations);
+    let totals = ledger.snapshot(SkuId(0)).expect("sku").totals();
+    assert_eq!(totals.held.get(), holds, "the holds survive the shrink");
+    assert_eq!(totals.committed.get(), sold.load(Ordering::Relaxed), "sales counted");
+    ShrinkRow {
+        holds,
+        seller,
+        shrink,
+        completed_while_selling,
+        sales_per_sec_alone,
+        sales_per_sec_during: sold_during as f64 / during.as_secs_f64(),
+    }
+}
+
+fn shrink_table() {
+    println!("### shrink displacing every hold on a lot, with and without a concurrent seller\n");
+    println!(
+        "| displaced holds | seller | shrink ms | completed while the seller sold | seller sales/s alone | seller sales/s during the shrink | during ÷ alone |"
+    );
+    println!("|---:|---|---:|---|---:|---:|---:|");
+    for holds in SHRINK_HOLDS {
+        for seller in [false, true] {
+            let row = shrink(holds, seller);
+            let ratio = if row.seller {
+                format!("{:.2}", row.sales_per_sec_during / row.sales_per_sec_alone)
+            } else {
+                "-".into()
+            };
+            println!(
+                "| {} | {} | {:.1} | {} | {} | {} | {ratio} |",
+                row.holds,
+                if row.seller { "1 thread" } else { "none" },
+                row.shrink.as_secs_f64() * 1e3,
+                if !row.seller {
+                    "-"
+                } else if row.completed_while_selling {
+                    "yes"
+                } else {
+                    "no (seller stopped)"
+                },
+                if row.seller { format!("{:.0}", row.sales_per_sec_alone) } else { "-".into() },
+                if row.seller { format!("{:.0}", row.sales_per_sec_during) } else { "-".into() },
+            );
+        }
+    }
+    println!();
 }
 
 // ---------------------------------------------------------------- report
@@ -652,92 +926,149 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
+/// The environment variable naming the one job a child process runs.
+const CHILD: &str = "STOCKROOM_BENCH_CHILD";
+/// The prefix of a child's summary line, which the parent collects.
+const SUMMARY: &str = "SUMMARY\t";
+
+type Workload = (&'static str, Box<dyn Fn() -> Vec<(&'static str, Factory)>>);
+
+fn workloads() -> Vec<Workload> {
+    let picker = Arc::new(Picker::new(10_000));
+    let sale = move |skus: usize, spread: Spread, units: u64| -> Box<dyn Fn() -> Vec<(&'static str, Factory)>> {
+        let picker = picker.clone();
+        Box::new(move || sale_contenders(skus, spread, units, &picker))
+    };
+    vec![
+        ("flash sale, selling (1 SKU, take 1)", sale(1, Spread::One, 1 << 39)),
+        ("flash sale, sold out (1 SKU, take 1)", sale(1, Spread::One, 0)),
+        ("catalog, uniform (10,000 SKUs, take 1)", sale(10_000, Spread::Uniform, 1 << 39)),
+        ("catalog, Zipf s=1 (10,000 SKUs, take 1)", sale(10_000, Spread::Zipf, 1 << 39)),
+        ("perishables with chaos (2,000 lots, hold 1,500 lb then release)", Box::new(perishables_contenders)),
+        ("lifecycle (hold 1, then commit or release)", Box::new(lifecycle_contenders)),
+    ]
+}
+
+/// One (workload, thread count): the interleaved rounds, the table, and
+/// one summary line for the parent.
+fn table(name: &str, contenders: &[(&'static str, Factory)], threads: usize, rounds: usize, duration: Duration) {
+    let mut throughput = vec![Vec::new(); contenders.len()];
+    let mut latency: Vec<Histogram<u64>> = contenders.iter().map(|_| Histogram::new(3).expect("histogram")).collect();
+    for _ in 0..rounds {
+        for (i, (_, factory)) in contenders.iter().enumerate() {
+            let result = run(factory(), threads, duration);
+            throughput[i].push(result.ops_per_sec);
+            latency[i].add(result.latency).expect("same bounds");
+        }
+    }
+    let ratio = |i: usize, b: usize| {
+        let mut ratios: Vec<f64> =
+            throughput[i].iter().zip(&throughput[b]).map(|(ours, theirs)| ours / theirs).collect();
+        median(&mut ratios)
+    };
+    let index = |engine: &str| contenders.iter().position(|c| c.0 == engine);
+    let issue = index(ISSUE_MUTEX).expect("every workload has the issue's mutex");
+    let p999 = |i: usize| latency[i].value_at_quantile(0.999) as f64;
+    println!("### {name}, {threads} thread(s)\n");
+    let baselines: Vec<&str> = contenders.iter().skip(1).map(|c| c.0).collect();
+    print!("| engine | Mops/s (median) | p50 ns | p99 ns | p99.9 ns | p99.9 ÷ {ISSUE_MUTEX}'s |");
+    for b in &baselines {
+        print!(" × {b} |");
+    }
+    println!();
+    println!("|---|---:|---:|---:|---:|---:|{}", "---:|".repeat(baselines.len()));
+    for (i, (engine, _)) in contenders.iter().enumerate() {
+        let h = &latency[i];
+        print!(
+            "| {engine} | {:.2} | {} | {} | {} | {:.3} |",
+            median(&mut throughput[i].clone()) / 1e6,
+            h.value_at_quantile(0.5),
+            h.value_at_quantile(0.99),
+            h.value_at_quantile(0.999),
+            p999(i) / p999(issue),
+        );
+        for b in 1..contenders.len() {
+            print!(" {:.2} |", ratio(i, b));
+        }
+        println!();
+    }
+    println!();
+    let or_dash = |engine: &str| index(engine).map_or("-".to_string(), |b| format!("{:.2}", ratio(0, b)));
+    println!(
+        "{SUMMARY}{name}\t{threads}\t{:.2}\t{}\t{:.3}\t{}",
+        ratio(0, issue),
+        or_dash("DashMap"),
+        p999(0) / p999(issue),
+        or_dash(VEC_MUTEX),
+    );
+}
+
+/// Runs one job in this process (we are the child).
+fn child(job: &str, rounds: usize, duration: Duration) {
+    if job == "shrink" {
+        shrink_table();
+        return;
+    }
+    let (index, threads) = job.split_once(',').expect("<workload>,<threads>");
+    let (index, threads): (usize, usize) = (index.parse().expect("index"), threads.parse().expect("threads"));
+    let workloads = workloads();
+    let (name, contenders) = &workloads[index];
+    table(name, &contenders(), threads, rounds, duration);
+}
+
+/// Runs `job` in a fresh process; relays its table, returns its summary lines.
+fn spawn_child(job: &str) -> Vec<String> {
+    let exe = std::env::current_exe().expect("own path");
+    let output = Command::new(exe).env(CHILD, job).output().expect("run child");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let mut summaries = Vec::new();
+    for line in stdout.lines() {
+        match line.strip_prefix(SUMMARY) {
+            Some(summary) => summaries.push(summary.to_string()),
+            None => println!("{line}"),
+        }
+    }
+    if !output.status.success() {
+        eprint!("{}", String::from_utf8_lossy(&output.stderr));
+        panic!("child {job} failed ({}): see above", output.status);
+    }
+    summaries
+}
+
 fn main() {
     let rounds: usize = env_or("STOCKROOM_BENCH_ROUNDS", 5);
     let duration = Duration::from_millis(env_or("STOCKROOM_BENCH_MS", 300));
+    if let Ok(job) = std::env::var(CHILD) {
+        child(&job, rounds, duration);
+        return;
+    }
     let threads: Vec<usize> = env_or("STOCKROOM_BENCH_THREADS", "1,2,16".to_string())
         .split(',')
         .filter_map(|t| t.trim().parse().ok())
         .collect();
     let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
-    let picker = Arc::new(Picker::new(10_000));
+    let selected = |name: &str| filter.as_ref().is_none_or(|f| name.contains(f.as_str()));
 
-    type Workload = (&'static str, Box<dyn Fn() -> Vec<(&'static str, Factory)>>);
-    let workloads: Vec<Workload> = vec![
-        (
-            "flash sale, selling (1 SKU, take 1)",
-            Box::new({
-                let p = picker.clone();
-                move || sale_contenders(1, Spread::One, 1 << 40, &p)
-            }),
-        ),
-        (
-            "flash sale, sold out (1 SKU, take 1)",
-            Box::new({
-                let p = picker.clone();
-                move || sale_contenders(1, Spread::One, 0, &p)
-            }),
-        ),
-        (
-            "catalog, uniform (10,000 SKUs, take 1)",
-            Box::new({
-                let p = picker.clone();
-                move || sale_contenders(10_000, Spread::Uniform, 1 << 40, &p)
-            }),
-        ),
-        (
-            "catalog, Zipf s=1 (10,000 SKUs, take 1)",
-            Box::new({
-                let p = picker.clone();
-                move || sale_contenders(10_000, Spread::Zipf, 1 << 40, &p)
-            }),
-        ),
-        ("perishables with chaos (2,000 lots, hold 1,500 lb then release)", Box::new(perishables_contenders)),
-        ("lifecycle (hold 1, then commit or release)", Box::new(lifecycle_contenders)),
-    ];
-
-    println!("rounds {rounds}, {} ms per run, threads {threads:?}\n", duration.as_millis());
-    for (name, contenders) in &workloads {
-        if filter.as_ref().is_some_and(|f| !name.contains(f.as_str())) {
+    println!("rounds {rounds}, {} ms per run, threads {threads:?}, one process per table\n", duration.as_millis());
+    let mut summaries = Vec::new();
+    for (index, (name, _)) in workloads().iter().enumerate() {
+        if !selected(name) {
             continue;
         }
         for &t in &threads {
-            let contenders = contenders();
-            let mut throughput = vec![Vec::new(); contenders.len()];
-            let mut latency: Vec<Histogram<u64>> =
-                contenders.iter().map(|_| Histogram::new(3).expect("histogram")).collect();
-            for _ in 0..rounds {
-                for (i, (_, factory)) in contenders.iter().enumerate() {
-                    let result = run(factory(), t, duration);
-                    throughput[i].push(result.ops_per_sec);
-                    latency[i].add(result.latency).expect("same bounds");
-                }
-            }
-            println!("### {name}, {t} thread(s)\n");
-            let baselines: Vec<&str> = contenders.iter().skip(1).map(|c| c.0).collect();
-            print!("| engine | Mops/s (median) | p50 ns | p99 ns | p99.9 ns |");
-            for b in &baselines {
-                print!(" × {b} |");
-            }
-            println!();
-            println!("|---|---:|---:|---:|---:|{}", "---:|".repeat(baselines.len()));
-            for (i, (engine, _)) in contenders.iter().enumerate() {
-                let h = &latency[i];
-                print!(
-                    "| {engine} | {:.2} | {} | {} | {} |",
-                    median(&mut throughput[i].clone()) / 1e6,
-                    h.value_at_quantile(0.5),
-                    h.value_at_quantile(0.99),
-                    h.value_at_quantile(0.999)
-                );
-                for b in 1..contenders.len() {
-                    let mut ratios: Vec<f64> =
-                        throughput[i].iter().zip(&throughput[b]).map(|(ours, theirs)| ours / theirs).collect();
-                    print!(" {:.2} |", median(&mut ratios));
-                }
-                println!();
-            }
-            println!();
+            summaries.extend(spawn_child(&format!("{index},{t}")));
         }
+    }
+    if selected("shrink") {
+        spawn_child("shrink");
+    }
+    if summaries.is_empty() {
+        return;
+    }
+    println!("### summary: stockroom against the baselines (median ratios of throughput; p99.9 ratio)\n");
+    println!("| workload | threads | × {ISSUE_MUTEX} | × DashMap | p99.9 ÷ {ISSUE_MUTEX}'s | × {VEC_MUTEX} |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for summary in summaries {
+        println!("| {} |", summary.replace('\t', " | "));
     }
 }

@@ -19,10 +19,10 @@ fn hot_paths(c: &mut Criterion) {
     let mut group = c.benchmark_group("quick");
     let one = AllocateRequest::new(SkuId(1), 1);
 
-    let ledger = stocked(1, 1 << 40);
+    let ledger = stocked(1, 1 << 39);
     group.bench_function("take_1_unit", |b| b.iter(|| black_box(ledger.take(&one)).is_ok()));
 
-    let ledger = stocked(1, 1 << 40);
+    let ledger = stocked(1, 1 << 39);
     group.bench_function("allocate_then_release", |b| {
         b.iter(|| {
             let hold = ledger.allocate(&one).expect("stocked");
@@ -30,7 +30,7 @@ fn hot_paths(c: &mut Criterion) {
         })
     });
 
-    let ledger = stocked(1, 1 << 40);
+    let ledger = stocked(1, 1 << 39);
     group.bench_function("allocate_then_commit", |b| {
         b.iter(|| {
             let hold = ledger.allocate(&one).expect("stocked");
@@ -42,7 +42,7 @@ fn hot_paths(c: &mut Criterion) {
     ledger.take(&one).expect("the one unit");
     group.bench_function("refuse_sold_out", |b| b.iter(|| black_box(ledger.take(&one)).is_err()));
 
-    let ledger = stocked(1, 1 << 40);
+    let ledger = stocked(1, 1 << 39);
     group.bench_function("snapshot", |b| b.iter(|| black_box(ledger.snapshot(SkuId(1)).map(|s| s.version()))));
 
     let ledger = stocked(2_000, 100_000);

@@ -56,7 +56,8 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> Timestamp {
         let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
-        Timestamp(u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX))
+        // Seconds and milliseconds apart: no 128-bit arithmetic.
+        Timestamp(since_epoch.as_secs().saturating_mul(1_000).saturating_add(u64::from(since_epoch.subsec_millis())))
     }
 }
 

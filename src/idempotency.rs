@@ -262,10 +262,31 @@ pub(crate) enum Claimed<C, R> {
 /// One attempt at a key's command, shared with the duplicates waiting for
 /// it. Its outcome is set once, by the claimer (or its drop guard).
 struct Attempt<R> {
-    outcome: Mutex<Outcome<R>>,
+    outcome: Mutex<AttemptState<R>>,
+    /// The wakers of the async duplicates awaiting this attempt.
+    #[cfg(feature = "async")]
+    wakers: crate::waker::WakerSet,
 }
 
-enum Outcome<R> {
+impl<R> Attempt<R> {
+    fn new() -> Self {
+        Attempt {
+            outcome: Mutex::new(AttemptState::Running),
+            #[cfg(feature = "async")]
+            wakers: crate::waker::WakerSet::new(),
+        }
+    }
+
+    /// Ends the attempt with `state` and wakes its async waiters (after
+    /// the state is set: the hand-off of `src/waker.rs`).
+    fn end(&self, state: AttemptState<R>) {
+        *self.outcome.lock() = state;
+        #[cfg(feature = "async")]
+        self.wakers.wake_all();
+    }
+}
+
+enum AttemptState<R> {
     /// `apply` has not returned.
     Running,
     /// `apply` returned a final result, now recorded: replay it.
@@ -384,16 +405,55 @@ impl<C: Clone + Eq, R: Clone> KeyStore<C, R> {
             // for other keys.
             loop {
                 match &*attempt.outcome.lock() {
-                    Outcome::Running => {}
-                    Outcome::Final(result) => {
+                    AttemptState::Running => {}
+                    AttemptState::Final(result) => {
                         return match differs {
                             None => Claimed::Replayed(result.clone()),
                             Some(first) => Claimed::Conflict(first),
                         };
                     }
-                    Outcome::Freed => break,
+                    AttemptState::Freed => break,
                 }
                 backoff.snooze();
+            }
+        }
+    }
+
+    /// [`run`](Self::run) for async callers: a duplicate whose first
+    /// attempt is still in flight awaits it (its task is woken when the
+    /// attempt ends) instead of spinning. The contract is `run`'s; `apply`
+    /// itself is synchronous (the ledger's commands are), so a claimer
+    /// runs it within one poll.
+    #[cfg(feature = "async")]
+    pub(crate) async fn run_async(
+        &self,
+        key: &IdempotencyKey,
+        command: &C,
+        now: Timestamp,
+        apply: impl FnOnce() -> R,
+        is_final: impl Fn(&R) -> bool,
+    ) -> Claimed<C, R> {
+        // Each turn either returns or follows an attempt (by another call)
+        // that ended transiently, as in `run`.
+        loop {
+            let (attempt, differs) = match self.claim(key, command, now) {
+                Claim::Replayed(result) => return Claimed::Replayed(result),
+                Claim::Conflict(first) => return Claimed::Conflict(first),
+                Claim::Mine { entry, attempt } => {
+                    let guard = InFlightGuard { store: self, key, entry, attempt, recorded: false };
+                    let result = apply();
+                    if is_final(&result) {
+                        guard.record(command.clone(), result.clone(), now);
+                    }
+                    return Claimed::Applied(result);
+                }
+                Claim::Wait { attempt, differs } => (attempt, differs),
+            };
+            if let Some(result) = (AttemptEnd { attempt: &attempt }).await {
+                return match differs {
+                    None => Claimed::Replayed(result),
+                    Some(first) => Claimed::Conflict(first),
+                };
             }
         }
     }
@@ -403,7 +463,7 @@ impl<C: Clone + Eq, R: Clone> KeyStore<C, R> {
     fn claim(&self, key: &IdempotencyKey, command: &C, now: Timestamp) -> Claim<C, R> {
         let fresh = || {
             let entry = self.next_entry();
-            let attempt = Arc::new(Attempt { outcome: Mutex::new(Outcome::Running) });
+            let attempt = Arc::new(Attempt::new());
             let slot = Slot::InFlight { command: command.clone(), attempt: Arc::clone(&attempt), entry };
             (slot, Claim::Mine { entry, attempt })
         };
@@ -476,6 +536,105 @@ impl<C: Clone + Eq, R: Clone> KeyStore<C, R> {
     }
 }
 
+/// Awaits the end of an attempt: `Some(result)` if it recorded a final
+/// result, `None` if it freed the key (claim again).
+#[cfg(feature = "async")]
+struct AttemptEnd<'a, R> {
+    attempt: &'a Attempt<R>,
+}
+
+#[cfg(feature = "async")]
+impl<R: Clone> AttemptEnd<'_, R> {
+    /// The attempt's end, if it has ended.
+    fn ended(&self) -> Option<Option<R>> {
+        match &*self.attempt.outcome.lock() {
+            AttemptState::Running => None,
+            AttemptState::Final(result) => Some(Some(result.clone())),
+            AttemptState::Freed => Some(None),
+        }
+    }
+}
+
+#[cfg(feature = "async")]
+impl<R: Clone> core::future::Future for AttemptEnd<'_, R> {
+    type Output = Option<R>;
+
+    fn poll(self: core::pin::Pin<&mut Self>, context: &mut core::task::Context<'_>) -> core::task::Poll<Option<R>> {
+        if let Some(end) = self.ended() {
+            return core::task::Poll::Ready(end);
+        }
+        self.attempt.wakers.register(context.waker());
+        // The second look of the hand-off (`src/waker.rs`); the state is
+        // set under the lock this look takes, before the wake.
+        match self.ended() {
+            Some(end) => core::task::Poll::Ready(end),
+            None => core::task::Poll::Pending,
+        }
+    }
+}
+
+#[cfg(feature = "async")]
+impl crate::ledger::Ledger {
+    /// [`execute_keyed`](Self::execute_keyed) for async callers: the same
+    /// contract, but a call whose key has an attempt in flight (a racing
+    /// duplicate, or a different command under the same key) awaits that
+    /// attempt instead of spinning a thread on it; the attempt's end wakes
+    /// the task. The command itself runs synchronously inside one poll (it
+    /// is bounded and takes no lock that another task could hold).
+    ///
+    /// ```
+    /// use stockroom::{AllocateRequest, AllocationPolicy, Command, IdempotencyKey, Ledger, LotId, NewLot, SkuId};
+    /// use std::sync::Arc;
+    ///
+    /// # tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap().block_on(async {
+    /// let ledger = Arc::new(Ledger::new());
+    /// ledger.define_sku(SkuId(1), AllocationPolicy::Fifo)?;
+    /// ledger.receive(SkuId(1), NewLot::new(LotId(1), 10))?;
+    /// let key = IdempotencyKey::new("checkout-7731")?;
+    /// let buy = Command::Take(AllocateRequest::new(SkuId(1), 3));
+    /// let retries: Vec<_> = (0..4)
+    ///     .map(|_| {
+    ///         let (ledger, key, buy) = (Arc::clone(&ledger), key.clone(), buy.clone());
+    ///         tokio::spawn(async move { ledger.execute_keyed_async(&key, &buy).await })
+    ///     })
+    ///     .collect();
+    /// let mut applied = 0;
+    /// for retry in retries {
+    ///     applied += usize::from(!retry.await??.replay);
+    /// }
+    /// assert_eq!(applied, 1);
+    /// assert_eq!(ledger.snapshot(SkuId(1))?.totals().committed.get(), 3); // once
+    /// # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn execute_keyed_async(
+        &self,
+        key: &IdempotencyKey,
+        command: &crate::command::Command,
+    ) -> Result<crate::outcome::Keyed<crate::command::Outcome>, crate::keyed_error::KeyedError> {
+        use crate::error::CommandError;
+        use crate::keyed_error::KeyedError;
+        use crate::metrics::{CommandKind, Tallied};
+        let now = self.now();
+        let is_final = |result: &Result<crate::command::Outcome, CommandError>| !matches!(result, Err(error) if error.is_transient());
+        let claimed = self.key_store().run_async(key, command, now, || self.execute(command), is_final).await;
+        let probe = self.metrics.probe(CommandKind::Keyed, crate::trace::command_span!("execute_keyed_async"));
+        let (result, replay) = match claimed {
+            Claimed::Applied(result) => (result, false),
+            Claimed::Replayed(result) => (result, true),
+            Claimed::Conflict(first) => {
+                let field = first.first_difference(command).unwrap_or("command").to_owned();
+                return Err(KeyedError::KeyReused { key: key.clone(), field }).tallied(probe);
+            }
+        };
+        match result {
+            Ok(outcome) => Ok(crate::outcome::Keyed { outcome, replay }),
+            Err(error) => Err(KeyedError::Refused { error, replay }),
+        }
+        .tallied(probe)
+    }
+}
+
 /// The claimer's hold on an in-flight key. Dropped without [`record`]
 /// (a transient result, or a panic anywhere between claim and record), it
 /// frees the key and tells the waiters to claim again.
@@ -507,7 +666,7 @@ impl<C: Clone + Eq, R: Clone> InFlightGuard<'_, C, R> {
         debug_assert_eq!(recorded, Some(true), "an in-flight entry was replaced or removed by someone else");
         // From here new arrivals replay from the table; the waiters already
         // holding the attempt replay from it.
-        *self.attempt.outcome.lock() = Outcome::Final(waiters);
+        self.attempt.end(AttemptState::Final(waiters));
         self.recorded = true;
         if recorded == Some(true) {
             self.store.remember(RecordedItem { key: self.key.clone(), entry, recorded_at: now }, now);
@@ -523,7 +682,7 @@ impl<C: Clone + Eq, R: Clone> Drop for InFlightGuard<'_, C, R> {
         let entry = self.entry;
         self.store.slots.remove_if(self.key, |slot| matches!(slot, Slot::InFlight { entry: e, .. } if *e == entry));
         // After the removal, so a waiter that claims again finds the key free.
-        *self.attempt.outcome.lock() = Outcome::Freed;
+        self.attempt.end(AttemptState::Freed);
     }
 }
 

@@ -1,4 +1,4 @@
-//! Identifiers: SKUs, lots and reservations.
+//! Identifiers: SKUs, lots, locations, reservations and orders.
 //!
 //! Owns: the id newtypes and how they print.
 //!
@@ -18,18 +18,89 @@ pub struct SkuId(pub u64);
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(transparent))]
 pub struct LotId(pub u64);
 
-/// A reservation, assigned by the engine: the SKU it holds stock of and a
-/// sequence number that SKU issued (1, 2, 3, … in allocation order).
-///
-/// Because the SKU is part of the id, releasing or committing needs no
-/// reservation table: the SKU's snapshot holds its reservations.
+/// A place stock is kept (a warehouse, a store, a bin), chosen by the
+/// host. Lots carry one; requests may restrict or rank them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(transparent))]
+pub struct LocationId(pub u32);
+
+/// The largest [`LocationId`] a lot may carry (a lot keeps its location in
+/// 20 bits).
+pub const LOCATION_MAX: u32 = (1 << 20) - 2;
+
+/// An order: several reservations (one per SKU) that commit, release and
+/// extend as one. Assigned by the engine, unique within a ledger; an id is
+/// never reused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(transparent))]
+pub struct OrderId(pub u64);
+
+/// A reservation, assigned by the engine: the SKU it holds stock of, its
+/// `seq` (the SKU version whose change made it: unique within the SKU,
+/// increasing in allocation order) and where the SKU keeps it.
+///
+/// Two ids are equal when their SKU and `seq` are: the place is a locator
+/// the engine fills in so that ending a reservation finds it in one step.
+/// An id built by hand ([`ReservationId::new`]) works too, found by a scan
+/// of the SKU's reservations.
+#[derive(Clone, Copy, Debug)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ReservationId {
     /// The SKU whose stock is held.
     pub sku: SkuId,
-    /// The SKU-local sequence number, starting at 1.
+    /// The SKU version the allocation produced.
     pub seq: u64,
+    /// Where the SKU keeps it (`u32::MAX`: unknown).
+    #[cfg_attr(feature = "serde", serde(default = "unknown_slot"))]
+    slot: u32,
+}
+
+#[cfg(feature = "serde")]
+fn unknown_slot() -> u32 {
+    u32::MAX
+}
+
+impl ReservationId {
+    /// The reservation `seq` of `sku`, its place unknown.
+    pub const fn new(sku: SkuId, seq: u64) -> ReservationId {
+        ReservationId { sku, seq, slot: u32::MAX }
+    }
+
+    /// An id with its place.
+    pub(crate) const fn located(sku: SkuId, seq: u64, slot: u32) -> ReservationId {
+        ReservationId { sku, seq, slot }
+    }
+
+    /// Where the SKU keeps it (`u32::MAX`: unknown).
+    pub(crate) const fn slot(&self) -> u32 {
+        self.slot
+    }
+}
+
+impl PartialEq for ReservationId {
+    fn eq(&self, other: &ReservationId) -> bool {
+        (self.sku, self.seq) == (other.sku, other.seq)
+    }
+}
+
+impl Eq for ReservationId {}
+
+impl core::hash::Hash for ReservationId {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        (self.sku, self.seq).hash(state);
+    }
+}
+
+impl PartialOrd for ReservationId {
+    fn partial_cmp(&self, other: &ReservationId) -> Option<core::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for ReservationId {
+    fn cmp(&self, other: &ReservationId) -> core::cmp::Ordering {
+        (self.sku, self.seq).cmp(&(other.sku, other.seq))
+    }
 }
 
 impl fmt::Display for SkuId {
@@ -41,6 +112,18 @@ impl fmt::Display for SkuId {
 impl fmt::Display for LotId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "lot:{}", self.0)
+    }
+}
+
+impl fmt::Display for LocationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "loc:{}", self.0)
+    }
+}
+
+impl fmt::Display for OrderId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "order:{}", self.0)
     }
 }
 

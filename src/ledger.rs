@@ -14,37 +14,44 @@
 //! [`SkuCell`] transitions.
 
 use crate::audit::{AuditReport, audit_sku};
-use crate::cell::{Demand, HoldLookup, HoldTerms, Landed, SkuCell, SkuState};
+use crate::cell::desc::Registry;
+use crate::cell::ops::{EndRefusal, HoldSpec, HoldTerms};
+use crate::cell::read::{Lookup, find, materialize};
+use crate::cell::slots::Marks;
+use crate::cell::{Ctx, Demand, Landed, SkuCell, Transition};
 use crate::clock::{Clock, Moment, SystemClock, Timestamp};
-use crate::command::{AllocateRequest, Command, OrderRequest, Outcome};
+use crate::command::{AllocateRequest, Command, Outcome};
 use crate::error::{
-    AdjustError, AllocateError, CommandError, CommitError, DefineError, ExpireError, ExtendError, KeyedError,
-    OrderError, ReceiveError, ReleaseError, ThresholdError,
+    AdjustError, AllocateError, CommandError, CommitError, DefineError, ExpireError, ExtendError, LocationsProblem,
+    ReceiveError, ReleaseError, ThresholdError,
 };
 #[cfg(doc)]
 use crate::events::Delivery;
 use crate::events::hub::EventHub;
 use crate::events::{Change, Event, Notice, Subscription};
-use crate::guard::HoldGuard;
 use crate::idempotency::{Claimed, IdempotencyKey, KeyStore, KeyWindow};
-use crate::ids::{LotId, ReservationId, SkuId};
+use crate::ids::{LOCATION_MAX, LotId, OrderId, ReservationId, SkuId};
+use crate::keyed_error::KeyedError;
 use crate::lot::{AdjustmentReason, NewLot};
+use crate::metrics::{CommandKind, Tallied};
+use crate::orders::OrderBook;
 use crate::outcome::{
-    Adjusted, Allocation, Committed, ExpiryReport, Extended, Keyed, LowStockSet, OrderAllocation, Received, Released,
-    Sale, SkuDefined, Swept,
+    Adjusted, Allocation, Committed, ExpiryReport, Extended, Keyed, LowStockSet, Received, Released, Sale, SkuDefined,
+    Swept,
 };
-use crate::policy::{AllocationPolicy, Eligibility, FillMode};
+use crate::policy::{AllocationPolicy, Eligibility, LOCATIONS_MAX, Locations};
 use crate::quantity::Quantity;
 use crate::reservation::Reservation;
-use crate::sku_table::SkuTable;
+use crate::sku_table::{InsertError, SkuTable};
 use crate::snapshot::Snapshot;
 use crate::sync::Arc;
-use std::collections::BTreeMap;
+use crate::trace;
 use std::time::Duration;
 
 /// A query named something that does not exist (or no longer does).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub enum QueryError {
     /// The SKU is not defined.
     #[error("{sku} is not defined")]
@@ -57,6 +64,13 @@ pub enum QueryError {
     UnknownReservation {
         /// The reservation.
         id: ReservationId,
+    },
+    /// The ledger never made this order, or has forgotten it (see
+    /// [`ORDERS_KEPT`](crate::ORDERS_KEPT)).
+    #[error("{order} is not known")]
+    UnknownOrder {
+        /// The order.
+        order: OrderId,
     },
     /// The reservation has ended.
     #[error("{id} has ended")]
@@ -84,12 +98,12 @@ pub enum QueryError {
     },
 }
 
-/// The largest channel a subscriber may ask for.
-pub const SUBSCRIPTION_CAPACITY_MAX: usize = 1 << 20;
+pub use crate::events::SUBSCRIPTION_CAPACITY_MAX;
 
 /// Subscribing to events was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub enum SubscribeError {
     /// The ledger was built without events ([`LedgerBuilder::events`]).
     #[error("this ledger was built without events")]
@@ -124,11 +138,13 @@ pub struct LedgerBuilder {
     hold_max: Duration,
     events: bool,
     keys: KeyWindow,
+    write_off: bool,
 }
 
 /// A [`LedgerBuilder`] setting out of range.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub enum LedgerBuildError {
     /// A maximum hold duration of zero: no hold could have a deadline.
     #[error("the maximum hold duration must be longer than zero")]
@@ -164,6 +180,18 @@ impl LedgerBuilder {
         self
     }
 
+    /// Whether [`Ledger::expire_due`] (and the [`Reaper`](crate::Reaper))
+    /// also writes off expired lots: every unit still on hand in a lot past
+    /// its expiry leaves the books (reason
+    /// [`AdjustmentReason::Expiry`]), holds on it re-sourced or shorted as
+    /// for a shrink. Default off: the host writes off with
+    /// [`Ledger::write_off_expired`]. Either way, expired units are never
+    /// sold, and snapshots count them as expired, not available.
+    pub fn write_off_expired(mut self, write_off: bool) -> LedgerBuilder {
+        self.write_off = write_off;
+        self
+    }
+
     /// How long and how many idempotency keys are remembered (default
     /// [`KeyWindow::default`]: 24 hours, a million keys). Memory for keys
     /// is bounded by `keys_max` (see [`Ledger::execute_keyed`]).
@@ -182,7 +210,17 @@ impl LedgerBuilder {
         }
         let events = self.events.then(EventHub::new);
         let keys = KeyStore::new(self.keys);
-        Ok(Ledger { skus: SkuTable::new(), clock: self.clock, hold_max: self.hold_max, events, keys })
+        Ok(Ledger {
+            skus: SkuTable::new(),
+            clock: self.clock,
+            hold_max: self.hold_max,
+            events,
+            keys,
+            registry: Registry::new(),
+            orders: OrderBook::new(),
+            metrics: crate::metrics::Metrics::new(),
+            write_off: self.write_off,
+        })
     }
 }
 
@@ -190,9 +228,9 @@ impl LedgerBuilder {
 ///
 /// `Ledger` is `Send + Sync`; share it by `Arc` or by reference. Every
 /// command is linearizable: it takes effect at one instant (the
-/// compare-and-swap that publishes the SKU's next version) between its
-/// call and its return. Queries read a published version and never block
-/// a command.
+/// compare-and-swap that moves the SKU to its next version) between its
+/// call and its return. Queries read one version and never block a
+/// command.
 ///
 /// ```
 /// use stockroom::{AllocateRequest, AllocationPolicy, Ledger, LotId, NewLot, SkuId, Timestamp};
@@ -215,13 +253,20 @@ impl LedgerBuilder {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Ledger {
-    skus: SkuTable,
+    skus: SkuTable<Entry>,
     clock: Arc<dyn Clock>,
     hold_max: Duration,
     /// The outbox, when events are on.
     events: Option<EventHub<Event>>,
     /// Idempotency keys and the first outcome of each.
     keys: KeyStore<Command, Result<Outcome, CommandError>>,
+    /// Every thread's change descriptor for this ledger.
+    registry: Arc<Registry>,
+    /// Orders: their parts and phases.
+    orders: OrderBook,
+    /// Whether `expire_due` writes off expired lots.
+    write_off: bool,
+    pub(crate) metrics: crate::metrics::Metrics,
 }
 
 impl Default for Ledger {
@@ -234,6 +279,13 @@ impl core::fmt::Debug for Ledger {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Ledger").field("skus", &self.skus.len()).field("clock", &self.clock).finish()
     }
+}
+
+/// What the catalog keeps under a SKU id: a SKU's cell, or a kit's
+/// components (one id space, so a SKU and a kit can never share an id).
+pub(crate) enum Entry {
+    Sku(SkuCell),
+    Kit(Arc<[(SkuId, Quantity)]>),
 }
 
 fn validate(quantity: u64) -> Result<Quantity, Invalid> {
@@ -253,16 +305,6 @@ enum Invalid {
 /// are refused (a deadline is a whole number of milliseconds).
 const MILLISECOND: Duration = Duration::from_millis(1);
 
-/// The refusal of a sold-out SKU, exactly as the plan would give it.
-fn sold_out(sku: SkuId, requested: Quantity) -> AllocateError {
-    AllocateError::Insufficient { sku, requested, available: Quantity::ZERO }
-}
-
-/// The deadline of `seq` if one of `swept` lapsed it.
-fn lapsed_in(swept: &[Swept], seq: u64) -> Option<Timestamp> {
-    swept.iter().flat_map(|sweep| sweep.lapsed.iter()).find(|lapsed| lapsed.reservation.seq == seq).map(|l| l.deadline)
-}
-
 impl Ledger {
     /// An empty ledger on the system clock, with the default settings.
     pub fn new() -> Ledger {
@@ -278,6 +320,10 @@ impl Ledger {
             hold_max: LedgerBuilder::HOLD_MAX_DEFAULT,
             events: None,
             keys: KeyStore::new(KeyWindow::default()),
+            registry: Registry::new(),
+            orders: OrderBook::new(),
+            write_off: false,
+            metrics: crate::metrics::Metrics::new(),
         }
     }
 
@@ -288,6 +334,7 @@ impl Ledger {
             hold_max: LedgerBuilder::HOLD_MAX_DEFAULT,
             events: false,
             keys: KeyWindow::default(),
+            write_off: false,
         }
     }
 
@@ -301,27 +348,68 @@ impl Ledger {
         self.hold_max
     }
 
-    fn moment(&self) -> Moment<'_> {
+    pub(crate) fn moment(&self) -> Moment<'_> {
         Moment::of(&*self.clock)
     }
 
-    /// Turns a version this ledger published into an event for
-    /// subscribers (nothing when events are off).
-    fn emit(&self, before: &SkuState, after: &SkuState, change: impl FnOnce() -> Change) {
+    pub(crate) fn orders(&self) -> &OrderBook {
+        &self.orders
+    }
+
+    /// The catalog: SKUs' cells and kits' components.
+    pub(crate) fn catalog(&self) -> &SkuTable<Entry> {
+        &self.skus
+    }
+
+    /// An unknown SKU that is a kit is refused as a kit.
+    fn kit_refusal(&self, error: AllocateError) -> AllocateError {
+        match error {
+            AllocateError::UnknownSku { sku } if self.kit_parts(sku).is_some() => AllocateError::Kit { sku },
+            error => error,
+        }
+    }
+
+    /// Whether `sku` is a defined SKU (not a kit).
+    pub(crate) fn is_defined(&self, sku: SkuId) -> bool {
+        self.skus.with(sku, |entry| matches!(entry, Entry::Sku(_))).unwrap_or(false)
+    }
+
+    /// Runs `f` on `sku`'s cell with this thread's context, or returns
+    /// `unknown` if the SKU is not defined: the one lookup every command
+    /// and query goes through.
+    pub(crate) fn on<R>(&self, sku: SkuId, moment: &Moment, unknown: R, f: impl FnOnce(&SkuCell, &Ctx) -> R) -> R {
+        let (index, desc) = self.registry.mine();
+        let ctx = Ctx { registry: &self.registry, desc: (index, desc), moment };
+        match self.skus.get(sku) {
+            Some(Entry::Sku(cell)) => f(cell, &ctx),
+            _ => unknown,
+        }
+    }
+
+    /// Publishes the event of one version (nothing when events are off).
+    pub(crate) fn emit(
+        &self,
+        sku: SkuId,
+        transition: &Transition,
+        change: impl FnOnce() -> Change,
+        expiry: Option<Timestamp>,
+    ) {
         let Some(hub) = &self.events else { return };
         let change = change();
-        let notices = notices(before, after, &change);
-        hub.publish(Event { seq: 0, sku: after.sku, version: after.version, change, notices });
+        let notices = notices(transition, &change, expiry);
+        hub.publish(Event { seq: 0, sku, version: transition.version, change, notices });
     }
 
     /// A new subscriber to every change from now on, through a channel of
-    /// `capacity` events.
+    /// up to `capacity` events (allocated as events arrive, not up front).
     ///
     /// Per SKU, events arrive in version order, gap-free from the first one
     /// received. A subscriber that falls `capacity` events behind is never
     /// waited for: further events are dropped for it and counted, and
     /// before its next event it receives [`Delivery::Lagged`] with the exact
     /// number it missed (catch up from a [`snapshot`](Self::snapshot)).
+    /// The same happens to every subscriber when changes outrun delivery
+    /// and the hub sheds events to stay within its fixed memory budget.
     /// Delivery is done by the threads that publish changes and by
     /// subscribers when they receive; an event published while a publisher
     /// that changed the same SKU earlier has not yet handed its own event
@@ -348,62 +436,58 @@ impl Ledger {
         Ok(hub.subscribe(capacity))
     }
 
-    /// The `landed` hook for a command whose result becomes `Change` by
-    /// `to_change`.
-    fn on_landed<'s, R: 's>(
+    /// The `landed` hook for a command whose result becomes a [`Change`]
+    /// by `to_change`; `expiry` is a received lot's (for its notice).
+    pub(crate) fn on_landed<'s, R: 's>(
         &'s self,
+        sku: SkuId,
         to_change: fn(&R) -> Change,
-    ) -> impl FnMut(&SkuState, &SkuState, Landed<'_, R>) + 's {
-        move |before, after, landed| match landed {
-            Landed::Swept(swept) => self.emit(before, after, || Change::Swept(swept.clone())),
-            Landed::Step(result) => self.emit(before, after, || to_change(result)),
-        }
-    }
-
-    /// The `landed` hook for sweeps and queries, which publish only sweeps.
-    fn on_swept<'s, R: 's>(&'s self) -> impl FnMut(&SkuState, &SkuState, Landed<'_, R>) + 's {
-        move |before, after, landed| {
-            if let Landed::Swept(swept) = landed {
-                self.emit(before, after, || Change::Swept(swept.clone()));
-            }
+        expiry: Option<Timestamp>,
+    ) -> impl FnMut(Landed<'_, R>) + 's {
+        move |landed| match landed {
+            Landed::Swept(swept, transition) => self.emit(sku, &transition, || Change::Swept(swept.clone()), None),
+            Landed::Step(result, transition) => self.emit(sku, &transition, || to_change(result), expiry),
         }
     }
 
     /// Defines a SKU, empty, at version 0, with its allocation policy.
     pub fn define_sku(&self, sku: SkuId, policy: AllocationPolicy) -> Result<SkuDefined, DefineError> {
-        let state = SkuState::defined(sku, policy);
+        let probe = self.metrics.probe(CommandKind::DefineSku, trace::command_span!("define_sku", sku = sku.0));
         let defined = SkuDefined { sku, version: 0 };
-        if !self.skus.insert(sku, SkuCell::new(state)) {
-            return Err(DefineError::AlreadyDefined { sku });
+        match self.skus.insert(sku, Entry::Sku(SkuCell::new(sku, policy, self.events.is_some()))) {
+            Ok(()) => {}
+            Err(InsertError::AlreadyDefined(_)) => return Err(DefineError::AlreadyDefined { sku }).tallied(probe),
+            Err(InsertError::Full(_)) => {
+                return Err(DefineError::CatalogFull { sku, max: crate::sku_table::table::LEN_MAX }).tallied(probe);
+            }
         }
-        if self.events.is_some() {
-            let empty = SkuState::defined(sku, policy);
-            self.emit(&empty, &empty, || Change::Defined(defined.clone()));
-        }
-        Ok(defined)
+        let transition = Transition::default();
+        self.emit(sku, &transition, || Change::Defined(defined.clone()), None);
+        Ok(defined).tallied(probe)
     }
 
     /// Receives a new lot into a SKU.
     pub fn receive(&self, sku: SkuId, lot: NewLot) -> Result<Received, ReceiveError> {
+        let probe = self.metrics.probe(CommandKind::Receive, trace::command_span!("receive", sku = sku.0));
         let quantity = validate(lot.quantity).map_err(|invalid| match invalid {
             Invalid::Zero => ReceiveError::ZeroQuantity { sku, lot: lot.id },
             Invalid::TooLarge => ReceiveError::QuantityTooLarge { sku, lot: lot.id, quantity: lot.quantity },
         })?;
+        lot.validate().map_err(|too_long| ReceiveError::attribute_too_long(sku, lot.id, too_long))?;
+        if let Some(location) = lot.location.filter(|location| location.0 > LOCATION_MAX) {
+            return Err(ReceiveError::LocationOutOfRange { sku, lot: lot.id, location, max: LOCATION_MAX });
+        }
         let moment = self.moment();
-        self.skus
-            .with(sku, |cell| {
-                cell.update(
-                    &moment,
-                    |state, _| state.receive(&lot, quantity, moment.now()),
-                    |attempts| ReceiveError::Contended { sku, attempts },
-                    &mut self.on_landed(|received: &Received| Change::Received(received.clone())),
-                )
-            })
-            .unwrap_or(Err(ReceiveError::UnknownSku { sku }))
+        self.on(sku, &moment, Err(ReceiveError::UnknownSku { sku }), |cell, ctx| {
+            let mut landed =
+                self.on_landed(sku, |received: &Received| Change::Received(received.clone()), lot.expires_at);
+            cell.receive(ctx, &lot, quantity, &mut landed)
+        })
+        .tallied(probe)
     }
 
     /// A validated hold duration.
-    fn hold_terms(&self, hold_for: Option<Duration>) -> Result<Option<HoldTerms>, Option<Duration>> {
+    pub(crate) fn hold_terms(&self, hold_for: Option<Duration>) -> Result<Option<HoldTerms>, Option<Duration>> {
         match hold_for {
             None => Ok(None),
             // Deadlines are whole milliseconds: a shorter hold would lapse
@@ -414,17 +498,28 @@ impl Ledger {
         }
     }
 
-    fn demand<'m>(&self, request: &AllocateRequest, moment: &'m Moment<'m>) -> Result<Demand<'m>, AllocateError> {
+    pub(crate) fn demand<'m>(
+        &self,
+        request: &'m AllocateRequest,
+        moment: &'m Moment<'m>,
+    ) -> Result<Demand<'m>, AllocateError> {
         let sku = request.sku;
         let quantity = validate(request.quantity).map_err(|invalid| match invalid {
             Invalid::Zero => AllocateError::ZeroQuantity { sku },
             Invalid::TooLarge => AllocateError::QuantityTooLarge { sku, quantity: request.quantity },
         })?;
+        check_locations(sku, &request.locations)?;
+        if request.backorder && request.locations != Locations::Any {
+            return Err(AllocateError::BackorderWithLocations { sku });
+        }
         Ok(Demand {
             quantity,
             fill: request.fill,
             policy: request.policy,
             min_shelf_life: request.min_shelf_life,
+            locations: &request.locations,
+            split: request.split,
+            exact: None,
             moment,
         })
     }
@@ -452,6 +547,7 @@ impl Ledger {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn allocate(&self, request: &AllocateRequest) -> Result<Allocation, AllocateError> {
+        let probe = self.metrics.probe(CommandKind::Allocate, trace::command_span!("allocate", sku = request.sku.0));
         let sku = request.sku;
         let moment = self.moment();
         let demand = self.demand(request, &moment)?;
@@ -459,179 +555,68 @@ impl Ledger {
             None => AllocateError::ZeroHold { sku },
             Some(requested) => AllocateError::HoldTooLong { sku, requested, max: self.hold_max },
         })?;
-        let demands = [demand];
-        self.skus
-            .with(sku, |cell| {
-                if request.expected_version.is_none() && cell.sold_out() {
-                    return Err(sold_out(sku, demands[0].quantity));
-                }
-                cell.update(
-                    &moment,
-                    |state, _| state.allocate(&demands, terms, request.expected_version).map_err(|(_, error)| error),
-                    |attempts| AllocateError::Contended { sku, attempts },
-                    &mut self.on_landed(|allocation: &Allocation| Change::Allocated(allocation.clone())),
-                )
-            })
-            .unwrap_or(Err(AllocateError::UnknownSku { sku }))
-    }
-
-    /// [`allocate`](Self::allocate), returning a guard that releases the
-    /// reservation when dropped unless committed, released or kept.
-    pub fn allocate_guarded(&self, request: &AllocateRequest) -> Result<HoldGuard<'_>, AllocateError> {
-        self.allocate(request).map(|allocation| HoldGuard::new(self, allocation))
+        self.on(sku, &moment, Err(AllocateError::UnknownSku { sku }), |cell, ctx| {
+            let mut landed = self.on_landed(sku, |allocation: &Allocation| Change::Allocated(allocation.clone()), None);
+            let spec = HoldSpec {
+                terms,
+                expected: request.expected_version,
+                marks: Marks { tag: request.tag, order: 0 },
+                backorder: request.backorder,
+            };
+            cell.hold(ctx, &[demand], spec, &mut landed).map_err(|(_, error)| error)
+        })
+        .map_err(|error| self.kit_refusal(error))
+        .tallied(probe)
     }
 
     /// Sells units outright: allocates and commits in one step, keeping no
     /// reservation. The cheapest path the engine has. (`hold_for` does not
     /// apply: nothing is held.)
     ///
-    /// With events off and no `if_version`, a sale that the first lot in
-    /// policy order can cover is one compare-and-swap on the current
-    /// version's sales counter instead of a new published version; its
-    /// [`Sale::version`] is still its own, one past the change before it,
-    /// and every later snapshot counts it.
+    /// A sale that the first lot in policy order covers changes one word
+    /// of that lot beside the SKU's head: no new version is built, nothing
+    /// is allocated. A sale of a sold-out SKU reads the head and that word.
     pub fn take(&self, request: &AllocateRequest) -> Result<Sale, AllocateError> {
+        let probe = self.metrics.probe(CommandKind::Take, trace::command_span!("take", sku = request.sku.0));
         let sku = request.sku;
+        if request.backorder {
+            return Err(AllocateError::BackorderOnTake { sku }).tallied(probe);
+        }
         let moment = self.moment();
         let demand = self.demand(request, &moment)?;
-        self.skus
-            .with(sku, |cell| {
-                // A flash sale is mostly this: one atomic load, no version.
-                if request.expected_version.is_none() && cell.sold_out() {
-                    return Err(sold_out(sku, demand.quantity));
-                }
-                // Selling: one compare-and-swap on the version's sales word,
-                // unless each change must be published as an event.
-                if request.expected_version.is_none() && self.events.is_none() {
-                    if let Some(sale) = cell.take_fast(&demand) {
-                        return Ok(sale);
-                    }
-                }
-                cell.update(
-                    &moment,
-                    |state, _| state.take(&demand, request.expected_version),
-                    |attempts| AllocateError::Contended { sku, attempts },
-                    &mut self.on_landed(|sale: &Sale| Change::Sold(sale.clone())),
-                )
-            })
-            .unwrap_or(Err(AllocateError::UnknownSku { sku }))
+        self.on(sku, &moment, Err(AllocateError::UnknownSku { sku }), |cell, ctx| {
+            let mut landed = self.on_landed(sku, |sale: &Sale| Change::Sold(sale.clone()), None);
+            cell.take(ctx, &demand, request.expected_version, &mut landed)
+        })
+        .map_err(|error| self.kit_refusal(error))
+        .tallied(probe)
     }
 
-    /// Holds every line of a multi-line order, or none of them.
-    ///
-    /// Lines of one SKU count as their combined demand and become one
-    /// reservation; the order gets one reservation per SKU, each taken by
-    /// one change of that SKU, SKUs in ascending id order. If a SKU cannot
-    /// cover its lines, the reservations already made for earlier SKUs are
-    /// released (in reverse order) before the error returns, so no unit
-    /// stays held by a refused order.
-    ///
-    /// What a concurrent observer can see while it runs: each SKU's part is
-    /// an ordinary reservation in an ordinary version, so between the first
-    /// SKU's change and the last one (or the rollback) an observer may see
-    /// some of the order's SKUs held and others not yet; a competing
-    /// allocation may be refused for units a failing order holds for that
-    /// moment. An observer never sees part of one SKU's lines: per SKU the
-    /// order's hold appears whole, and a rolled-back hold disappears whole
-    /// (events: `Allocated` then `Released`). Per SKU every change stays
-    /// linearizable; the order as a whole is all-or-nothing in its outcome
-    /// and in what it leaves held, not a cross-SKU atomic snapshot.
-    ///
-    /// ```
-    /// use stockroom::{AllocationPolicy, Ledger, LotId, NewLot, OrderError, OrderLine, OrderRequest, SkuId};
-    ///
-    /// let ledger = Ledger::new();
-    /// for sku in [SkuId(1), SkuId(2)] {
-    ///     ledger.define_sku(sku, AllocationPolicy::Fifo)?;
-    ///     ledger.receive(sku, NewLot::new(LotId(1), 3))?;
-    /// }
-    /// let order = OrderRequest::new(vec![OrderLine::new(SkuId(1), 2), OrderLine::new(SkuId(2), 4)]);
-    /// assert!(matches!(ledger.allocate_order(&order), Err(OrderError::Line { index: 1, .. })));
-    /// // Nothing stayed held on SKU 1.
-    /// assert_eq!(ledger.snapshot(SkuId(1))?.totals().held.get(), 0);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn allocate_order(&self, order: &OrderRequest) -> Result<OrderAllocation, OrderError> {
-        if order.lines.is_empty() {
-            return Err(OrderError::Empty);
-        }
-        if order.lines.len() > OrderRequest::LINES_MAX {
-            return Err(OrderError::TooManyLines { lines: order.lines.len(), max: OrderRequest::LINES_MAX });
-        }
-        let terms = self.hold_terms(order.hold_for).map_err(|rejected| match rejected {
-            None => OrderError::ZeroHold,
-            Some(requested) => OrderError::HoldTooLong { requested, max: self.hold_max },
-        })?;
-        let moment = self.moment();
-        // Every line's input, then every SKU's existence, before any stock.
-        let mut groups: BTreeMap<SkuId, (Vec<usize>, Vec<Demand<'_>>)> = BTreeMap::new();
-        for (index, line) in order.lines.iter().enumerate() {
-            let request = AllocateRequest {
-                policy: line.policy,
-                min_shelf_life: line.min_shelf_life,
-                ..AllocateRequest::new(line.sku, line.quantity)
-            };
-            let demand = self.demand(&request, &moment).map_err(|error| OrderError::Line { index, error })?;
-            let group = groups.entry(line.sku).or_default();
-            group.0.push(index);
-            group.1.push(Demand { fill: FillMode::FillOrKill, ..demand });
-        }
-        for (index, line) in order.lines.iter().enumerate() {
-            if self.skus.with(line.sku, |_| ()).is_none() {
-                return Err(OrderError::Line { index, error: AllocateError::UnknownSku { sku: line.sku } });
-            }
-        }
-        let mut held: Vec<Allocation> = Vec::with_capacity(groups.len());
-        for (&sku, (indices, demands)) in &groups {
-            let result = self
-                .skus
-                .with(sku, |cell| {
-                    cell.update(
-                        &moment,
-                        |state, _| state.allocate(demands, terms, None).map_err(|(at, error)| (indices[at], error)),
-                        |attempts| (indices[0], AllocateError::Contended { sku, attempts }),
-                        &mut self.on_landed(|allocation: &Allocation| Change::Allocated(allocation.clone())),
-                    )
-                })
-                .unwrap_or(Err((indices[0], AllocateError::UnknownSku { sku })));
-            match result {
-                Ok(allocation) => held.push(allocation),
-                Err((index, error)) => {
-                    for allocation in held.iter().rev() {
-                        self.roll_back(allocation.reservation);
-                    }
-                    return Err(OrderError::Line { index, error });
-                }
-            }
-        }
-        Ok(OrderAllocation { allocations: held })
-    }
-
-    /// Releases a reservation an order made and cannot keep. Retries while
-    /// contended: giving up would leave its units held by a refused order,
-    /// and every lost round means other changes of the SKU landed. Any
-    /// other outcome means the hold already ended (it lapsed, or someone
-    /// holding its id ended it), so its units are no longer the order's.
-    pub(crate) fn roll_back(&self, id: ReservationId) {
-        while let Err(ReleaseError::Contended { .. }) = self.release(id) {}
-    }
-
-    /// Ends a reservation; its units become available again.
+    /// Ends a reservation; its units become available again. A waiting
+    /// backorder leaves its queue (with what it got so far).
     pub fn release(&self, id: ReservationId) -> Result<Released, ReleaseError> {
+        self.release_as(id, 0)
+    }
+
+    /// [`release`](Self::release) on behalf of `order` (0: the caller
+    /// itself, who may not release an order's part).
+    pub(crate) fn release_as(&self, id: ReservationId, order: u64) -> Result<Released, ReleaseError> {
+        let probe = self.metrics.probe(CommandKind::Release, trace::command_span!("release", sku = id.sku.0));
         let moment = self.moment();
-        self.skus
-            .with(id.sku, |cell| {
-                cell.update(
-                    &moment,
-                    |state, swept| match lapsed_in(swept, id.seq) {
-                        Some(deadline) => Err(ReleaseError::Expired { id, deadline }),
-                        None => state.release(id.seq),
-                    },
-                    |attempts| ReleaseError::Contended { id, attempts },
-                    &mut self.on_landed(|released: &Released| Change::Released(released.clone())),
-                )
+        self.on(id.sku, &moment, Err(ReleaseError::UnknownSku { id }), |cell, ctx| {
+            let mut landed = self.on_landed(id.sku, |released: &Released| Change::Released(released.clone()), None);
+            cell.release(ctx, id, order, &mut landed).map_err(|refusal| match refusal {
+                EndRefusal::Unknown => ReleaseError::UnknownReservation { id },
+                EndRefusal::Ended
+                | EndRefusal::ExceedsHeld { .. }
+                | EndRefusal::Waiting(_)
+                | EndRefusal::Shorted { .. } => ReleaseError::Ended { id },
+                EndRefusal::Expired(deadline) => ReleaseError::Expired { id, deadline },
+                EndRefusal::OrderPart(order) => ReleaseError::OrderPart { id, order: OrderId(order) },
+                EndRefusal::Contended(attempts) => ReleaseError::Contended { id, attempts },
             })
-            .unwrap_or(Err(ReleaseError::UnknownSku { id }))
+        })
+        .tallied(probe)
     }
 
     /// Ends a reservation; `quantity` of its units (all of them for `None`)
@@ -641,6 +626,18 @@ impl Ledger {
     /// units); later calls get [`CommitError::Ended`]. Commit racing expiry:
     /// exactly one wins.
     pub fn commit(&self, id: ReservationId, quantity: Option<u64>) -> Result<Committed, CommitError> {
+        self.commit_as(id, 0, quantity)
+    }
+
+    /// [`commit`](Self::commit) on behalf of `order` (0: the caller
+    /// itself, who may not commit an order's part).
+    pub(crate) fn commit_as(
+        &self,
+        id: ReservationId,
+        order: u64,
+        quantity: Option<u64>,
+    ) -> Result<Committed, CommitError> {
+        let probe = self.metrics.probe(CommandKind::Commit, trace::command_span!("commit", sku = id.sku.0));
         let quantity = match quantity.map(validate) {
             None => None,
             Some(Ok(quantity)) => Some(quantity),
@@ -650,19 +647,20 @@ impl Ledger {
             }
         };
         let moment = self.moment();
-        self.skus
-            .with(id.sku, |cell| {
-                cell.update(
-                    &moment,
-                    |state, swept| match lapsed_in(swept, id.seq) {
-                        Some(deadline) => Err(CommitError::Expired { id, deadline }),
-                        None => state.commit(id.seq, quantity),
-                    },
-                    |attempts| CommitError::Contended { id, attempts },
-                    &mut self.on_landed(|committed: &Committed| Change::Committed(committed.clone())),
-                )
+        self.on(id.sku, &moment, Err(CommitError::UnknownSku { id }), |cell, ctx| {
+            let mut landed = self.on_landed(id.sku, |committed: &Committed| Change::Committed(committed.clone()), None);
+            cell.commit(ctx, id, order, quantity, &mut landed).map_err(|refusal| match refusal {
+                EndRefusal::Unknown => CommitError::UnknownReservation { id },
+                EndRefusal::Ended => CommitError::Ended { id },
+                EndRefusal::Expired(deadline) => CommitError::Expired { id, deadline },
+                EndRefusal::ExceedsHeld { requested, held } => CommitError::ExceedsHeld { id, requested, held },
+                EndRefusal::Waiting(outstanding) => CommitError::Waiting { id, outstanding },
+                EndRefusal::Shorted { .. } => unreachable!("only a pin refuses a shorted part"),
+                EndRefusal::OrderPart(order) => CommitError::OrderPart { id, order: OrderId(order) },
+                EndRefusal::Contended(attempts) => CommitError::Contended { id, attempts },
             })
-            .unwrap_or(Err(CommitError::UnknownSku { id }))
+        })
+        .tallied(probe)
     }
 
     /// Moves a live reservation's deadline `by` later (a checkout waiting
@@ -670,23 +668,22 @@ impl Ledger {
     /// [`hold_max`](Self::hold_max). Only before the deadline: a lapsed
     /// reservation is [`ExtendError::Expired`].
     pub fn extend(&self, id: ReservationId, by: Duration) -> Result<Extended, ExtendError> {
+        self.extend_as(id, 0, by)
+    }
+
+    /// [`extend`](Self::extend) on behalf of `order` (0: the caller
+    /// itself, who may not extend an order's part).
+    pub(crate) fn extend_as(&self, id: ReservationId, order: u64, by: Duration) -> Result<Extended, ExtendError> {
+        let probe = self.metrics.probe(CommandKind::Extend, trace::command_span!("extend", sku = id.sku.0));
         if by < MILLISECOND {
             return Err(ExtendError::ZeroDuration { id });
         }
         let moment = self.moment();
-        self.skus
-            .with(id.sku, |cell| {
-                cell.update(
-                    &moment,
-                    |state, swept| match lapsed_in(swept, id.seq) {
-                        Some(deadline) => Err(ExtendError::Expired { id, deadline }),
-                        None => state.extend(id.seq, by),
-                    },
-                    |attempts| ExtendError::Contended { id, attempts },
-                    &mut self.on_landed(|extended: &Extended| Change::Extended(extended.clone())),
-                )
-            })
-            .unwrap_or(Err(ExtendError::UnknownSku { id }))
+        self.on(id.sku, &moment, Err(ExtendError::UnknownSku { id }), |cell, ctx| {
+            let mut landed = self.on_landed(id.sku, |extended: &Extended| Change::Extended(extended.clone()), None);
+            cell.extend(ctx, id, order, by, &mut landed)
+        })
+        .tallied(probe)
     }
 
     /// Applies a change the physical world made to a lot. A shrink below
@@ -726,6 +723,7 @@ impl Ledger {
         reason: AdjustmentReason,
         expected_version: Option<u64>,
     ) -> Result<Adjusted, AdjustError> {
+        let probe = self.metrics.probe(CommandKind::Adjust, trace::command_span!("adjust", sku = sku.0, delta));
         if delta == 0 {
             return Err(AdjustError::ZeroDelta { sku, lot });
         }
@@ -733,38 +731,31 @@ impl Ledger {
             return Err(AdjustError::DeltaTooLarge { sku, lot, delta });
         }
         let moment = self.moment();
-        self.skus
-            .with(sku, |cell| {
-                cell.update(
-                    &moment,
-                    |state, _| state.adjust(lot, delta, reason, expected_version, &moment),
-                    |attempts| AdjustError::Contended { sku, attempts },
-                    &mut self.on_landed(|adjusted: &Adjusted| Change::Adjusted(adjusted.clone())),
-                )
-            })
-            .unwrap_or(Err(AdjustError::UnknownSku { sku }))
+        self.on(sku, &moment, Err(AdjustError::UnknownSku { sku }), |cell, ctx| {
+            let mut landed = self.on_landed(sku, |adjusted: &Adjusted| Change::Adjusted(adjusted.clone()), None);
+            cell.adjust(ctx, lot, delta, reason, expected_version, &mut landed)
+        })
+        .tallied(probe)
     }
 
     /// Sets (or with `None` clears) a SKU's low-stock threshold: a
     /// [`Notice::LowStock`] fires when its available units fall from above
     /// the threshold to at or below it.
     pub fn set_low_stock(&self, sku: SkuId, threshold: Option<u64>) -> Result<LowStockSet, ThresholdError> {
+        let probe = self.metrics.probe(CommandKind::SetLowStock, trace::command_span!("set_low_stock", sku = sku.0));
         let threshold = match threshold.map(Quantity::new) {
             None => None,
             Some(Ok(threshold)) => Some(threshold),
-            Some(Err(_)) => return Err(ThresholdError::TooLarge { sku, threshold: threshold.unwrap_or_default() }),
+            Some(Err(_)) => {
+                return Err(ThresholdError::TooLarge { sku, threshold: threshold.unwrap_or_default() }).tallied(probe);
+            }
         };
         let moment = self.moment();
-        self.skus
-            .with(sku, |cell| {
-                cell.update(
-                    &moment,
-                    |state, _| Ok(state.set_low_stock(threshold)),
-                    |attempts| ThresholdError::Contended { sku, attempts },
-                    &mut self.on_landed(|set: &LowStockSet| Change::LowStockSet(set.clone())),
-                )
-            })
-            .unwrap_or(Err(ThresholdError::UnknownSku { sku }))
+        self.on(sku, &moment, Err(ThresholdError::UnknownSku { sku }), |cell, ctx| {
+            let mut landed = self.on_landed(sku, |set: &LowStockSet| Change::LowStockSet(set.clone()), None);
+            cell.set_low_stock(ctx, threshold, &mut landed)
+        })
+        .tallied(probe)
     }
 
     /// Sweeps every SKU at `now`: reservations whose deadline is at or
@@ -786,23 +777,36 @@ impl Ledger {
     /// defined are skipped): bounded work, for a reaper that walks the
     /// catalog a slice at a time.
     pub fn expire_due_in(&self, skus: &[SkuId], now: Timestamp) -> Result<ExpiryReport, ExpireError> {
-        let clock = self.clock.now();
-        if now > clock {
-            return Err(ExpireError::InFuture { now, clock });
-        }
-        let mut report = ExpiryReport::default();
-        for &sku in skus {
-            if let Some(swept) = self.skus.with(sku, |cell| self.sweep_cell(cell, now)) {
-                report.swept.extend(swept);
-            }
-        }
-        Ok(report)
+        self.sweep_skus(skus, now, self.write_off)
     }
 
-    /// Sweeps one SKU at `now`, lots included.
-    pub(crate) fn sweep_cell(&self, cell: &SkuCell, now: Timestamp) -> Option<Swept> {
+    /// Writes off every expired lot of every SKU at `now` (see
+    /// [`LedgerBuilder::write_off_expired`]), sweeping lapsed reservations
+    /// too: one version per SKU that had anything to do. `now` may not be
+    /// later than the ledger's clock.
+    pub fn write_off_expired(&self, now: Timestamp) -> Result<ExpiryReport, ExpireError> {
+        let mut skus = self.skus();
+        skus.sort_unstable();
+        self.sweep_skus(&skus, now, true)
+    }
+
+    /// The sweep of `expire_due_in`, writing off expired lots or not.
+    fn sweep_skus(&self, skus: &[SkuId], now: Timestamp, write_off: bool) -> Result<ExpiryReport, ExpireError> {
+        let probe = self.metrics.probe(CommandKind::ExpireDue, trace::command_span!("expire_due", skus = skus.len()));
+        let clock = self.clock.now();
+        if now > clock {
+            return Err(ExpireError::InFuture { now, clock }).tallied(probe);
+        }
         let moment = Moment::fixed(now);
-        cell.sweep(&moment, true, &mut self.on_swept::<()>())
+        let mut report = ExpiryReport::default();
+        for &sku in skus {
+            let swept = self.on(sku, &moment, None, |cell, ctx| {
+                let mut landed = self.on_landed(sku, |swept: &Swept| Change::Swept(swept.clone()), None);
+                cell.sweep(ctx, now, true, write_off, &mut landed)
+            });
+            report.swept.extend(swept);
+        }
+        Ok(report).tallied(probe)
     }
 
     /// Runs any command given as data.
@@ -821,6 +825,11 @@ impl Ledger {
             Command::Extend { reservation, by } => Outcome::Extended(self.extend(*reservation, *by)?),
             Command::ExpireDue { now } => Outcome::Expired(self.expire_due(*now)?),
             Command::SetLowStock { sku, threshold } => Outcome::LowStockSet(self.set_low_stock(*sku, *threshold)?),
+            Command::CommitOrder { order } => Outcome::OrderCommitted(self.commit_order(*order)?),
+            Command::ReleaseOrder { order } => Outcome::OrderReleased(self.release_order(*order)?),
+            Command::ExtendOrder { order, by } => Outcome::OrderExtended(self.extend_order(*order, *by)?),
+            Command::DefineKit { kit, components } => Outcome::KitDefined(self.define_kit(*kit, components)?),
+            Command::Return(request) => Outcome::Returned(self.return_units(request)?),
         })
     }
 
@@ -868,6 +877,7 @@ impl Ledger {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn execute_keyed(&self, key: &IdempotencyKey, command: &Command) -> Result<Keyed<Outcome>, KeyedError> {
+        let probe = self.metrics.probe(CommandKind::Keyed, trace::command_span!("execute_keyed", key = key.as_str()));
         let now = self.clock.now();
         let is_final = |result: &Result<Outcome, CommandError>| !matches!(result, Err(error) if error.is_transient());
         let (result, replay) = match self.keys.run(key, command, now, || self.execute(command), is_final) {
@@ -875,27 +885,39 @@ impl Ledger {
             Claimed::Replayed(result) => (result, true),
             Claimed::Conflict(first) => {
                 let field = first.first_difference(command).unwrap_or("command").to_owned();
-                return Err(KeyedError::KeyReused { key: key.clone(), field });
+                return Err(KeyedError::KeyReused { key: key.clone(), field }).tallied(probe);
             }
         };
         match result {
             Ok(outcome) => Ok(Keyed { outcome, replay }),
             Err(error) => Err(KeyedError::Refused { error, replay }),
         }
+        .tallied(probe)
     }
 
-    /// The SKU's current version with every reservation lapsed by now
-    /// swept. Never blocks a command.
-    fn current(&self, sku: SkuId, moment: &Moment) -> Result<(Arc<SkuState>, Vec<Swept>), QueryError> {
-        self.skus
-            .with(sku, |cell| {
-                let mut swept = Vec::new();
-                let current = cell.current(moment, &mut swept, &mut self.on_swept());
-                current
-                    .map(|state| (state, swept))
-                    .ok_or(QueryError::Contended { sku, attempts: crate::cell::ATTEMPTS_MAX })
-            })
-            .unwrap_or(Err(QueryError::UnknownSku { sku }))
+    /// The key store, for the async keyed path (`idempotency.rs`).
+    #[cfg(feature = "async")]
+    pub(crate) fn key_store(&self) -> &KeyStore<Command, Result<Outcome, CommandError>> {
+        &self.keys
+    }
+
+    /// Reads `sku` once no hold in it has lapsed at the ledger's clock
+    /// (sweeping first if one has: the sweeps this call published come
+    /// back too). Never blocks a command.
+    pub(crate) fn read<R>(
+        &self,
+        sku: SkuId,
+        moment: &Moment,
+        read: impl FnMut(&crate::cell::view::View) -> Result<R, crate::cell::view::Stale>,
+    ) -> Result<(R, Vec<Swept>), QueryError> {
+        self.on(sku, moment, Err(QueryError::UnknownSku { sku }), |cell, ctx| {
+            let mut swept = Vec::new();
+            let mut landed = self.on_landed(sku, |_: &()| unreachable!("queries publish only sweeps"), None);
+            match cell.query(ctx, &mut landed, &mut swept, read) {
+                Some(result) => Ok((result, swept)),
+                None => Err(QueryError::Contended { sku, attempts: crate::cell::ATTEMPTS_MAX }),
+            }
+        })
     }
 
     /// The SKU's current version (reservations past their deadline already
@@ -903,72 +925,140 @@ impl Ledger {
     /// a command.
     pub fn snapshot(&self, sku: SkuId) -> Result<Snapshot, QueryError> {
         let moment = self.moment();
-        self.current(sku, &moment).map(|(state, _)| Snapshot::new(state))
+        let (mut data, _) = self.read(sku, &moment, materialize)?;
+        // Lots past their expiry count as expired, by the snapshot's clock
+        // reading (the one its sweep used, if it had to sweep).
+        data.at = Some(moment.now());
+        Ok(Snapshot::new(data))
     }
 
     /// Units an allocation with `min_shelf_life` could draw right now (lots
     /// expired by the ledger's clock, or expiring too soon, left out; units
     /// of lapsed reservations counted in).
+    ///
+    /// For a kit: whole kits its components could make (see
+    /// [`kit`](Self::kit); the shelf life is not applied to components).
     pub fn available(&self, sku: SkuId, min_shelf_life: Duration) -> Result<Quantity, QueryError> {
+        if self.kit_parts(sku).is_some() {
+            return self.kit(sku).map(|kit| kit.available);
+        }
         let moment = self.moment();
-        let (state, _) = self.current(sku, &moment)?;
-        Ok(state.eligible(Eligibility::at(moment.now(), min_shelf_life)))
+        self.read(sku, &moment, |view| {
+            let eligibility = Eligibility::at(moment.now(), min_shelf_life);
+            let mut claims = crate::cell::view::ClaimPool::default();
+            let draft = crate::cell::view::Draft::new(view, &mut claims);
+            crate::cell::plan::eligible_total(&draft, eligibility)
+        })
+        .map(|(available, _)| available)
     }
 
     /// A live reservation.
     pub fn reservation(&self, id: ReservationId) -> Result<Reservation, QueryError> {
         let moment = self.moment();
-        let (state, swept) = self.current(id.sku, &moment)?;
+        let (found, swept) = self.read(id.sku, &moment, |view| {
+            let found = find(view, id)?;
+            Ok(match found {
+                Ok(hold) => Ok(Snapshot::new(materialize_one(view, &hold)?).reservations().next().expect("one hold")),
+                Err(lookup) => Err(lookup),
+            })
+        })?;
         if let Some(deadline) = lapsed_in(&swept, id.seq) {
             return Err(QueryError::Expired { id, deadline });
         }
-        let snapshot = Snapshot::new(state);
-        match snapshot.state().hold(id.seq) {
-            Ok(hold) => Ok(snapshot.reservation_at(id.seq, hold)),
-            Err(HoldLookup::Unknown) => Err(QueryError::UnknownReservation { id }),
-            Err(HoldLookup::Ended) => Err(QueryError::Ended { id }),
-        }
+        found.map_err(|lookup| match lookup {
+            Lookup::Unknown => QueryError::UnknownReservation { id },
+            Lookup::Ended => QueryError::Ended { id },
+        })
     }
 
     /// Every defined SKU, in no particular order.
     pub fn skus(&self) -> Vec<SkuId> {
-        self.skus.cells().iter().map(|cell| cell.sku()).collect()
+        let mut skus = Vec::with_capacity(self.skus.len());
+        self.skus.for_each(|sku, entry| {
+            if let Entry::Sku(_) = entry {
+                skus.push(sku);
+            }
+        });
+        skus
     }
 
     /// Checks every invariant of every SKU, each against one consistent
     /// version of that SKU. Run it at a quiescent point to check
     /// conservation of the whole ledger; concurrently, each SKU is still
-    /// checked against a real version.
+    /// checked against a real version. (It sweeps nothing: a lapsed hold
+    /// not yet swept is still a sound hold.)
     pub fn audit(&self) -> AuditReport {
         let mut report = AuditReport::default();
-        for cell in self.skus.cells() {
-            audit_sku(&cell.settled(), &mut report);
-        }
+        self.skus.for_each(|_, entry| {
+            if let Entry::Sku(cell) = entry {
+                if let Some(data) = cell.read_settled(&self.registry) {
+                    audit_sku(&data, &mut report);
+                }
+            }
+        });
         report
     }
 }
 
-/// The threshold notices a change from `before` to `after` crossed.
-fn notices(before: &SkuState, after: &SkuState, change: &Change) -> Vec<Notice> {
-    let mut notices = Vec::new();
-    let (was, now) = (before.totals.available, after.totals.available);
-    if let (Some(threshold), true) = (after.low_stock, before.low_stock == after.low_stock) {
-        if was > threshold && now <= threshold {
-            notices.push(Notice::LowStock { available: now, threshold });
+/// A request's locations, checked: at most [`LOCATIONS_MAX`], none
+/// repeated or past [`LOCATION_MAX`], `Only` not empty.
+pub(crate) fn check_locations(sku: SkuId, locations: &Locations) -> Result<(), AllocateError> {
+    let listed = locations.listed();
+    let invalid = |problem| Err(AllocateError::InvalidLocations { sku, problem });
+    if listed.len() > LOCATIONS_MAX {
+        return invalid(LocationsProblem::TooMany { count: listed.len(), max: LOCATIONS_MAX });
+    }
+    if matches!(locations, Locations::Only(list) if list.is_empty()) {
+        return invalid(LocationsProblem::Empty);
+    }
+    for (at, &location) in listed.iter().enumerate() {
+        if location.0 > LOCATION_MAX {
+            return invalid(LocationsProblem::OutOfRange { location, max: LOCATION_MAX });
+        }
+        if listed[..at].contains(&location) {
+            return invalid(LocationsProblem::Repeated { location });
         }
     }
-    if !was.is_zero() && now.is_zero() {
-        notices.push(Notice::SoldOut);
-    }
-    if was.is_zero() && !now.is_zero() {
-        notices.push(Notice::BackInStock { available: now });
+    Ok(())
+}
+
+/// The deadline of `seq` if one of `swept` lapsed it.
+fn lapsed_in(swept: &[Swept], seq: u64) -> Option<Timestamp> {
+    swept.iter().flat_map(|sweep| sweep.lapsed.iter()).find(|lapsed| lapsed.reservation.seq == seq).map(|l| l.deadline)
+}
+
+/// A SKU as read, with only `hold` among its holds (to show one
+/// reservation with its lines' lot ids).
+fn materialize_one(
+    view: &crate::cell::view::View,
+    hold: &crate::cell::HoldData,
+) -> Result<crate::cell::SkuData, crate::cell::view::Stale> {
+    let mut data = materialize(view)?;
+    data.holds.retain(|other| other.seq == hold.seq);
+    Ok(data)
+}
+
+/// The threshold notices a version's change crossed.
+fn notices(transition: &Transition, change: &Change, received_expiry: Option<Timestamp>) -> Vec<Notice> {
+    let mut notices = Vec::new();
+    if let Some((was, now)) = transition.available {
+        let (before, after) = transition.threshold;
+        if let (Some(threshold), true) = (after, before == after) {
+            if was > threshold && now <= threshold {
+                notices.push(Notice::LowStock { available: now, threshold });
+            }
+        }
+        if !was.is_zero() && now.is_zero() {
+            notices.push(Notice::SoldOut);
+        }
+        if was.is_zero() && !now.is_zero() {
+            notices.push(Notice::BackInStock { available: now });
+        }
     }
     match change {
         Change::Swept(swept) => notices.extend(swept.expired_lots.iter().map(|&lot| Notice::LotExpired { lot })),
         Change::Received(received) => {
-            let expires_at =
-                after.catalog.find(received.lot).and_then(|arrival| after.catalog.meta(arrival).expires_at());
-            if let (Some(expiry), Some(checked)) = (expires_at, before.lots_checked_until) {
+            if let (Some(expiry), Some(checked)) = (received_expiry, transition.checked_before) {
                 if expiry <= checked {
                     notices.push(Notice::LotExpired { lot: received.lot });
                 }
@@ -976,5 +1066,10 @@ fn notices(before: &SkuState, after: &SkuState, change: &Change) -> Vec<Notice> 
         }
         _ => {}
     }
+    notices.extend(transition.filled.iter().map(|filled| Notice::BackorderFilled {
+        reservation: filled.reservation,
+        drawn: filled.drawn.clone(),
+        outstanding: filled.outstanding,
+    }));
     notices
 }

@@ -1,20 +1,23 @@
 //! Allocation policies: the order lots are drawn from, and which lots may
 //! be drawn at all.
 //!
-//! Owns: [`AllocationPolicy`], [`FillMode`], the sort key each policy puts
-//! lots in, and the eligibility rule (expired and too-soon-to-expire lots
-//! are skipped under every policy).
+//! Owns: [`AllocationPolicy`], [`FillMode`], [`Locations`], the sort key
+//! each policy puts lots in, and the eligibility rule (expired and
+//! too-soon-to-expire lots are skipped under every policy).
 //!
 //! Must never: look at quantities. A policy orders and filters lots by their
 //! fixed facts (receipt, expiry, arrival); how much to take is the SKU
 //! cell's business.
 
 use crate::clock::Timestamp;
+use crate::ids::LocationId;
+use core::fmt;
 use std::time::Duration;
 
 /// The order a SKU's lots are drawn from.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub enum AllocationPolicy {
     /// First expired, first out: earliest expiry first; lots without an
     /// expiry come last. Ties go to the earlier receipt, then to the lot
@@ -29,12 +32,72 @@ pub enum AllocationPolicy {
 /// What an allocation does when the SKU cannot supply all of it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub enum FillMode {
     /// All or nothing: refuse unless every requested unit can be allocated.
     #[default]
     FillOrKill,
     /// Take what the eligible lots have, at least one unit.
     Partial,
+}
+
+/// The most locations one request may name.
+pub const LOCATIONS_MAX: usize = 16;
+
+/// Which locations a request may draw from, and in what order. Within one
+/// location, lots go in the SKU's policy order. Whether one request may
+/// take units from more than one location is its `split` setting.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum Locations {
+    /// Any lot (lots without a location form a location of their own).
+    #[default]
+    Any,
+    /// Only lots at these locations (at most [`LOCATIONS_MAX`], no
+    /// repeats).
+    Only(Vec<LocationId>),
+    /// Lots at these locations first, in this order (the nearest or
+    /// preferred first), then every other lot (at most
+    /// [`LOCATIONS_MAX`], no repeats).
+    Ranked(Vec<LocationId>),
+}
+
+impl Locations {
+    /// Whether a lot at `location` may serve the request at all.
+    pub(crate) fn admits(&self, location: Option<LocationId>) -> bool {
+        match self {
+            Locations::Any | Locations::Ranked(_) => true,
+            Locations::Only(set) => location.is_some_and(|location| set.contains(&location)),
+        }
+    }
+
+    /// The listed locations (empty for `Any`).
+    pub(crate) fn listed(&self) -> &[LocationId] {
+        match self {
+            Locations::Any => &[],
+            Locations::Only(list) | Locations::Ranked(list) => list,
+        }
+    }
+}
+
+impl fmt::Display for AllocationPolicy {
+    /// `FEFO` or `FIFO`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AllocationPolicy::Fefo => "FEFO",
+            AllocationPolicy::Fifo => "FIFO",
+        })
+    }
+}
+
+impl fmt::Display for FillMode {
+    /// `fill-or-kill` or `partial`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FillMode::FillOrKill => "fill-or-kill",
+            FillMode::Partial => "partial",
+        })
+    }
 }
 
 /// The fixed facts of a lot a policy orders by.
@@ -113,6 +176,21 @@ mod tests {
         lots.sort_by_key(|l| AllocationPolicy::Fifo.sort_key(l));
         let arrivals: Vec<u32> = lots.iter().map(|l| l.arrival).collect();
         assert_eq!(arrivals, [1, 0, 2]);
+    }
+
+    #[test]
+    fn policies_print_as_one_word() {
+        let printed = |policy: AllocationPolicy| match policy {
+            // No wildcard: a new policy fails to compile here until it prints.
+            AllocationPolicy::Fefo | AllocationPolicy::Fifo => policy.to_string(),
+        };
+        assert_eq!(printed(AllocationPolicy::Fefo), "FEFO");
+        assert_eq!(printed(AllocationPolicy::Fifo), "FIFO");
+        let fill = |mode: FillMode| match mode {
+            FillMode::FillOrKill | FillMode::Partial => mode.to_string(),
+        };
+        assert_eq!(fill(FillMode::FillOrKill), "fill-or-kill");
+        assert_eq!(fill(FillMode::Partial), "partial");
     }
 
     #[test]

@@ -25,6 +25,7 @@ pub struct Quantity(u64);
 /// A raw value above [`Quantity::MAX`] was offered as a quantity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("quantity {value} exceeds the maximum {max}", max = Quantity::MAX.0)]
+#[non_exhaustive]
 pub struct QuantityTooLarge {
     /// The rejected value.
     pub value: u64,
@@ -37,8 +38,10 @@ impl Quantity {
     /// No units.
     pub const ZERO: Quantity = Quantity(0);
     /// The largest quantity a lot, a SKU total or a request may hold:
-    /// 2^48 - 1 (about 2.8 × 10^14 base units).
-    pub const MAX: Quantity = Quantity((1 << 48) - 1);
+    /// 2^40 - 1 (about 1.1 × 10^12 base units: 11 million tonnes in
+    /// grams). A lot's counters share one 16-byte word with the version
+    /// that wrote them, 40 bits each.
+    pub const MAX: Quantity = Quantity((1 << 40) - 1);
 
     /// Checks `value` against [`Quantity::MAX`].
     pub const fn new(value: u64) -> Result<Quantity, QuantityTooLarge> {
@@ -91,32 +94,6 @@ impl Quantity {
     }
 }
 
-/// A [`Quantity`] in six bytes (it never exceeds 2^48 - 1), for tables
-/// with one entry per lot, where two bytes a counter add up.
-#[derive(Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct PackedQuantity([u8; 6]);
-
-impl PackedQuantity {
-    pub(crate) fn new(quantity: Quantity) -> PackedQuantity {
-        let [bytes @ .., _, _] = quantity.0.to_le_bytes();
-        PackedQuantity(bytes)
-    }
-
-    pub(crate) fn get(self) -> Quantity {
-        let [a, b, c, d, e, f] = self.0;
-        // Six bytes hold at most 2^48 - 1 = `Quantity::MAX`.
-        Quantity(u64::from_le_bytes([a, b, c, d, e, f, 0, 0]))
-    }
-}
-
-impl fmt::Debug for PackedQuantity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.get(), f)
-    }
-}
-
-const _: () = assert!(Quantity::MAX.0 == (1 << 48) - 1, "PackedQuantity keeps 48 bits");
-
 impl TryFrom<u64> for Quantity {
     type Error = QuantityTooLarge;
 
@@ -161,14 +138,5 @@ mod tests {
         assert_eq!(Quantity::ZERO.checked_sub(one), None);
         assert_eq!(one.checked_add(one).map(Quantity::get), Some(2));
         assert_eq!(one.checked_sub(one), Some(Quantity::ZERO));
-    }
-
-    #[test]
-    fn packing_keeps_every_bit_of_a_quantity() {
-        for value in [0, 1, 0xFF, 0x1_00, 0xABCD_EF01_2345, Quantity::MAX.get()] {
-            let quantity = Quantity::new(value).unwrap();
-            assert_eq!(PackedQuantity::new(quantity).get(), quantity);
-        }
-        assert_eq!(std::mem::size_of::<PackedQuantity>(), 6);
     }
 }

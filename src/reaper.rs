@@ -10,6 +10,7 @@
 //! most [`ReaperConfig::skus_per_tick`] SKUs, each one change of that SKU.
 //! It uses the ledger's public API like any host would.
 
+use crate::error::{ErrorKind, questions};
 use crate::ids::SkuId;
 use crate::ledger::Ledger;
 use crate::sync::Arc;
@@ -20,6 +21,7 @@ use std::time::Duration;
 /// How often the reaper wakes and how much it does per wake.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub struct ReaperConfig {
     /// Time between ticks (at least 1 ms).
     pub tick: Duration,
@@ -34,9 +36,24 @@ impl Default for ReaperConfig {
     }
 }
 
+impl ReaperConfig {
+    /// Sets the time between ticks.
+    pub fn tick(mut self, tick: Duration) -> ReaperConfig {
+        self.tick = tick;
+        self
+    }
+
+    /// Sets how many SKUs one tick sweeps.
+    pub fn skus_per_tick(mut self, skus_per_tick: usize) -> ReaperConfig {
+        self.skus_per_tick = skus_per_tick;
+        self
+    }
+}
+
 /// A [`ReaperConfig`] out of range.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub enum ReaperError {
     /// A tick shorter than a millisecond.
     #[error("the reaper's tick must be at least 1 ms, not {tick:?}")]
@@ -55,9 +72,22 @@ pub enum ReaperError {
     },
 }
 
+impl ReaperError {
+    /// What kind of refusal this is (see [`ErrorKind`]).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            ReaperError::TickTooShort { .. } | ReaperError::ZeroSkusPerTick => ErrorKind::Invalid,
+            ReaperError::Spawn { .. } => ErrorKind::System,
+        }
+    }
+}
+
+questions!(@transient ReaperError);
+
 /// What a reaper did over its life.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub struct ReaperStats {
     /// Ticks run.
     pub ticks: u64,
@@ -73,15 +103,25 @@ pub struct ReaperStats {
 /// it stops it too.
 ///
 /// ```
-/// use stockroom::{Ledger, Reaper, ReaperConfig};
-/// use std::{sync::Arc, time::Duration};
+/// use stockroom::{AllocateRequest, AllocationPolicy, Ledger, LotId, ManualClock, NewLot, Reaper, ReaperConfig, SkuId, Timestamp};
+/// use std::{sync::Arc, time::{Duration, Instant}};
 ///
-/// let ledger = Arc::new(Ledger::new());
-/// let reaper = Reaper::start(Arc::clone(&ledger), ReaperConfig { tick: Duration::from_millis(5), skus_per_tick: 64 })?;
-/// std::thread::sleep(Duration::from_millis(20));
+/// let clock = Arc::new(ManualClock::new(Timestamp::from_millis(0)));
+/// let ledger = Arc::new(Ledger::with_clock(clock.clone()));
+/// ledger.define_sku(SkuId(1), AllocationPolicy::Fifo)?;
+/// ledger.receive(SkuId(1), NewLot::new(LotId(1), 5))?;
+/// ledger.allocate(&AllocateRequest::new(SkuId(1), 2).hold_for(Duration::from_secs(60)))?;
+/// clock.advance(Duration::from_secs(60)); // the hold lapses; nobody touches the SKU
+///
+/// let reaper = Reaper::start(Arc::clone(&ledger), ReaperConfig::default().tick(Duration::from_millis(5)).skus_per_tick(64))?;
+/// // The audit sweeps nothing: it sees the hold until the reaper ends it.
+/// let waited = Instant::now();
+/// while ledger.audit().reservations > 0 && waited.elapsed() < Duration::from_secs(30) {
+///     std::thread::sleep(Duration::from_millis(1));
+/// }
 /// let stats = reaper.stop();
-/// assert!(stats.ticks >= 1);
-/// # Ok::<(), stockroom::ReaperError>(())
+/// assert_eq!((stats.lapsed, ledger.audit().reservations), (1, 0));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
 pub struct Reaper {
@@ -125,6 +165,7 @@ impl Reaper {
                     // never later than it.
                     if let Ok(report) = ledger.expire_due_in(slice, ledger.now()) {
                         stats.lapsed += report.lapsed().count() as u64;
+                        crate::trace::debug!(skus = slice.len(), lapsed = report.lapsed().count(), "reaper tick");
                         stats.expired_lots += report.swept.iter().map(|s| s.expired_lots.len() as u64).sum::<u64>();
                     }
                 }
@@ -147,5 +188,36 @@ impl Reaper {
 impl Drop for Reaper {
     fn drop(&mut self) {
         let _ = self.shut_down();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::kind::tests::check;
+    use ErrorKind::{Invalid, System};
+
+    #[test]
+    fn reaper_errors() {
+        check(
+            &[
+                (ReaperError::TickTooShort { tick: Duration::ZERO }, Invalid),
+                (ReaperError::ZeroSkusPerTick, Invalid),
+                (ReaperError::Spawn { reason: "no threads".to_owned() }, System),
+            ],
+            |e| match e {
+                ReaperError::TickTooShort { .. } => "TickTooShort",
+                ReaperError::ZeroSkusPerTick => "ZeroSkusPerTick",
+                ReaperError::Spawn { .. } => "Spawn",
+            },
+            &["TickTooShort", "ZeroSkusPerTick", "Spawn"],
+        );
+    }
+
+    #[test]
+    fn a_config_is_built_from_its_default() {
+        let config = ReaperConfig::default().tick(Duration::from_millis(5)).skus_per_tick(64);
+        assert_eq!((config.tick, config.skus_per_tick), (Duration::from_millis(5), 64));
+        assert_eq!(ReaperConfig::default().tick, Duration::from_millis(100));
     }
 }

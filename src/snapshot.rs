@@ -1,15 +1,17 @@
 //! Snapshots: one SKU's state at one version, for readers.
 //!
-//! Owns: [`Snapshot`] (a cheap handle on a published version) and
+//! Owns: [`Snapshot`] (a cheap handle on a copy of one version) and
 //! [`SnapshotData`] (the same contents as plain, serializable data).
 //!
-//! Must never: block a writer or change. A snapshot is an `Arc` on a version
-//! that will never be modified; holding it keeps that version alive and
-//! nothing else.
+//! Must never: block a writer or change. A snapshot is read from the SKU's
+//! words at one version (see the cell's `read` module) and copied out; it
+//! shares nothing a writer touches.
 
-use crate::cell::SkuState;
+use crate::cell::{HoldData, LotData, SkuData};
+use crate::clock::Timestamp;
 use crate::ids::{LotId, ReservationId, SkuId};
 use crate::lot::{LotQuantities, LotSnapshot};
+use crate::outcome::{Line, Lines};
 use crate::policy::AllocationPolicy;
 use crate::reservation::Reservation;
 use crate::sync::Arc;
@@ -29,89 +31,77 @@ use crate::sync::Arc;
 /// ```
 #[derive(Clone)]
 pub struct Snapshot {
-    state: Arc<SkuState>,
+    data: Arc<SkuData>,
+    totals: LotQuantities,
+}
+
+/// A lot's counters as the public API shows them at instant `at` (see
+/// [`LotData::quantities`]).
+pub(crate) fn quantities(lot: &LotData, at: Option<Timestamp>) -> LotQuantities {
+    lot.quantities(at)
 }
 
 impl Snapshot {
-    pub(crate) fn new(state: Arc<SkuState>) -> Snapshot {
-        Snapshot { state }
+    pub(crate) fn new(data: SkuData) -> Snapshot {
+        let mut totals = LotQuantities::default();
+        for lot in &data.lots {
+            totals.add(&quantities(lot, data.at));
+        }
+        Snapshot { data: Arc::new(data), totals }
     }
 
     /// The SKU.
     pub fn sku(&self) -> SkuId {
-        self.state.sku
+        self.data.sku
     }
 
     /// The version: 0 when defined, one more for every change since.
     pub fn version(&self) -> u64 {
-        self.state.version
+        self.data.version
     }
 
     /// The SKU's allocation policy.
     pub fn policy(&self) -> AllocationPolicy {
-        self.state.policy
+        self.data.policy
     }
 
     /// The sum of every lot's counters.
     pub fn totals(&self) -> LotQuantities {
-        self.state.totals
+        self.totals
     }
 
     /// Number of lots ever received.
     pub fn lot_count(&self) -> usize {
-        self.state.catalog.len()
+        self.data.lots.len()
     }
 
     /// Number of live reservations.
     pub fn reservation_count(&self) -> usize {
-        self.state.holds.len()
+        self.data.holds.len()
     }
 
     /// Lots in the order the SKU's policy draws them.
     pub fn lots(&self) -> impl Iterator<Item = LotSnapshot> + '_ {
-        self.state.catalog.order().iter().map(|&arrival| self.lot_at(arrival))
+        self.data.lots.iter().map(|lot| lot_snapshot(lot, self.data.at))
     }
 
     /// One lot, by id.
     pub fn lot(&self, id: LotId) -> Option<LotSnapshot> {
-        self.state.catalog.find(id).map(|arrival| self.lot_at(arrival))
-    }
-
-    fn lot_at(&self, arrival: u32) -> LotSnapshot {
-        let catalog = &self.state.catalog;
-        let meta = catalog.meta(arrival);
-        LotSnapshot {
-            id: meta.id,
-            received_at: meta.received_at,
-            expires_at: meta.expires_at(),
-            attributes: catalog.attributes(arrival).cloned(),
-            quantities: self.state.quantities(arrival),
-        }
+        self.data.lots.iter().find(|lot| lot.facts.id == id).map(|lot| lot_snapshot(lot, self.data.at))
     }
 
     /// Live reservations, oldest first.
     pub fn reservations(&self) -> impl Iterator<Item = Reservation> + '_ {
-        self.state.holds.iter().map(|(&seq, hold)| self.reservation_at(seq, hold))
+        self.data.holds.iter().map(|hold| reservation(&self.data, hold))
     }
 
     /// One live reservation, by id; `None` if it is not live in this
     /// version (or names another SKU).
     pub fn reservation(&self, id: ReservationId) -> Option<Reservation> {
-        if id.sku != self.state.sku {
+        if id.sku != self.data.sku {
             return None;
         }
-        let hold = self.state.holds.get(&id.seq)?;
-        Some(self.reservation_at(id.seq, hold))
-    }
-
-    pub(crate) fn reservation_at(&self, seq: u64, hold: &crate::cell::Hold) -> Reservation {
-        Reservation {
-            id: ReservationId { sku: self.state.sku, seq },
-            lines: self.state.public_lines(&hold.lines),
-            granted: hold.granted,
-            shorted: hold.shorted,
-            deadline: hold.deadline.map(|deadline| deadline.at),
-        }
+        self.data.holds.iter().find(|hold| hold.seq == id.seq).map(|hold| reservation(&self.data, hold))
     }
 
     /// The same contents as plain data (for serialization, diffing, tests).
@@ -125,9 +115,37 @@ impl Snapshot {
             totals: self.totals(),
         }
     }
+}
 
-    pub(crate) fn state(&self) -> &SkuState {
-        &self.state
+fn lot_snapshot(lot: &LotData, at: Option<Timestamp>) -> LotSnapshot {
+    LotSnapshot {
+        id: lot.facts.id,
+        received_at: lot.facts.received_at,
+        expires_at: lot.facts.expires_at,
+        attributes: lot.attributes.clone(),
+        location: lot.facts.location,
+        quantities: quantities(lot, at),
+    }
+}
+
+/// A hold's lines as the public API shows them (see
+/// [`merged`](crate::cell::maintain::merged)).
+pub(crate) fn public_lines(data: &SkuData, hold: &HoldData) -> Lines {
+    crate::cell::maintain::merged(hold)
+        .into_iter()
+        .map(|(arrival, quantity)| Line { lot: data.lot(arrival).expect("a hold's lot exists").facts.id, quantity })
+        .collect()
+}
+
+pub(crate) fn reservation(data: &SkuData, hold: &HoldData) -> Reservation {
+    Reservation {
+        id: hold.id(data.sku),
+        lines: public_lines(data, hold),
+        granted: hold.granted,
+        shorted: hold.granted.minus(hold.held()).minus(hold.outstanding),
+        backordered: hold.outstanding,
+        deadline: hold.deadline,
+        tag: hold.marks.tag,
     }
 }
 

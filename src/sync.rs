@@ -17,9 +17,9 @@
 //! error.
 //!
 //! Must never: contain inventory logic, or be bypassed. No other module
-//! names `std::sync::atomic`, `arc_swap`, `crossbeam::utils::Backoff` or
-//! `crossbeam::queue::SegQueue` directly, so the loom and shuttle builds
-//! check the same code that ships.
+//! names `std::sync::atomic`, `std::sync::OnceLock`, `arc_swap`,
+//! `crossbeam::utils::Backoff` or `crossbeam::queue::SegQueue` directly, so
+//! the loom and shuttle builds check the same code that ships.
 //!
 //! # The snapshot cell
 //!
@@ -35,13 +35,30 @@
 //! # The queue and the mutex
 //!
 //! [`SegQueue`] is crossbeam's unbounded lock-free queue in normal builds;
-//! [`Mutex`] is `parking_lot`'s. Neither is loom- or shuttle-aware, so under
+//! [`Mutex`] (and its [`Condvar`], which only blocking waits sleep on) is
+//! `parking_lot`'s. Neither is loom- or shuttle-aware, so under
 //! a checker the queue is a checker mutex around a `VecDeque` (push, pop,
 //! `is_empty` and `len` each one critical section: linearizable, like the
 //! real queue, and every call a scheduling point) and the mutex is the
 //! checker's own. The queue's stand-in takes a lock; the real queue does
 //! not. [`Mutex::lock`] never reports poisoning: a panic under a lock is a
 //! bug the checker already reports, and the data is taken as it is.
+//!
+//! # The wide atomic and the once cell
+//!
+//! [`AtomicU128`] is `portable-atomic`'s 16-byte atomic in normal builds:
+//! one `lock cmpxchg16b` on x86_64 (found at run time on every x86_64 CPU
+//! since 2006), `ldxp`/`stxp` or `casp` on aarch64, so the SKU cell's
+//! versioned words stay lock-free there; on a target without a 16-byte
+//! compare-and-swap it falls back to a lock, which [`wide_is_lock_free`]
+//! reports. Neither loom nor shuttle models 16-byte atomics, so under a
+//! checker it is a checker mutex around a `u128`: every load, store and
+//! compare-and-swap one critical section, sequentially consistent like the
+//! real one, and a scheduling point. [`OnceLock`] is `std`'s in normal
+//! builds (the tables grow by installing chunks in once cells); under a
+//! checker it is `std`'s cell with a checker flag beside it, stored after
+//! the value is in and loaded before it is read, so the checker sees the
+//! ordering `std`'s cell provides.
 //!
 //! # The keyed map
 //!
@@ -53,12 +70,27 @@
 //! map is one [`Mutex`] around a `std` `HashMap`: each map operation is one
 //! scheduling point, as atomic as a shard-locked one. It is for keyed,
 //! off-hot-path state (the idempotency store); the stock path takes no lock.
+//!
+//! # The write-once cell
+//!
+//! [`OnceLock`] is `std`'s write-once cell in normal builds: `set` once,
+//! then `get` is one acquire load that returns a reference living as long
+//! as the cell (the SKU table's arena and index generations are built from
+//! them). `std`'s cell is not loom- or shuttle-aware, so under a checker
+//! it is `std`'s cell plus a checker `AtomicBool` that says "published":
+//! `set` stores the value, then the flag (release); `get` reads the flag
+//! (acquire) and only then the value. The checker thereby sees the
+//! publication as one release store and every `get` as one acquire load,
+//! and explores the interleavings in which a reader does not yet see a
+//! value that is already written. The stand-in supports one setter at a
+//! time (the table sets its cells under its writer lock); `std`'s own cell
+//! takes no lock.
 
 #[cfg(all(stockroom_loom, stockroom_shuttle))]
 compile_error!("`stockroom_loom` and `stockroom_shuttle` are exclusive: set at most one of the two cfgs");
 
 #[cfg(not(any(stockroom_loom, stockroom_shuttle)))]
-pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence};
 /// Snapshots are immutable data shared by `std`'s `Arc` in every build:
 /// loom's `Arc` would only add leak tracking (shuttle has none of its own),
 /// and arc-swap needs `std`'s. `Weak` goes with it (the event hub's
@@ -66,22 +98,181 @@ pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering,
 pub(crate) use std::sync::{Arc, Weak};
 
 #[cfg(stockroom_loom)]
-pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence};
 
 #[cfg(all(stockroom_shuttle, not(stockroom_loom)))]
-pub(crate) use shuttle::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
+pub(crate) use shuttle::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence};
 
 pub(crate) use cell::SnapshotCell;
-pub(crate) use mutex::Mutex;
+pub(crate) use mutex::{Condvar, Mutex};
+pub(crate) use once::OnceLock;
 pub(crate) use queue::SegQueue;
+pub(crate) use wide::AtomicU128;
+
+/// The 16-byte atomic is a hardware compare-and-swap where the crate is
+/// built and tested (it falls back to a lock on targets without one; see
+/// the module docs).
+#[cfg(all(test, not(any(stockroom_loom, stockroom_shuttle)), any(target_arch = "x86_64", target_arch = "aarch64")))]
+#[test]
+fn the_wide_atomic_is_lock_free_on_x86_64_and_aarch64() {
+    assert!(portable_atomic::AtomicU128::is_lock_free());
+}
+
+/// A statistics counter (the metrics' stripes): `std`'s atomic in every
+/// build. It orders nothing and no decision reads it, so a checker need not
+/// see it, and counting adds no interleavings to a model (like
+/// [`unique_id`]'s counter).
+pub(crate) use std::sync::atomic::AtomicU64 as StatCounter;
+
+/// A number no other call in this process returns: ids that tell ledgers
+/// and SKU cells apart in thread-local tables (an address could be reused
+/// after a drop). A `std` atomic in every build: it orders nothing and a
+/// checker need not see it, only uniqueness matters.
+pub(crate) fn unique_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    // Relaxed: only uniqueness matters; nothing is published through it.
+    let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    assert!(id < u64::MAX, "unique ids ran out");
+    id
+}
+
+#[cfg(stockroom_loom)]
+pub(crate) use loom::thread_local;
+#[cfg(all(stockroom_shuttle, not(stockroom_loom)))]
+pub(crate) use shuttle::thread_local;
+/// `thread_local!` of the build's primitives: `std`'s, loom's or shuttle's
+/// (a checker runs its threads as its own, with their own locals).
+#[cfg(not(any(stockroom_loom, stockroom_shuttle)))]
+pub(crate) use std::thread_local;
+
+/// `std`'s once cell.
+#[cfg(not(any(stockroom_loom, stockroom_shuttle)))]
+mod once {
+    pub(crate) use std::sync::OnceLock;
+}
+
+/// A once cell a checker can see through (see the module docs): `std`'s
+/// cell holds the value, and a checker flag, stored `Release` once the value
+/// is in and loaded `Acquire` before it is read, carries the ordering the
+/// checker must see (it cannot see `std`'s). A value is handed out only
+/// after the flag says so; the initializing closures create checker objects
+/// but never yield, so `std`'s cell never blocks a checker thread.
+#[cfg(any(stockroom_loom, stockroom_shuttle))]
+mod once {
+    use super::{AtomicBool, Ordering};
+
+    pub(crate) struct OnceLock<T> {
+        value: std::sync::OnceLock<T>,
+        ready: AtomicBool,
+    }
+
+    impl<T> Default for OnceLock<T> {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
+
+    impl<T: core::fmt::Debug> core::fmt::Debug for OnceLock<T> {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            f.debug_tuple("OnceLock").field(&self.get()).finish()
+        }
+    }
+
+    impl<T> OnceLock<T> {
+        pub(crate) fn new() -> Self {
+            Self { value: std::sync::OnceLock::new(), ready: AtomicBool::new(false) }
+        }
+
+        pub(crate) fn get(&self) -> Option<&T> {
+            // Acquire: pairs with the Release store below.
+            if self.ready.load(Ordering::Acquire) { self.value.get() } else { None }
+        }
+
+        pub(crate) fn get_or_init(&self, init: impl FnOnce() -> T) -> &T {
+            let mut mine = false;
+            let value = self.value.get_or_init(|| {
+                mine = true;
+                init()
+            });
+            if mine {
+                // Release: publishes the value to the checker (pairs with
+                // the Acquire loads here and in `get`).
+                self.ready.store(true, Ordering::Release);
+            } else {
+                // Another thread put the value in: wait for its flag, the
+                // ordering the checker can see (a checker thread yields).
+                // Acquire: pairs with the Release store above.
+                while !self.ready.load(Ordering::Acquire) {
+                    super::yield_now();
+                }
+            }
+            value
+        }
+
+        pub(crate) fn set(&self, value: T) -> Result<(), T> {
+            let result = self.value.set(value);
+            if result.is_ok() {
+                // Release: see `get_or_init`.
+                self.ready.store(true, Ordering::Release);
+            }
+            result
+        }
+    }
+}
+
+/// `portable-atomic`'s 16-byte atomic (see the module docs).
+#[cfg(not(any(stockroom_loom, stockroom_shuttle)))]
+mod wide {
+    pub(crate) use portable_atomic::AtomicU128;
+}
+
+/// Checker-visible stand-in for the 16-byte atomic (see the module docs):
+/// every operation is one critical section of a checker mutex, so the
+/// orderings passed in are all at least as strong as asked.
+#[cfg(any(stockroom_loom, stockroom_shuttle))]
+mod wide {
+    use super::{CheckedMutex, Ordering};
+
+    #[derive(Debug)]
+    pub(crate) struct AtomicU128 {
+        value: CheckedMutex<u128>,
+    }
+
+    impl AtomicU128 {
+        pub(crate) fn new(value: u128) -> Self {
+            Self { value: CheckedMutex::new(value) }
+        }
+
+        pub(crate) fn load(&self, _: Ordering) -> u128 {
+            *self.value.lock().unwrap()
+        }
+
+        pub(crate) fn store(&self, value: u128, _: Ordering) {
+            *self.value.lock().unwrap() = value;
+        }
+
+        pub(crate) fn compare_exchange(
+            &self,
+            current: u128,
+            new: u128,
+            _: Ordering,
+            _: Ordering,
+        ) -> Result<u128, u128> {
+            let mut value = self.value.lock().unwrap();
+            if *value == current {
+                *value = new;
+                Ok(current)
+            } else {
+                Err(*value)
+            }
+        }
+    }
+}
 
 #[cfg(not(any(stockroom_loom, stockroom_shuttle)))]
 mod cell {
     use super::Arc;
     use arc_swap::ArcSwap;
-
-    /// A read guard: derefs to the `Arc<T>` that was current at load time.
-    pub(crate) type SnapshotGuard<T> = arc_swap::Guard<Arc<T>>;
 
     /// An atomically replaceable `Arc<T>` (see the module docs).
     pub(crate) struct SnapshotCell<T> {
@@ -91,11 +282,6 @@ mod cell {
     impl<T> SnapshotCell<T> {
         pub(crate) fn new(value: Arc<T>) -> Self {
             Self { current: ArcSwap::new(value) }
-        }
-
-        /// Loads the current value without touching its reference count.
-        pub(crate) fn load(&self) -> SnapshotGuard<T> {
-            self.current.load()
         }
 
         /// Loads the current value as an owned `Arc`.
@@ -108,6 +294,11 @@ mod cell {
         pub(crate) fn compare_and_swap(&self, expected: &Arc<T>, new: Arc<T>) -> Result<(), Arc<T>> {
             let previous = self.current.compare_and_swap(expected, Arc::clone(&new));
             if Arc::ptr_eq(&previous, expected) { Ok(()) } else { Err(new) }
+        }
+
+        /// Installs `new` whatever the cell holds.
+        pub(crate) fn store(&self, new: Arc<T>) {
+            self.current.store(new);
         }
     }
 }
@@ -123,9 +314,6 @@ use shuttle::{sync::Mutex as CheckedMutex, thread::yield_now};
 mod cell {
     use super::{Arc, CheckedMutex};
 
-    /// Under a checker the guard is simply an owned `Arc`.
-    pub(crate) type SnapshotGuard<T> = Arc<T>;
-
     /// Checker-visible stand-in for `ArcSwap` (see the module docs).
     pub(crate) struct SnapshotCell<T> {
         current: CheckedMutex<Arc<T>>,
@@ -136,12 +324,8 @@ mod cell {
             Self { current: CheckedMutex::new(value) }
         }
 
-        pub(crate) fn load(&self) -> SnapshotGuard<T> {
-            Arc::clone(&self.current.lock().unwrap())
-        }
-
         pub(crate) fn load_full(&self) -> Arc<T> {
-            self.load()
+            Arc::clone(&self.current.lock().unwrap())
         }
 
         pub(crate) fn compare_and_swap(&self, expected: &Arc<T>, new: Arc<T>) -> Result<(), Arc<T>> {
@@ -152,6 +336,10 @@ mod cell {
             } else {
                 Err(new)
             }
+        }
+
+        pub(crate) fn store(&self, new: Arc<T>) {
+            *self.current.lock().unwrap() = new;
         }
     }
 }
@@ -180,6 +368,40 @@ mod mutex {
         /// Locks if no other thread holds the lock; never waits.
         pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
             self.inner.try_lock()
+        }
+    }
+
+    /// A condition variable for [`Mutex`] (`parking_lot`'s).
+    #[derive(Default)]
+    pub(crate) struct Condvar {
+        inner: parking_lot::Condvar,
+    }
+
+    impl Condvar {
+        pub(crate) fn new() -> Self {
+            Self { inner: parking_lot::Condvar::new() }
+        }
+
+        /// Releases the lock and sleeps until notified (or spuriously woken);
+        /// holds the lock again on return.
+        pub(crate) fn wait<'a, T>(&self, mut guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+            self.inner.wait(&mut guard);
+            guard
+        }
+
+        /// As [`wait`](Self::wait), giving up at `deadline`; true if it
+        /// timed out.
+        pub(crate) fn wait_until<'a, T>(
+            &self,
+            mut guard: MutexGuard<'a, T>,
+            deadline: std::time::Instant,
+        ) -> (MutexGuard<'a, T>, bool) {
+            let timed_out = self.inner.wait_until(&mut guard, deadline).timed_out();
+            (guard, timed_out)
+        }
+
+        pub(crate) fn notify_all(&self) {
+            self.inner.notify_all();
         }
     }
 }
@@ -216,6 +438,48 @@ mod mutex {
                 Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
                 Err(TryLockError::WouldBlock) => None,
             }
+        }
+    }
+
+    #[cfg(stockroom_loom)]
+    type CheckedCondvar = loom::sync::Condvar;
+    #[cfg(all(stockroom_shuttle, not(stockroom_loom)))]
+    type CheckedCondvar = shuttle::sync::Condvar;
+
+    /// The checker's condition variable behind the same API. A timed wait
+    /// is the checker's own (which may report a time-out at any point:
+    /// time is not modelled).
+    pub(crate) struct Condvar {
+        inner: CheckedCondvar,
+    }
+
+    impl Default for Condvar {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
+
+    impl Condvar {
+        pub(crate) fn new() -> Self {
+            Self { inner: CheckedCondvar::new() }
+        }
+
+        pub(crate) fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+            self.inner.wait(guard).unwrap_or_else(PoisonError::into_inner)
+        }
+
+        pub(crate) fn wait_until<'a, T>(
+            &self,
+            guard: MutexGuard<'a, T>,
+            deadline: std::time::Instant,
+        ) -> (MutexGuard<'a, T>, bool) {
+            let timeout = deadline.saturating_duration_since(std::time::Instant::now());
+            let (guard, result) = self.inner.wait_timeout(guard, timeout).unwrap_or_else(PoisonError::into_inner);
+            (guard, result.timed_out())
+        }
+
+        pub(crate) fn notify_all(&self) {
+            self.inner.notify_all();
         }
     }
 }
@@ -385,4 +649,30 @@ mod keyed {
             self.map.lock().len()
         }
     }
+}
+
+/// Parking for the journal: a thread that waits for the journal's writer
+/// (for room in its ring, for its record to be durable) registers its
+/// [`thread::Thread`] handle and parks; the writer unparks it. Under loom
+/// and shuttle these are the checker's own park/unpark, so a lost wake-up
+/// is a deadlock the checker reports. Loom has no `park_timeout`; its
+/// stand-in yields, which is what a timed park may always do (return
+/// early, spuriously).
+#[cfg(feature = "journal")]
+pub(crate) mod thread {
+    #[cfg(not(any(stockroom_loom, stockroom_shuttle)))]
+    pub(crate) use std::thread::{Thread, current, park, park_timeout, yield_now};
+
+    #[cfg(stockroom_loom)]
+    pub(crate) use loom::thread::{Thread, current, park, yield_now};
+
+    /// Loom has no timed park: returning early is within `park_timeout`'s
+    /// contract, so the stand-in yields.
+    #[cfg(stockroom_loom)]
+    pub(crate) fn park_timeout(_timeout: std::time::Duration) {
+        yield_now();
+    }
+
+    #[cfg(all(stockroom_shuttle, not(stockroom_loom)))]
+    pub(crate) use shuttle::thread::{Thread, current, park, park_timeout, yield_now};
 }

@@ -1,314 +1,611 @@
-//! The SKU cell: one SKU's current version, and the one compare-and-swap
-//! loop through which every change to its stock goes.
+//! The SKU cell: one SKU's state, kept in place, and the protocol by which
+//! every change to it lands exactly once, in order, without a lock.
 //!
-//! Owns: [`SkuCell`], its retry policy ([`ATTEMPTS_MAX`], backoff), and the
-//! fast path of immediate sales through a version's sales word.
+//! Owns: [`SkuCell`] and the change protocol (`change`: settle, compute,
+//! publish, apply); the state lives in the submodules: the head
+//! ([`head`]), versioned words ([`word`]), lots ([`lots`]), reservation
+//! slots ([`slots`]), the rarely changing structure ([`structure`],
+//! [`tree`]), the deadline index ([`deadlines`]), descriptors
+//! ([`desc`]) and effects ([`effect`]); planning in [`plan`], the commands
+//! in [`ops`], [`stock`] and [`maintain`], the reads in [`read`].
 //!
-//! Must never: block, or publish a state that was not derived from the
-//! state it replaces. A change is computed from a loaded version, off to
-//! the side, and installed only if that version is still current; a thread
-//! that stalls anywhere in the loop holds nothing the others need.
+//! Must never: block, allocate on the steady path of a hold, a sale, a
+//! commit or a release, or let a change land on a state it was not
+//! computed from. The only CAS loop on stock lives here.
+//!
+//! # Design
+//!
+//! A SKU is not a value replaced per change: its lots' counters,
+//! reservation slots and deadline bookkeeping are words updated in place,
+//! each stamped with the version of the change that last wrote it
+//! ([`word::VWord`]). What keeps those words consistent is the **head**,
+//! one 16-byte word every change compare-and-swaps exactly once:
+//!
+//! 1. *Settle.* Load the head: `(version v, descriptor D, cursor, lots,
+//!    flags)`. If change `v` may not be fully applied (the `applied` hint is
+//!    behind), read `D` and apply its effects (every effect is "set word W
+//!    to P at version v", skipped if W is already at `v` or later), so the
+//!    state is exactly state `v`.
+//! 2. *Compute.* Read the words the change needs; a word stamped later
+//!    than `v` means another change landed meanwhile: start over. The
+//!    change is computed off to the side into the caller's descriptor
+//!    (its effects), with the head fields it will leave; slots for new
+//!    holds are claimed and filled privately.
+//! 3. *Publish.* Compare-and-swap the head from what was loaded to
+//!    `(v + 1, D', …)`. This is the change's **linearization point**. A lost
+//!    race goes back to 1 (bounded: [`ATTEMPTS_MAX`]).
+//! 4. *Apply.* Write the effects, then raise `applied` to `v + 1`. Anyone
+//!    who settles before that (step 1) applies them too: a thread stalled
+//!    between 3 and 4 stops nobody. A refusal (sold out, unknown id) is
+//!    linearized at its settle and writes nothing.
+//!
+//! A sale of the cursor's lot is one effect (the lot's word); a hold is two
+//! (the lot's word, the slot's main word); a full commit is one (the
+//! slot); a release two. So the steady path is the head's
+//! compare-and-swap plus one or two more, and no allocation: descriptors
+//! are per thread, slots are reused in place, outcomes carry their lines
+//! inline. Structural changes (a lot out of order, a threshold, a rebuilt
+//! deadline index) install new immutable structure as an effect.
 //!
 //! # Orderings
 //!
-//! The cell is a [`SnapshotCell`] (arc-swap), whose load and
-//! compare-and-swap are sequentially consistent. A successful swap
-//! publishes the whole new version (lots, holds, totals) at once: any
-//! thread that loads the new `Arc` sees everything written into it before
-//! the swap, and a version is never modified after it is published. The
-//! swap succeeds only if the cell still holds the exact `Arc` the change was
-//! derived from, so two changes derived from one version cannot both land
-//! (no lost update), and an allocation's lines are the policy's choice from
-//! the version it replaced.
+//! - The head: loads `Acquire`, compare-and-swaps `AcqRel`. A successful
+//!   swap's `Release` publishes the descriptor written before it (and the
+//!   slots filled privately before it); the `Acquire` of whoever loads the
+//!   new head makes them visible.
+//! - Effects: `AcqRel` compare-and-swaps on versioned words, `Acquire`
+//!   loads ([`word`]). `applied` is a hint: stored `Release` after a
+//!   change's effects are all written, loaded `Acquire`; a reader that sees
+//!   `applied >= v` therefore sees every effect of change `v`. A stale
+//!   (lower) value only sends a reader to the descriptor, which is safe.
+//! - Why a settled reader reads state `v`: every effect of a change `u <=
+//!   v` was written before change `u + 1` could be published (its owner
+//!   settled first: it saw `applied >= u`, or read `u`'s words or
+//!   descriptor, each an `Acquire` of the writes), so it happens-before the
+//!   head load that saw `v`; by coherence the reader sees each word at its
+//!   state-`v` value or later, and "later" shows as a version above `v`.
+//! - Descriptors are sequence-locked ([`desc`]).
 //!
-//! The sold-out hint (`SkuCell::sold_out`) lets a refusal skip loading the
-//! version: `hint` packs `version << 1 | sold_out` and only ever grows
-//! (`fetch_max`), all SeqCst, so its operations and the cell's
-//! compare-and-swaps fall in one total order. Every swap that publishes a
-//! version `v` which is *not* sold out (units available, or a hold with a
-//! deadline that could lapse and return units) first raises the hint to
-//! `v << 1` (before the swap); every swap that publishes a sold-out version
-//! `v` raises it to `v << 1 | 1` after the swap. So a hint read as
-//! "sold out at `v`" means: version `v` was published sold out, and no swap
-//! of a later version that is not sold out preceded the read (its
-//! pre-raise, `>= (v + 1) << 1`, would precede it and outrank `v << 1 | 1`);
-//! the version current at the read is `v` or a later sold-out one. A stale
-//! hint can only say "not sold out" (the slow path then decides), never the
-//! reverse.
+//! # Reclamation
 //!
-//! The sales word (`SkuState::sales`, see [`sales`]) lets an immediate sale
-//! of the first lot skip publishing a version: one compare-and-swap on the
-//! current version's word counts it, and the sale's version is the
-//! version's own plus its place among the word's sales. What a published
-//! version `S` stands for is `S` with its word's sales folded in. Every
-//! change that replaces `S` (a step, a sweep, a fold after a refusal)
-//! computes from the tally it read, then *seals* the word (a `fetch_or`)
-//! before its swap, and swaps only if the sealed tally is the one it
-//! computed from. All of these are SeqCst, in one total order with the
-//! swaps. So a sale that got into the word precedes the seal, which
-//! precedes the swap away from `S`: the sale took effect while `S` was
-//! current, and the change that replaces `S` counts it. A sale after the
-//! seal fails and takes the slow path. A reader that finds the word open
-//! read `S` while it was current; one that finds it sealed reads the final
-//! tally, which `S` stood for from the seal to its replacement (after the
-//! reader's load: see `settle`). Sales only ever remove
-//! units, so the sold-out hint, which they do not touch, can lag them only
-//! towards "not sold out": the fold published after a refusal raises it.
+//! Nothing on the steady path is freed: lots and slots live in chunks that
+//! never move ([`chunks`]) and are reused in place; descriptors belong to
+//! threads and are reused by them; a reader that meets a reused descriptor
+//! or slot sees it by its version and starts over. Immutable structures
+//! (the structure, the deadline index) are held by `Arc` and replaced by
+//! compare-and-swap of the `Arc`; an old one lives while anyone holds it.
+//! So no cost here grows with the number of threads that ever existed.
 
-mod catalog;
-mod counters;
-mod hold;
+pub(crate) mod backorder;
+pub(crate) mod chunks;
+pub(crate) mod deadlines;
+pub(crate) mod desc;
+pub(crate) mod effect;
+pub(crate) mod fast;
+pub(crate) mod head;
 #[cfg(all(test, stockroom_loom))]
 pub(crate) mod loom;
-mod sales;
-mod state;
+pub(crate) mod lots;
+pub(crate) mod maintain;
+pub(crate) mod ops;
+pub(crate) mod plan;
+pub(crate) mod read;
+pub(crate) mod returns;
+pub(crate) mod slots;
+pub(crate) mod stock;
+pub(crate) mod structure;
+pub(crate) mod tree;
+pub(crate) mod view;
+pub(crate) mod word;
+pub(crate) mod writeoff;
 
-#[cfg(test)]
-pub(crate) use counters::Counts; // the audit's tests corrupt counters with it
-pub(crate) use hold::Hold;
-pub(crate) use state::{Demand, HoldLookup, HoldTerms, SkuState};
+pub(crate) use plan::Demand;
+pub(crate) use read::{HoldData, LotData, SkuData};
+pub(crate) use returns::{ReturnDone, ReturnRefusal};
 
-use crate::clock::Moment;
+use crate::clock::{Moment, Timestamp};
 use crate::ids::SkuId;
-use crate::outcome::{Sale, Swept};
-use crate::sync::{Arc, AtomicU64, Backoff, Ordering, SnapshotCell};
-use sales::Tally;
+use crate::lot::LotAttributes;
+use crate::outcome::Swept;
+use crate::policy::AllocationPolicy;
+use crate::quantity::Quantity;
+use crate::sync::{Arc, AtomicU64, AtomicU128, Backoff, OnceLock, Ordering, SnapshotCell, unique_id};
+use deadlines::DeadlineIndex;
+use desc::{Descriptor, Published, Registry};
+use effect::{Big, Effect, Target};
+use head::Head;
+use lots::Lots;
+use slots::{NEVER, Slots};
+use structure::Structure;
+use view::{ClaimPool, Draft, Stale, View};
+use word::{VERSION_MAX, VWord, put};
 
 /// Attempts at one change before it is refused as contended. Every failed
-/// attempt means another change landed, so the ledger as a whole made
+/// attempt means another change landed, so the SKU as a whole made
 /// progress; the bound keeps one unlucky caller from spinning forever.
 pub(crate) const ATTEMPTS_MAX: u32 = 1 << 16;
 
-/// One SKU's versioned state.
-pub(crate) struct SkuCell {
-    state: SnapshotCell<SkuState>,
-    /// `version << 1 | sold_out` of a published version; only grows (see
-    /// the module's `# Orderings`). Beside `state`: the swaps that move it
-    /// already own this cache line.
-    hint: AtomicU64,
+/// What a command needs besides the cell: the ledger's descriptors, this
+/// thread's own one, and the operation's clock reading.
+pub(crate) struct Ctx<'a> {
+    pub(crate) registry: &'a Registry,
+    /// `1 +` this thread's registry index, and its descriptor.
+    pub(crate) desc: (u32, &'a Descriptor),
+    pub(crate) moment: &'a Moment<'a>,
 }
 
-/// The hint for `state`: its version, and whether it is sold out.
-fn hint_of(state: &SkuState) -> u64 {
-    state.version << 1 | u64::from(state.is_sold_out())
+/// Parts of a cell only some SKUs need, allocated on first use.
+pub(crate) struct Extra {
+    /// The earliest deadline among holds the index does not hold.
+    pub(crate) fresh: VWord,
+    pub(crate) index: SnapshotCell<DeadlineIndex>,
+    /// `(available, held)` totals, kept when events are on.
+    pub(crate) totals: VWord,
+    /// What the deadline bookkeeping found at one version (a memo: see
+    /// [`maintain`]).
+    pub(crate) memo: AtomicU128,
+    /// Lot attributes, by arrival index.
+    pub(crate) attributes: chunks::Chunks<OnceLock<Arc<LotAttributes>>>,
+    /// Lots' extension words ([`lots::LotExt`]), by arrival index.
+    pub(crate) lot_ext: chunks::Chunks<VWord>,
+    /// Lots' came-back words (units that left and came back), by arrival
+    /// index.
+    pub(crate) lot_back: chunks::Chunks<VWord>,
+}
+
+impl core::fmt::Debug for chunks::Chunks<OnceLock<Arc<LotAttributes>>> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Chunks").field("capacity", &self.capacity()).finish()
+    }
+}
+
+impl core::fmt::Debug for chunks::Chunks<VWord> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Chunks").field("capacity", &self.capacity()).finish()
+    }
+}
+
+impl core::fmt::Debug for Extra {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Extra").field("fresh", &self.fresh).field("totals", &self.totals).finish_non_exhaustive()
+    }
+}
+
+impl Extra {
+    fn new() -> Extra {
+        Extra {
+            fresh: VWord::new(0, NEVER),
+            index: SnapshotCell::new(Arc::new(DeadlineIndex::default())),
+            totals: VWord::new(0, 0),
+            memo: AtomicU128::new(0),
+            attributes: chunks::Chunks::new(),
+            lot_ext: chunks::Chunks::new(),
+            lot_back: chunks::Chunks::new(),
+        }
+    }
+}
+
+/// One SKU (see the module docs).
+pub(crate) struct SkuCell {
+    head: AtomicU128,
+    /// The latest version known fully applied (a hint).
+    applied: AtomicU64,
+    /// Unique per cell: descriptors name the cell they change.
+    id: u64,
+    pub(crate) sku: SkuId,
+    pub(crate) policy: AllocationPolicy,
+    /// Whether changes keep the totals word (events are on).
+    totals_on: bool,
+    /// A lower bound on the earliest deadline of a live hold.
+    due: VWord,
+    /// Receipts plus growth adjustments: the bound on every counter.
+    inflow: VWord,
+    lots: Lots,
+    structure: SnapshotCell<Structure>,
+    slots: OnceLock<Box<Slots>>,
+    extra: OnceLock<Box<Extra>>,
+}
+
+impl core::fmt::Debug for SkuCell {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        // Relaxed: a debug print, nothing is decided on it.
+        let head = Head::unpack(self.head.load(Ordering::Relaxed));
+        f.debug_struct("SkuCell").field("sku", &self.sku).field("head", &head).finish_non_exhaustive()
+    }
+}
+
+/// A version one call published: a sweep, or the call's own change.
+pub(crate) enum Landed<'a, R> {
+    Swept(&'a Swept, Transition),
+    Step(&'a R, Transition),
+}
+
+/// What the events of a published version need to know besides the
+/// outcome: available units before and after (when totals are kept), the
+/// low-stock threshold before and after, the lot-expiry horizon before,
+/// and the backorders the change filled.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Transition {
+    pub(crate) version: u64,
+    pub(crate) available: Option<(Quantity, Quantity)>,
+    pub(crate) threshold: (Option<Quantity>, Option<Quantity>),
+    pub(crate) checked_before: Option<Timestamp>,
+    pub(crate) filled: Vec<backorder::Filled>,
+}
+
+/// What a computation step decided.
+pub(crate) enum Step<T, E> {
+    /// Publish the drafted change; `T` is its outcome.
+    Change(T),
+    /// Refuse: nothing changes.
+    Refuse(E),
 }
 
 impl SkuCell {
-    pub(crate) fn new(state: SkuState) -> SkuCell {
-        let hint = AtomicU64::new(hint_of(&state));
-        SkuCell { state: SnapshotCell::new(Arc::new(state)), hint }
-    }
-
-    /// True only if a sold-out version is current (or was, at some instant
-    /// during this call): no unit available and no hold that could lapse.
-    /// One atomic load; a `false` may be stale, a `true` never is.
-    pub(crate) fn sold_out(&self) -> bool {
-        // SeqCst: one total order with the raises in `publish` and the
-        // cell's swaps (see `# Orderings`).
-        self.hint.load(Ordering::SeqCst) & 1 == 1
-    }
-
-    /// Installs `next` if `current` is still the cell's version, keeping the
-    /// sold-out hint sound around the swap.
-    fn publish(&self, current: &Arc<SkuState>, next: &Arc<SkuState>) -> bool {
-        let hint = hint_of(next);
-        let sold_out = hint & 1 == 1;
-        // SeqCst: this raise precedes the swap below in the total order, so
-        // no reader sees an older "sold out" once `next` may be current.
-        if !sold_out && self.hint.load(Ordering::SeqCst) < hint {
-            self.hint.fetch_max(hint, Ordering::SeqCst);
+    pub(crate) fn new(sku: SkuId, policy: AllocationPolicy, totals_on: bool) -> SkuCell {
+        let head = Head { version: 0, desc: 0, cursor: 0, lots: 0, flags: 0 };
+        let extra = OnceLock::new();
+        if totals_on {
+            let _ = extra.set(Box::new(Extra::new()));
         }
-        if self.state.compare_and_swap(current, Arc::clone(next)).is_err() {
+        SkuCell {
+            head: AtomicU128::new(head.pack()),
+            applied: AtomicU64::new(0),
+            id: unique_id(),
+            sku,
+            policy,
+            totals_on,
+            due: VWord::new(0, NEVER),
+            inflow: VWord::new(0, 0),
+            lots: Lots::default(),
+            structure: SnapshotCell::new(Structure::initial()),
+            slots: OnceLock::new(),
+            extra,
+        }
+    }
+
+    fn extra(&self) -> &Extra {
+        self.extra.get_or_init(|| Box::new(Extra::new()))
+    }
+
+    /// A view of the SKU with the head's last change fully applied
+    /// (step 1 of the protocol).
+    pub(crate) fn settle(&self, registry: &Registry) -> View<'_> {
+        // Acquire: pairs with the head's AcqRel compare-and-swap (the
+        // descriptor and privately filled slots are visible).
+        let view = View::new(self, self.head.load(Ordering::Acquire));
+        let head = view.head;
+        // Acquire: pairs with `applied`'s Release store after the effects.
+        if head.desc == 0 || self.applied.load(Ordering::Acquire) >= head.version {
+            return view;
+        }
+        if let Some(published) = registry.get(head.desc).read(self.id, head.version) {
+            match &published {
+                Published::Inline(effects) => self.apply(head.version, effects.iter().copied(), None),
+                Published::Big(big) => self.apply(head.version, big.effects.iter().copied(), Some(big)),
+            }
+        }
+        // Release: pairs with the Acquire above; every effect of this
+        // version is written (by us, or by its owner before it moved on).
+        self.applied.store(head.version, Ordering::Release);
+        view
+    }
+
+    /// Writes change `version`'s effects (step 4, or helping).
+    fn apply(&self, version: u64, effects: impl IntoIterator<Item = Effect>, big: Option<&Big>) {
+        if let Some(big) = big {
+            for init in &big.lots {
+                let lot = self.lots.ensure(init.arrival);
+                lot.set_facts(&init.facts);
+                lot.word.set_at(version, init.payload);
+                if let Some(attributes) = &init.attributes {
+                    let _ = self.extra().attributes.ensure(init.arrival).set(Arc::clone(attributes));
+                }
+            }
+            if let Some((old, new)) = &big.structure {
+                // A late helper finds a newer structure and leaves it.
+                let _ = self.structure.compare_and_swap(old, Arc::clone(new));
+            }
+            if let Some((old, new)) = &big.index {
+                let _ = self.extra().index.compare_and_swap(old, Arc::clone(new));
+            }
+        }
+        for effect in effects {
+            self.word(effect.target).set_at(version, effect.payload);
+            if let Target::Slot(index) = effect.target {
+                if effect.payload == slots::Main::Free.payload() {
+                    // The next claim looks at the slot just freed first.
+                    self.slots.get().expect("a slot effect names an installed slot").freed(index);
+                }
+            }
+        }
+    }
+
+    /// The versioned word an effect targets.
+    fn word(&self, target: Target) -> &VWord {
+        match target {
+            Target::Lot(arrival) => &self.lots.get(arrival).word,
+            Target::Slot(index) | Target::SlotDeadline(index) | Target::SlotExt(index) => {
+                let slot = self.slots.get().and_then(|slots| slots.get(index)).expect("effects name installed slots");
+                match target {
+                    Target::Slot(_) => &slot.main,
+                    Target::SlotDeadline(_) => &slot.deadline,
+                    _ => &slot.ext,
+                }
+            }
+            Target::Due => &self.due,
+            Target::Fresh => &self.extra().fresh,
+            Target::Totals => &self.extra().totals,
+            Target::Inflow => &self.inflow,
+            Target::LotExt(arrival) => self.extra().lot_ext.ensure(arrival),
+            Target::LotBack(arrival) => self.extra().lot_back.ensure(arrival),
+        }
+    }
+
+    /// Runs one change: sweeps of lapsed holds first (each its own
+    /// version, heard by `landed`), then `compute` on a settled view,
+    /// published by compare-and-swap (see the module docs). `compute` gets
+    /// the sweeps this call published, to tell "it lapsed" from "it ended".
+    pub(crate) fn change<T, E>(
+        &self,
+        ctx: &Ctx,
+        landed: &mut dyn FnMut(Landed<'_, T>),
+        mut compute: impl FnMut(&mut Draft, &[Swept]) -> Result<Step<T, E>, Stale>,
+        contended: impl FnOnce(u32) -> E,
+    ) -> Result<T, E> {
+        let backoff = Backoff::new();
+        let mut swept = Vec::new();
+        let mut claimed = ClaimPool::default();
+        let mut published = 0;
+        let result = 'attempts: {
+            for _ in 0..ATTEMPTS_MAX {
+                let view = self.settle(ctx.registry);
+                let now = view.head.has(head::DEADLINES).then(|| ctx.moment.now());
+                let Ok(maintenance) = maintain::check(&view, now) else {
+                    backoff.snooze();
+                    continue;
+                };
+                let bookkeeping = maintenance.as_ref().map(|maintenance| &maintenance.bookkeeping);
+                if let Some(sweep) = maintenance.as_ref().and_then(|maintenance| maintenance.sweep.clone()) {
+                    let attempt = self.publish(ctx, &view, &mut claimed, |draft| {
+                        maintain::apply(draft, bookkeeping)?;
+                        Ok(Step::<Swept, ()>::Change(sweep))
+                    });
+                    match attempt {
+                        Ok(Some((sweep, transition, _))) => {
+                            landed(Landed::Swept(&sweep, transition));
+                            swept.push(sweep);
+                        }
+                        _ => backoff.snooze(),
+                    }
+                    continue;
+                }
+                let attempt = self.publish(ctx, &view, &mut claimed, |draft| {
+                    maintain::apply(draft, bookkeeping)?;
+                    compute(draft, &swept)
+                });
+                match attempt {
+                    Ok(Some((outcome, transition, used))) => {
+                        published = used;
+                        landed(Landed::Step(&outcome, transition));
+                        break 'attempts Ok(outcome);
+                    }
+                    Ok(None) | Err(Publish::Stale) => backoff.snooze(),
+                    Err(Publish::Refused(error)) => break 'attempts Err(error),
+                }
+            }
+            Err(contended(ATTEMPTS_MAX))
+        };
+        claimed.release(self, ctx.desc.0, published);
+        result
+    }
+
+    /// Reads the SKU at its current version, once no hold in it has lapsed
+    /// at the operation's instant: sweeps first if one has (each sweep a
+    /// version of its own, heard by `landed` and added to `swept`). `None`
+    /// after [`ATTEMPTS_MAX`] rounds in which writers kept moving the SKU.
+    pub(crate) fn query<R>(
+        &self,
+        ctx: &Ctx,
+        landed: &mut dyn FnMut(Landed<'_, ()>),
+        swept: &mut Vec<Swept>,
+        mut read: impl FnMut(&View) -> Result<R, Stale>,
+    ) -> Option<R> {
+        let backoff = Backoff::new();
+        let mut claimed = ClaimPool::default();
+        for _ in 0..ATTEMPTS_MAX {
+            let view = self.settle(ctx.registry);
+            let now = view.head.has(head::DEADLINES).then(|| ctx.moment.now());
+            let Ok(maintenance) = maintain::check(&view, now) else {
+                backoff.snooze();
+                continue;
+            };
+            if let Some(sweep) = maintenance.as_ref().and_then(|maintenance| maintenance.sweep.clone()) {
+                let bookkeeping = maintenance.as_ref().map(|maintenance| &maintenance.bookkeeping);
+                let attempt = self.publish(ctx, &view, &mut claimed, |draft| {
+                    maintain::apply(draft, bookkeeping)?;
+                    Ok(Step::<Swept, ()>::Change(sweep))
+                });
+                match attempt {
+                    Ok(Some((sweep, transition, _))) => {
+                        landed(Landed::Swept(&sweep, transition));
+                        swept.push(sweep);
+                    }
+                    _ => backoff.snooze(),
+                }
+                continue;
+            }
+            match read(&view) {
+                Ok(result) => return Some(result),
+                Err(Stale) => backoff.snooze(),
+            }
+        }
+        None
+    }
+
+    /// Runs one explicit sweep: `compute` drafts it on a settled view, or
+    /// says there is nothing to sweep (`Err(())`, also after
+    /// [`ATTEMPTS_MAX`] lost races).
+    pub(crate) fn sweep_only(
+        &self,
+        ctx: &Ctx,
+        landed: &mut dyn FnMut(Landed<'_, Swept>),
+        mut compute: impl FnMut(&mut Draft) -> Result<Option<Swept>, Stale>,
+    ) -> Result<Swept, ()> {
+        let backoff = Backoff::new();
+        let mut claimed = ClaimPool::default();
+        for _ in 0..ATTEMPTS_MAX {
+            let view = self.settle(ctx.registry);
+            let attempt = self.publish(ctx, &view, &mut claimed, |draft| {
+                Ok(match compute(draft)? {
+                    Some(swept) => Step::Change(swept),
+                    None => Step::Refuse(()),
+                })
+            });
+            match attempt {
+                Ok(Some((swept, transition, _))) => {
+                    landed(Landed::Swept(&swept, transition));
+                    return Ok(swept);
+                }
+                Ok(None) | Err(Publish::Stale) => backoff.snooze(),
+                Err(Publish::Refused(())) => return Err(()),
+            }
+        }
+        Err(())
+    }
+
+    /// Computes one attempt on `view` and tries to publish it: `Ok(Some)`
+    /// landed (with the number of claimed slots it published), `Ok(None)`
+    /// lost the race, `Err` refused or stale.
+    fn publish<T, E>(
+        &self,
+        ctx: &Ctx,
+        view: &View,
+        claimed: &mut ClaimPool,
+        compute: impl FnOnce(&mut Draft) -> Result<Step<T, E>, Stale>,
+    ) -> Result<Option<(T, Transition, usize)>, Publish<E>> {
+        let mut draft = Draft::new(view, claimed);
+        let outcome = match compute(&mut draft).map_err(|Stale| Publish::Stale)? {
+            Step::Change(outcome) => outcome,
+            Step::Refuse(error) => return Err(Publish::Refused(error)),
+        };
+        let version = view.version() + 1;
+        assert!(version <= VERSION_MAX, "{} reached 2^48 changes: a bug to stop at", self.sku);
+        let stale = |Stale| Publish::Stale;
+        let filled = if draft.gave && draft.flags & head::BACKORDERS != 0 {
+            backorder::fill_waiting(&mut draft, ctx.desc.0, &|| ctx.moment.now()).map_err(stale)?
+        } else {
+            Vec::new()
+        };
+        let mut transition = if self.totals_on {
+            let transition = self.transition(view, &draft).map_err(stale)?;
+            if let Some((available, held)) = draft_totals(view, &draft).map_err(stale)? {
+                draft.effect(Target::Totals, put(available.get(), 0, 40) | put(held.get(), 40, 40));
+            }
+            transition
+        } else {
+            Transition { version, ..Transition::default() }
+        };
+        transition.filled = filled;
+        let big = if draft.word_effect_count() > desc::INLINE_MAX || draft.is_structural() {
+            let old_structure = match draft.structure {
+                Some(_) => Some(Arc::clone(view.structure().map_err(stale)?)),
+                None => None,
+            };
+            let old_index = draft.index.is_some().then(|| self.extra().index.load_full());
+            Some(Arc::new(Big {
+                effects: draft.word_effects().collect(),
+                lots: core::mem::take(&mut draft.lot_inits),
+                structure: old_structure.zip(draft.structure.take()),
+                index: old_index.zip(draft.index.take()),
+            }))
+        } else {
+            None
+        };
+        let head = draft.head(ctx.desc.0);
+        let landed = match &big {
+            Some(big) => self.land(ctx, view, head, big.effects.iter().copied(), Some(big)),
+            None => self.land(ctx, view, head, draft.word_effects(), None),
+        };
+        Ok(landed.then(|| (outcome, transition, draft.used())))
+    }
+
+    /// Steps 3 and 4 of the protocol: records the change in this thread's
+    /// descriptor, publishes `head` (the next version) by compare-and-swap
+    /// from the head `view` was settled on, and applies the effects. False
+    /// if another change landed first (nothing was published).
+    pub(crate) fn land<I: Iterator<Item = Effect> + Clone>(
+        &self,
+        ctx: &Ctx,
+        view: &View,
+        head: Head,
+        effects: I,
+        big: Option<&Arc<Big>>,
+    ) -> bool {
+        if !self.install(ctx, view, head, effects.clone(), big) {
             return false;
         }
-        if sold_out {
-            // SeqCst: after the swap that made the sold-out `next` current;
-            // a later version's pre-raise outranks it.
-            self.hint.fetch_max(hint, Ordering::SeqCst);
-        }
+        self.apply(head.version, effects, big.map(|big| &**big));
+        self.finished(head.version);
         true
     }
 
-    /// The SKU this cell holds.
-    pub(crate) fn sku(&self) -> SkuId {
-        self.state.load().sku
-    }
-
-    /// The current version as it stands, sales of its word folded in: for
-    /// the audit and the SKU list, which sweep nothing.
-    pub(crate) fn settled(&self) -> Arc<SkuState> {
-        settle(self.state.load_full()).0
-    }
-
-    /// An immediate sale of `demand` through the current version's sales
-    /// word: one compare-and-swap, no new version. `None` sends it down
-    /// the slow path ([`update`](Self::update)): the first lot cannot cover
-    /// it, a hold is due to lapse, the word is sealed, or another rule of
-    /// [`SkuState::fast_lot`] applies.
-    pub(crate) fn take_fast(&self, demand: &Demand) -> Option<Sale> {
-        let current = self.state.load();
-        let (first, available) = current.fast_lot(demand)?;
-        let before = current.sales.add(demand.quantity, available)?;
-        Some(current.fast_sale(first, demand.quantity, before))
-    }
-
-    /// Applies `step` to the current version and publishes its result by
-    /// compare-and-swap, retrying from the new current version on conflict.
-    ///
-    /// The current version is taken with the sales of its word folded in,
-    /// and the word is sealed before the swap; if a sale slipped in between
-    /// (the sealed tally differs), the step runs again on the new tally.
-    ///
-    /// Lapsed holds go first: while the loaded version has a hold whose
-    /// deadline passed at `moment`, a sweep returning their units is
-    /// published (a version of its own) before `step` sees the SKU, so no
-    /// step ever counts a lapsed hold as held. `step` gets the holds this
-    /// call swept (to tell "it lapsed" from "it ended"). `landed` hears of
-    /// every version this call published, in order: sweeps and the step's.
-    ///
-    /// `step` is pure: a refusal returns at once with nothing published by
-    /// it (a sold-out SKU costs one load; a version with sales in its word
-    /// is replaced by the same version with them folded in, which changes
-    /// no count). After [`ATTEMPTS_MAX`] lost races the change is refused
-    /// with `contended(attempts)`.
-    pub(crate) fn update<R, E>(
+    /// Step 3 alone: records the change in this thread's descriptor and
+    /// publishes `head` by compare-and-swap. After a true, the caller
+    /// applies the effects (it may, knowing what each word held) and calls
+    /// [`finished`](Self::finished).
+    pub(crate) fn install<I: Iterator<Item = Effect>>(
         &self,
-        moment: &Moment,
-        mut step: impl FnMut(&SkuState, &[Swept]) -> Result<(SkuState, R), E>,
-        contended: impl FnOnce(u32) -> E,
-        landed: &mut dyn FnMut(&SkuState, &SkuState, Landed<'_, R>),
-    ) -> Result<R, E> {
-        let backoff = Backoff::new();
-        let mut swept = Vec::new();
-        for _ in 0..ATTEMPTS_MAX {
-            let loaded = self.state.load();
-            let current: &Arc<SkuState> = &loaded;
-            let (tally, folded) = fold(current);
-            let base = folded.as_ref().unwrap_or(current);
-            if base.has_lapsed(moment) {
-                self.try_sweep(current, tally, base, moment, &mut swept, landed);
-                continue;
-            }
-            let (next, result) = match step(base, &swept) {
-                Ok(stepped) => stepped,
-                Err(error) => {
-                    // Best effort, so the sold-out hint learns of sales
-                    // that emptied the SKU and later sales find an open word.
-                    if let Some(folded) = folded {
-                        self.replace(current, tally, folded);
-                    }
-                    return Err(error);
-                }
-            };
-            debug_assert_eq!(next.version, base.version + 1, "a change is exactly one version");
-            if let Some(next) = self.replace(current, tally, next) {
-                landed(base, &next, Landed::Step(&result));
-                return Ok(result);
-            }
-            backoff.snooze();
-        }
-        Err(contended(ATTEMPTS_MAX))
+        ctx: &Ctx,
+        view: &View,
+        head: Head,
+        effects: I,
+        big: Option<&Arc<Big>>,
+    ) -> bool {
+        assert!(head.version == view.version() + 1 && head.version <= VERSION_MAX, "a change is the next version");
+        ctx.desc.1.write(self.id, head.version, effects, big.cloned());
+        // AcqRel: Release publishes the descriptor and privately filled
+        // slots (see `# Orderings`); Acquire on failure, as a load would.
+        self.head.compare_exchange(view.raw, head.pack(), Ordering::AcqRel, Ordering::Acquire).is_ok()
     }
 
-    /// Replaces `current` by `next`, which was computed from `current`
-    /// with `tally` folded in: seals `current`'s word, and swaps only if
-    /// the sealed tally is `tally` (no sale slipped in since). Returns the
-    /// published version; `None` if a sale slipped in or another version
-    /// landed first.
-    fn replace(&self, current: &Arc<SkuState>, tally: Tally, next: SkuState) -> Option<Arc<SkuState>> {
-        if current.sales.seal() != tally {
-            return None;
-        }
-        let next = Arc::new(next);
-        self.publish(current, &next).then_some(next)
+    /// Step 4's end: every effect of `version` is written.
+    #[inline]
+    pub(crate) fn finished(&self, version: u64) {
+        // Release: see `settle`.
+        self.applied.store(version, Ordering::Release);
     }
 
-    /// The current version with no hold lapsed at `moment`: sweeps first
-    /// if one has (queries see expiry exactly, not only after a sweep).
-    /// `None` after [`ATTEMPTS_MAX`] lost races.
-    pub(crate) fn current(
-        &self,
-        moment: &Moment,
-        swept: &mut Vec<Swept>,
-        landed: &mut dyn FnMut(&SkuState, &SkuState, Landed<'_, ()>),
-    ) -> Option<Arc<SkuState>> {
-        for _ in 0..ATTEMPTS_MAX {
-            let loaded = self.state.load_full();
-            let (current, tally) = settle(Arc::clone(&loaded));
-            if !current.has_lapsed(moment) {
-                return Some(current);
-            }
-            self.try_sweep(&loaded, tally, &current, moment, swept, landed);
-        }
-        None
-    }
-
-    /// Sweeps at `moment` (lapsed holds, and with `lots` newly expired
-    /// lots), retrying on conflict; `None` when there was nothing to sweep,
-    /// or after [`ATTEMPTS_MAX`] lost races.
-    pub(crate) fn sweep<R>(
-        &self,
-        moment: &Moment,
-        lots: bool,
-        landed: &mut dyn FnMut(&SkuState, &SkuState, Landed<'_, R>),
-    ) -> Option<Swept> {
-        let backoff = Backoff::new();
-        for _ in 0..ATTEMPTS_MAX {
-            let loaded = self.state.load();
-            let current: &Arc<SkuState> = &loaded;
-            let (tally, folded) = fold(current);
-            let base = folded.as_ref().unwrap_or(current);
-            let (next, swept) = base.sweep(moment.now(), lots)?;
-            if let Some(next) = self.replace(current, tally, next) {
-                landed(base, &next, Landed::Swept(&swept));
-                return Some(swept);
-            }
-            backoff.snooze();
-        }
-        None
-    }
-
-    /// One attempt at sweeping the lapsed holds of `base`, which is what
-    /// `current` stands for with `tally` folded in.
-    fn try_sweep<R>(
-        &self,
-        current: &Arc<SkuState>,
-        tally: Tally,
-        base: &SkuState,
-        moment: &Moment,
-        swept: &mut Vec<Swept>,
-        landed: &mut dyn FnMut(&SkuState, &SkuState, Landed<'_, R>),
-    ) {
-        let Some((next, sweep)) = base.sweep(moment.now(), false) else { return };
-        if let Some(next) = self.replace(current, tally, next) {
-            landed(base, &next, Landed::Swept(&sweep));
-            swept.push(sweep);
-        }
+    /// What the events of this change need (see [`Transition`]).
+    fn transition(&self, view: &View, draft: &Draft) -> Result<Transition, Stale> {
+        let structure = view.structure()?;
+        let threshold_after = draft.structure.as_ref().map_or(structure.low_stock, |next| next.low_stock);
+        let available = match draft_totals(view, draft)? {
+            Some((after, _)) => Some((view.totals()?.map_or(Quantity::ZERO, |totals| totals.0), after)),
+            None => None,
+        };
+        Ok(Transition {
+            version: view.version() + 1,
+            available,
+            threshold: (structure.low_stock, threshold_after),
+            checked_before: structure.lots_checked_until,
+            filled: Vec::new(),
+        })
     }
 }
 
-/// What the loaded `current` stands for: itself, or with the sales of its
-/// word folded in; and the tally folded. Linearizable either way: `current`
-/// was current when loaded, so if the word is open at the read it still is,
-/// and if it is sealed, the sealed tally is what `current` stood for from
-/// the seal until the swap that replaced it, an interval that overlaps this
-/// call (the swap came after the load, the seal before the read).
-fn settle(current: Arc<SkuState>) -> (Arc<SkuState>, Tally) {
-    let (tally, folded) = fold(&current);
-    (folded.map_or(current, Arc::new), tally)
+/// Why an attempt did not publish.
+enum Publish<E> {
+    Stale,
+    Refused(E),
 }
 
-/// The tally in `current`'s word, and `current` with it folded in; `None`
-/// when no sale went through the word (`current` stands for itself).
-fn fold(current: &SkuState) -> (Tally, Option<SkuState>) {
-    let (tally, _) = current.sales.read();
-    (tally, (!tally.is_empty()).then(|| current.with_sales(tally)))
-}
-
-/// A version one call published: a sweep of lapsed holds, or the call's
-/// own change with its result.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Landed<'a, R> {
-    Swept(&'a Swept),
-    Step(&'a R),
+/// The totals after `draft`, when the cell keeps them.
+fn draft_totals(view: &View, draft: &Draft) -> Result<Option<(Quantity, Quantity)>, Stale> {
+    let Some((available, held)) = view.totals()? else { return Ok(None) };
+    let shift = |quantity: Quantity, delta: i64| {
+        let value = i128::from(quantity.get()) + i128::from(delta);
+        Quantity::new(u64::try_from(value).expect("totals never go negative")).expect("totals stay within MAX")
+    };
+    Ok(Some((shift(available, draft.totals.0), shift(held, draft.totals.1))))
 }

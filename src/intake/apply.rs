@@ -17,7 +17,7 @@ use crate::sync::Arc;
 ///
 /// Workers call `apply` from several threads at once, inside
 /// [`std::panic::catch_unwind`]: a panic becomes that order's
-/// [`OrderError::Panicked`](super::OrderError::Panicked) and the worker
+/// [`IntakeError::Panicked`](super::IntakeError::Panicked) and the worker
 /// carries on. The intake asserts unwind safety on the executor's behalf,
 /// so an executor with interior state of its own must leave it consistent
 /// when it panics (the [`Ledger`] does: it publishes a change whole, with

@@ -2,7 +2,7 @@
 //!
 //! Owns: every way the intake can refuse an order ([`SubmitError`]), every
 //! way an accepted order can end other than with an [`Outcome`](crate::Outcome)
-//! ([`OrderError`], [`Panicked`]), and the one way waiting on a ticket can
+//! ([`IntakeError`], [`Panicked`]), and the one way waiting on a ticket can
 //! fail ([`WaitError`]), and every way starting one can fail
 //! ([`BuildError`]).
 //!
@@ -23,7 +23,7 @@ use crate::error::CommandError;
 /// use stockroom::{AllocateRequest, Command, SkuId};
 ///
 /// let command = Command::Take(AllocateRequest::new(SkuId(1), 1));
-/// let refused = SubmitError::Full(command.clone());
+/// let refused = SubmitError::Full(Box::new(command.clone()));
 /// assert!(refused.is_full() && refused.is_transient());
 /// assert_eq!(refused.into_inner(), command);
 /// ```
@@ -32,17 +32,17 @@ pub enum SubmitError {
     /// The intake is shut down (or shutting down); it accepts nothing more.
     /// Final: retrying on this intake will not help.
     #[error("the intake is shut down; the order was not accepted")]
-    ShutDown(Command),
+    ShutDown(Box<Command>),
     /// The queue or the in-flight limit was full and the caller asked not
     /// to wait ([`Intake::try_submit`](super::Intake::try_submit)): the
     /// order was shed. Transient.
     #[error("the intake is full; the order was shed")]
-    Full(Command),
+    Full(Box<Command>),
     /// The queue or the in-flight limit stayed full for the whole timeout
     /// of [`Intake::submit_timeout`](super::Intake::submit_timeout).
     /// Transient.
     #[error("the intake stayed full for the whole timeout; the order was not accepted")]
-    Timeout(Command),
+    Timeout(Box<Command>),
 }
 
 impl SubmitError {
@@ -77,7 +77,7 @@ impl SubmitError {
     /// Takes the refused command back.
     pub fn into_inner(self) -> Command {
         match self {
-            SubmitError::ShutDown(command) | SubmitError::Full(command) | SubmitError::Timeout(command) => command,
+            SubmitError::ShutDown(command) | SubmitError::Full(command) | SubmitError::Timeout(command) => *command,
         }
     }
 }
@@ -95,7 +95,7 @@ pub enum WaitError {
 /// An accepted order ended without an [`Outcome`](crate::Outcome).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-pub enum OrderError {
+pub enum IntakeError {
     /// The ledger (or the executor) refused the command with its typed
     /// error; nothing changed.
     #[error(transparent)]
@@ -112,27 +112,27 @@ pub enum OrderError {
     Unapplied,
 }
 
-impl OrderError {
-    /// True for [`OrderError::Refused`].
+impl IntakeError {
+    /// True for [`IntakeError::Refused`].
     pub fn is_refused(&self) -> bool {
-        matches!(self, OrderError::Refused(_))
+        matches!(self, IntakeError::Refused(_))
     }
 
-    /// True for [`OrderError::Panicked`].
+    /// True for [`IntakeError::Panicked`].
     pub fn is_panicked(&self) -> bool {
-        matches!(self, OrderError::Panicked(_))
+        matches!(self, IntakeError::Panicked(_))
     }
 
-    /// True for [`OrderError::Unapplied`].
+    /// True for [`IntakeError::Unapplied`].
     pub fn is_unapplied(&self) -> bool {
-        matches!(self, OrderError::Unapplied)
+        matches!(self, IntakeError::Unapplied)
     }
 
-    /// The ledger's error, for [`OrderError::Refused`].
+    /// The ledger's error, for [`IntakeError::Refused`].
     pub fn command_error(&self) -> Option<&CommandError> {
         match self {
-            OrderError::Refused(error) => Some(error),
-            OrderError::Panicked(_) | OrderError::Unapplied => None,
+            IntakeError::Refused(error) => Some(error),
+            IntakeError::Panicked(_) | IntakeError::Unapplied => None,
         }
     }
 }

@@ -78,7 +78,7 @@
 //! # Faults
 //!
 //! A worker applies each order inside [`std::panic::catch_unwind`]: a
-//! panic becomes that order's [`OrderError::Panicked`], the worker goes on
+//! panic becomes that order's [`IntakeError::Panicked`], the worker goes on
 //! to the next order, and the pool keeps its size. The ledger needs no
 //! repair afterwards: a command publishes its change whole, with one
 //! compare-and-swap, or not at all (see [`Apply`]).
@@ -91,7 +91,7 @@ mod ticket;
 mod worker;
 
 pub use apply::Apply;
-pub use error::{BuildError, OrderError, Panicked, SubmitError, WaitError};
+pub use error::{BuildError, IntakeError, Panicked, SubmitError, WaitError};
 pub use shutdown::{ShutdownReport, UnappliedOrder};
 pub use stats::{IntakeStats, Percentiles};
 pub use ticket::{Decision, OrderId, Ticket};
@@ -178,13 +178,15 @@ impl<T> Refusal<T> {
         match self {
             Refusal::Full(_) => {
                 shared.counters.shed();
-                SubmitError::Full(command)
+                crate::trace::debug!(queue_depth = shared.queue_rx.len(), "intake shed an order");
+                SubmitError::Full(Box::new(command))
             }
             Refusal::Timeout(_) => {
                 shared.counters.timed_out();
-                SubmitError::Timeout(command)
+                crate::trace::debug!("intake submission timed out");
+                SubmitError::Timeout(Box::new(command))
             }
-            Refusal::Closing(_) => SubmitError::ShutDown(command),
+            Refusal::Closing(_) => SubmitError::ShutDown(Box::new(command)),
         }
     }
 }
@@ -259,7 +261,7 @@ impl Shared {
         let _entry = Entry::new(self);
         // SeqCst: Dekker pair with `submitting` (module docs), after this submitter's increment.
         if self.closed.load(Ordering::SeqCst) {
-            return Err(SubmitError::ShutDown(command));
+            return Err(SubmitError::ShutDown(Box::new(command)));
         }
         if let Err(refusal) = self.send(&self.permits_tx, (), patience) {
             return Err(refusal.counted(self, command));

@@ -7,12 +7,12 @@
 //! Must never: drop an accepted order silently. Without a deadline every
 //! accepted order is applied before shutdown returns. With one, the orders
 //! still queued at the deadline are taken back, decided as
-//! [`OrderError::Unapplied`](super::OrderError::Unapplied) and handed to
+//! [`IntakeError::Unapplied`](super::IntakeError::Unapplied) and handed to
 //! the caller with their commands; the orders a worker is still applying
 //! are named, and get their outcome when the worker returns.
 
 use super::worker::Job;
-use super::{Intake, OrderError, OrderId, Shared};
+use super::{Intake, IntakeError, OrderId, Shared};
 use crate::command::Command;
 use crate::sync::Ordering;
 use std::time::{Duration, Instant};
@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 const SUBMITTERS_YIELDS_MAX: u32 = 10_000;
 
 /// An order a shutdown took back from the queue at its deadline, never
-/// applied; its ticket holds [`OrderError::Unapplied`](super::OrderError::Unapplied).
+/// applied; its ticket holds [`IntakeError::Unapplied`](super::IntakeError::Unapplied).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct UnappliedOrder {
@@ -116,6 +116,7 @@ impl<A> Intake<A> {
 
     pub(super) fn shutdown_until(&self, deadline: Option<Instant>) -> ShutdownReport {
         let shared = &*self.shared;
+        crate::trace::info!(queue_depth = shared.queue_rx.len(), "intake shutting down: draining");
         shared.close();
         let mut workers = self.workers.lock();
         // Bounded: one iteration per worker exit, at most one per worker,
@@ -133,8 +134,10 @@ impl<A> Intake<A> {
         }
         let workers_detached = workers.iter().filter(|handle| handle.is_some()).count();
         if workers_detached == 0 {
+            crate::trace::info!("intake drained: every accepted order decided");
             return ShutdownReport::default();
         }
+        crate::trace::info!(workers_detached, "intake shutdown deadline passed");
         let unapplied = shared.take_back_queued();
         // Relaxed: a report (see `Shared::applying`); pairs with nothing.
         let undecided = shared
@@ -197,6 +200,6 @@ impl Shared {
 fn take_back(shared: &Shared, job: Job) -> UnappliedOrder {
     let id = job.id;
     shared.counters.unapplied();
-    let command = job.decide(shared, Err(OrderError::Unapplied));
+    let command = job.decide(shared, Err(IntakeError::Unapplied));
     UnappliedOrder { id, command }
 }

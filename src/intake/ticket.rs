@@ -18,18 +18,25 @@
 //! The mutex guards no data, is per ticket, and is never held by the
 //! ledger or on the submit path; an uncontended lock and a notify with no
 //! waiter cost a few atomic operations per order.
+//!
+//! With the `async` feature a ticket is also a [`Future`](core::future::Future):
+//! a poll that finds no decision registers its waker in the slot's
+//! [`WakerSet`](crate::waker::WakerSet) and looks again; deciding wakes the
+//! set after setting the cell (the hand-off protocol of `src/waker.rs`,
+//! checked by the loom model in `src/intake/loom.rs`).
+//!
+//! Every primitive here comes from the crate's facade (`crate::sync`), so
+//! the loom models see them.
 
-use super::error::{OrderError, WaitError};
+use super::error::{IntakeError, WaitError};
 use crate::command::Outcome;
-use crate::sync::Arc;
+use crate::sync::{Arc, Condvar, Mutex, OnceLock};
 use core::fmt;
-use parking_lot::{Condvar, Mutex};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// What an accepted order came to: the ledger's [`Outcome`], or why there
 /// is none.
-pub type Decision = Result<Outcome, OrderError>;
+pub type Decision = Result<Outcome, IntakeError>;
 
 /// An accepted order's number, unique within its intake.
 ///
@@ -53,11 +60,21 @@ pub(super) struct Slot {
     /// Guards no data: held only to sleep on `decided` without missing it.
     sleepers: Mutex<()>,
     decided: Condvar,
+    /// The wakers of the tasks awaiting the ticket.
+    #[cfg(feature = "async")]
+    wakers: crate::waker::WakerSet,
 }
 
 impl Slot {
     pub(super) fn new(id: OrderId) -> Arc<Slot> {
-        Arc::new(Slot { id, decision: OnceLock::new(), sleepers: Mutex::new(()), decided: Condvar::new() })
+        Arc::new(Slot {
+            id,
+            decision: OnceLock::new(),
+            sleepers: Mutex::new(()),
+            decided: Condvar::new(),
+            #[cfg(feature = "async")]
+            wakers: crate::waker::WakerSet::new(),
+        })
     }
 
     /// Records the order's decision and wakes every waiter. Called exactly
@@ -69,6 +86,9 @@ impl Slot {
         // check-then-sleep (see the module docs).
         drop(self.sleepers.lock());
         self.decided.notify_all();
+        // After the cell is set (the hand-off protocol, `src/waker.rs`).
+        #[cfg(feature = "async")]
+        self.wakers.wake_all();
     }
 }
 
@@ -171,11 +191,13 @@ impl Ticket {
                 return Ok(decision);
             }
             match deadline {
-                None => self.slot.decided.wait(&mut sleepers),
+                None => sleepers = self.slot.decided.wait(sleepers),
                 Some(deadline) => {
-                    if self.slot.decided.wait_until(&mut sleepers, deadline).timed_out() {
+                    let (relocked, timed_out) = self.slot.decided.wait_until(sleepers, deadline);
+                    if timed_out {
                         return self.slot.decision.get().ok_or(WaitError::Timeout);
                     }
+                    sleepers = relocked;
                 }
             }
         }
@@ -185,5 +207,62 @@ impl Ticket {
 impl fmt::Debug for Ticket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Ticket").field("id", &self.slot.id).field("decision", &self.slot.decision.get()).finish()
+    }
+}
+
+/// With the `async` feature, awaiting a ticket yields the order's
+/// [`Decision`] (a clone: every clone of the ticket sees the same one).
+/// Runtime-agnostic: the worker that decides the order wakes the task.
+///
+/// ```
+/// # #[cfg(feature = "async")] {
+/// use stockroom::intake::Intake;
+/// use stockroom::{AllocateRequest, AllocationPolicy, Command, Ledger, LotId, NewLot, Outcome, SkuId};
+/// use std::sync::Arc;
+///
+/// let ledger = Arc::new(Ledger::new());
+/// ledger.define_sku(SkuId(1), AllocationPolicy::Fifo).unwrap();
+/// ledger.receive(SkuId(1), NewLot::new(LotId(1), 10)).unwrap();
+/// let intake = Intake::builder().workers(1).build(Arc::clone(&ledger)).unwrap();
+/// let ticket = intake.submit(Command::Take(AllocateRequest::new(SkuId(1), 3))).unwrap();
+/// // Any executor will do; a minimal one, to keep the example dependency-free:
+/// let decision = stockroom_block_on(ticket);
+/// assert!(matches!(decision, Ok(Outcome::Sold(_))));
+/// # fn stockroom_block_on<F: std::future::Future>(future: F) -> F::Output {
+/// #     struct Unpark(std::thread::Thread);
+/// #     impl std::task::Wake for Unpark { fn wake(self: Arc<Self>) { self.0.unpark() } }
+/// #     let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+/// #     let mut context = std::task::Context::from_waker(&waker);
+/// #     let mut future = std::pin::pin!(future);
+/// #     loop {
+/// #         if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut context) { return output; }
+/// #         std::thread::park();
+/// #     }
+/// # }
+/// # }
+/// ```
+#[cfg(feature = "async")]
+impl core::future::Future for Ticket {
+    type Output = Decision;
+
+    fn poll(self: core::pin::Pin<&mut Self>, context: &mut core::task::Context<'_>) -> core::task::Poll<Decision> {
+        if let Some(decision) = self.slot.decision.get() {
+            return core::task::Poll::Ready(decision.clone());
+        }
+        self.slot.wakers.register(context.waker());
+        // The second look of the hand-off protocol (`src/waker.rs`).
+        match self.slot.decision.get() {
+            Some(decision) => core::task::Poll::Ready(decision.clone()),
+            None => core::task::Poll::Pending,
+        }
+    }
+}
+
+/// The loom models drive a slot directly.
+#[cfg(all(test, stockroom_loom))]
+impl Ticket {
+    pub(super) fn for_model(id: OrderId) -> (Ticket, Arc<Slot>) {
+        let slot = Slot::new(id);
+        (Ticket::new(Arc::clone(&slot)), slot)
     }
 }

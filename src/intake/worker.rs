@@ -9,7 +9,7 @@
 //! reach is queued and unclaimed.
 
 use super::apply::Apply;
-use super::error::{OrderError, Panicked};
+use super::error::{IntakeError, Panicked};
 use super::ticket::{Decision, OrderId, Slot};
 use super::{Never, Shared};
 use crate::command::Command;
@@ -109,10 +109,10 @@ fn apply_one<A: Apply>(index: usize, shared: &Shared, executor: &A, job: Job) {
     // executors take on the same duty (see `Apply`). The command is only
     // read.
     let decision = match catch_unwind(AssertUnwindSafe(|| executor.apply(&job.command))) {
-        Ok(result) => result.map_err(OrderError::Refused),
+        Ok(result) => result.map_err(IntakeError::Refused),
         Err(payload) => {
             shared.counters.panicked();
-            Err(OrderError::Panicked(Panicked::new(message_of(payload))))
+            Err(IntakeError::Panicked(Panicked::new(message_of(payload))))
         }
     };
     drop(job.decide(shared, decision));
