@@ -9,9 +9,9 @@
 //! version's, and each SKU's versions are gap-free, so a subscriber that
 //! keeps up sees every change of a SKU exactly once, in order.
 
-use crate::ids::{LotId, SkuId};
+use crate::ids::{LotId, ReservationId, SkuId};
 use crate::outcome::{
-    Adjusted, Allocation, Committed, Extended, LowStockSet, Received, Released, Sale, SkuDefined, Swept,
+    Adjusted, Allocation, Committed, Extended, Lines, LowStockSet, Pinned, Received, Released, Sale, SkuDefined, Swept,
 };
 use crate::quantity::Quantity;
 
@@ -54,6 +54,10 @@ pub enum Change {
     Adjusted(Adjusted),
     /// A reservation's deadline moved later.
     Extended(Extended),
+    /// An order's commit pinned or unpinned one of its parts.
+    Pinned(Pinned),
+    /// Units that left came back (a return or restock).
+    Returned(crate::returns::Returned),
     /// Lapsed reservations returned their units, and/or lots were found
     /// past their expiry.
     Swept(Swept),
@@ -92,5 +96,17 @@ pub enum Notice {
     LotExpired {
         /// The lot.
         lot: LotId,
+    },
+    /// A waiting backorder drew units the change brought in (a receipt, a
+    /// growth, a release, a lapse, a return): backorders are filled oldest
+    /// first, before any request can take those units.
+    BackorderFilled {
+        /// The backorder.
+        reservation: ReservationId,
+        /// The units it drew, per lot.
+        drawn: Lines,
+        /// Units it still waits for (zero: it is whole and may be
+        /// committed).
+        outstanding: Quantity,
     },
 }
