@@ -1,0 +1,124 @@
+//! Orders: several reservations, one per SKU, that commit, release and
+//! extend as one unit.
+//!
+//! Owns: the `OrderBook` (every order the ledger made, finished ones for
+//! a bounded while), and the order commands on [`Ledger`](crate::Ledger)
+//! ([`allocate_order`](crate::Ledger::allocate_order),
+//! [`commit_order`](crate::Ledger::commit_order),
+//! [`release_order`](crate::Ledger::release_order),
+//! [`extend_order`](crate::Ledger::extend_order), [`order`](crate::Ledger::order)).
+//!
+//! Must never: change stock except through the parts' own SKU changes, or
+//! leave an order half done. Each part is an ordinary reservation marked
+//! with its order: only its order's commands end or extend it (a command
+//! on the reservation alone is refused with `OrderPart`), so within the
+//! order's own phase (see `record`) nobody else can end a part — except
+//! time and the physical world:
+//!
+//! - **Time.** A commit first *pins* every part that has a deadline: one
+//!   change per part that takes its deadline away (`Change::Pinned`), so
+//!   no lapse can take it from then on. A part that already lapsed (or
+//!   lost units to a shrink, or is a backorder still waiting) stops the
+//!   commit: the parts pinned so far get their deadline back (another
+//!   `Pinned` change each; a deadline that has passed meanwhile lapses at
+//!   the next look, as it would have), the order is live again, and the
+//!   error names the part. Once every part is pinned, each is committed.
+//! - **The physical world.** A shrink is never refused: one that lands on
+//!   a pinned part after its pin is applied as on any hold (re-sourced,
+//!   else shorted), and the part's commit then commits what it holds.
+//!
+//! What a concurrent observer can see: orders are not a cross-SKU atomic
+//! snapshot. Each part's changes are ordinary changes of its SKU, in that
+//! SKU's order; between the first and the last of an order's changes an
+//! observer may see some parts pinned or committed and others not yet.
+//! [`Ledger::order`](crate::Ledger::order) says `Busy` meanwhile. The order's outcome is all or
+//! nothing: either every part commits, or none does and the error says
+//! which part stopped it. Allocation is all or nothing the same way
+//! (parts made so far are released if a later SKU cannot cover its lines);
+//! a competing request may be refused for units a failing order held for
+//! that moment.
+
+mod ops;
+pub(crate) mod record;
+mod types;
+
+pub use types::{
+    OrderChangeError, OrderCommitted, OrderExtended, OrderReleased, OrderState, OrderStatus, PartFailure, PartState,
+    PartStatus,
+};
+
+use crate::ids::OrderId;
+use crate::sync::{Arc, AtomicU64, KeyedMap, Ordering, SegQueue};
+use record::{OrderRecord, Phase};
+
+/// How many orders the ledger keeps before it forgets finished ones
+/// (committed, released, or every part ended), oldest first. Live orders
+/// are never forgotten.
+pub const ORDERS_KEPT: usize = 1 << 16;
+
+/// Orders looked at per new order to forget finished ones: bounds the work
+/// one allocation does.
+const FORGET_PER_ORDER: usize = 2;
+
+/// Every order the ledger made (see the module docs).
+pub(crate) struct OrderBook {
+    records: KeyedMap<OrderId, Arc<OrderRecord>>,
+    /// The last id handed out.
+    last: AtomicU64,
+    /// Ids in the order they were made, for forgetting the oldest.
+    made: SegQueue<OrderId>,
+}
+
+impl core::fmt::Debug for OrderBook {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("OrderBook").field("orders", &self.records.len()).finish()
+    }
+}
+
+impl OrderBook {
+    pub(crate) fn new() -> OrderBook {
+        OrderBook { records: KeyedMap::new(), last: AtomicU64::new(0), made: SegQueue::new() }
+    }
+
+    /// A new order id (never 0, never reused).
+    pub(crate) fn next_id(&self) -> OrderId {
+        // Relaxed: ids need only be unique; the record is published by the
+        // map's own lock.
+        let id = self.last.fetch_add(1, Ordering::Relaxed) + 1;
+        assert!(id < u64::MAX, "2^64 orders: a counter about to wrap is a bug to stop at");
+        OrderId(id)
+    }
+
+    pub(crate) fn insert(&self, record: OrderRecord) {
+        let id = record.id;
+        let record = Arc::new(record);
+        self.records.entry(id, |_| unreachable!("order ids are unique"), || (record, ()));
+        self.made.push(id);
+    }
+
+    pub(crate) fn get(&self, id: OrderId) -> Option<Arc<OrderRecord>> {
+        self.records.update(&id, |record| Arc::clone(record))
+    }
+
+    /// Past [`ORDERS_KEPT`], looks at the oldest few orders and forgets
+    /// those `finished` says are done; the others go to the back.
+    pub(crate) fn forget_finished(&self, finished: impl Fn(&OrderRecord) -> bool) {
+        for _ in 0..FORGET_PER_ORDER {
+            if self.records.len() <= ORDERS_KEPT {
+                return;
+            }
+            let Some(id) = self.made.pop() else { return };
+            let forgotten = self.records.remove_if(&id, |record| !record.phase().is_busy() && finished(record));
+            if !forgotten {
+                self.made.push(id);
+            }
+        }
+    }
+}
+
+impl OrderRecord {
+    /// Whether the order reached a final phase.
+    pub(crate) fn is_final(&self) -> bool {
+        matches!(self.phase(), Phase::Committed | Phase::Released)
+    }
+}
