@@ -1,36 +1,63 @@
-//! Typed errors, one enum per command family.
+//! Typed errors, one enum per command family, and the [`ErrorKind`] every
+//! error of the crate answers to.
 //!
-//! Owns: every way a command can be refused, and which refusals are worth a
-//! retry as they are ([`is_transient`](AllocateError::is_transient): only
-//! contention).
+//! Owns: every way a command can be refused; which kind of refusal each one
+//! is ([`ErrorKind`], in `kind.rs`: the mapping of every public error type
+//! of the crate, and its tests); and the questions a caller asks of any
+//! error (`kind()`, `is_transient()`, `is_insufficient()`, …) without
+//! matching on variants.
 //!
-//! Must never: describe a half-applied change. A command that returns an
-//! error changed nothing. Variants are listed in precedence order: when
-//! several apply, the first one listed is reported (input checks first,
-//! then lookups, then stock), so the same bad command always gets the same
-//! error. Each variant carries what was rejected.
+//! Must never: describe a half-applied change, or import anything above
+//! the values it names (ids, quantities, instants, lots). A command that
+//! returns an error changed nothing. Variants are listed in precedence
+//! order: when several apply, the first one listed is reported (input
+//! checks first, then lookups, then stock), so the same bad command always
+//! gets the same error. Each variant carries what was rejected (a
+//! too-long string by its length, never its text).
+//!
+//! A wrapper ([`CommandError`], [`OrderError::Line`], and
+//! [`KeyedError`](crate::KeyedError) beside the idempotency store) says in
+//! its message only what it adds, and hands its cause out as
+//! [`source()`](std::error::Error::source): print the chain (or match on
+//! [`kind()`](AllocateError::kind), which a wrapper takes from its cause)
+//! to see why.
+
+pub(crate) mod kind;
+
+pub use kind::ErrorKind;
+pub(crate) use kind::questions;
 
 use crate::clock::Timestamp;
-use crate::idempotency::IdempotencyKey;
-use crate::ids::{LotId, ReservationId, SkuId};
+use crate::ids::{LocationId, LotId, OrderId, ReservationId, SkuId};
+use crate::lot::{AttributeTooLong, LotAttribute};
 use crate::quantity::Quantity;
 use std::time::Duration;
 
 /// Defining a SKU was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub enum DefineError {
-    /// The SKU is already defined.
+    /// The SKU (or a kit with its id) is already defined.
     #[error("{sku} is already defined")]
     AlreadyDefined {
         /// The SKU.
         sku: SkuId,
+    },
+    /// The catalog holds the most SKUs and kits a ledger may have.
+    #[error("{sku}: the catalog is full ({max} SKUs and kits)")]
+    CatalogFull {
+        /// The SKU.
+        sku: SkuId,
+        /// The most SKUs and kits a ledger may have.
+        max: usize,
     },
 }
 
 /// Receiving a lot was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub enum ReceiveError {
     /// A lot of zero units.
     #[error("{lot} of {sku}: a lot must have at least one unit")]
@@ -49,6 +76,22 @@ pub enum ReceiveError {
         lot: LotId,
         /// The rejected quantity.
         quantity: u64,
+    },
+    /// A lot attribute longer than its stated maximum (for the supplier,
+    /// [`LotAttributes::SUPPLIER_LEN_MAX`](crate::LotAttributes::SUPPLIER_LEN_MAX)).
+    /// Carries the length, not the text.
+    #[error("{lot} of {sku}: a {field} of {len} bytes is longer than the {max} allowed")]
+    AttributeTooLong {
+        /// The SKU.
+        sku: SkuId,
+        /// The lot.
+        lot: LotId,
+        /// Which attribute.
+        field: LotAttribute,
+        /// Its length in bytes (UTF-8).
+        len: usize,
+        /// The most bytes it may have.
+        max: usize,
     },
     /// The SKU is not defined.
     #[error("{sku} is not defined")]
@@ -72,6 +115,26 @@ pub enum ReceiveError {
         /// The rejected quantity.
         quantity: u64,
     },
+    /// The SKU already has the most lots one SKU may have.
+    #[error("{sku} already has the maximum of {max} lots")]
+    TooManyLots {
+        /// The SKU.
+        sku: SkuId,
+        /// The most lots a SKU may have.
+        max: u32,
+    },
+    /// A location id past [`LOCATION_MAX`](crate::LOCATION_MAX).
+    #[error("{lot} of {sku}: location {location} is past the largest, {max}")]
+    LocationOutOfRange {
+        /// The SKU.
+        sku: SkuId,
+        /// The lot.
+        lot: LotId,
+        /// The rejected location.
+        location: LocationId,
+        /// The largest allowed.
+        max: u32,
+    },
     /// Too many concurrent changes to the SKU; nothing changed.
     #[error("{sku}: gave up after {attempts} contended attempts")]
     Contended {
@@ -82,9 +145,18 @@ pub enum ReceiveError {
     },
 }
 
+impl ReceiveError {
+    /// The refusal of lot `lot` of `sku` for an attribute past its maximum.
+    pub(crate) fn attribute_too_long(sku: SkuId, lot: LotId, too_long: AttributeTooLong) -> ReceiveError {
+        let AttributeTooLong { field, len, max } = too_long;
+        ReceiveError::AttributeTooLong { sku, lot, field, len, max }
+    }
+}
+
 /// An allocation (or an immediate sale) was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub enum AllocateError {
     /// A request for zero units.
     #[error("{sku}: an allocation must ask for at least one unit")]
@@ -144,6 +216,43 @@ pub enum AllocateError {
         /// Units the policy could have allocated at that instant.
         available: Quantity,
     },
+    /// The request's locations are not a valid list.
+    #[error("{sku}: invalid locations: {problem}")]
+    InvalidLocations {
+        /// The SKU.
+        sku: SkuId,
+        /// What is wrong with them.
+        problem: LocationsProblem,
+    },
+    /// A backorder restricted to locations: backorders are filled from any
+    /// location, by the SKU's policy.
+    #[error("{sku}: a backorder cannot be restricted to locations")]
+    BackorderWithLocations {
+        /// The SKU.
+        sku: SkuId,
+    },
+    /// The SKU is a kit: kits are allocated as orders of their components
+    /// ([`Ledger::allocate_order`](crate::Ledger::allocate_order)).
+    #[error("{sku} is a kit: allocate it with an order")]
+    Kit {
+        /// The kit.
+        sku: SkuId,
+    },
+    /// The SKU already has the most backorders it keeps waiting.
+    #[error("{sku}: {max} backorders are already waiting")]
+    BackorderQueueFull {
+        /// The SKU.
+        sku: SkuId,
+        /// The most backorders one SKU keeps waiting.
+        max: usize,
+    },
+    /// A backorder was asked of an immediate sale (`take`), which holds
+    /// nothing to wait with.
+    #[error("{sku}: an immediate sale cannot be a backorder")]
+    BackorderOnTake {
+        /// The SKU.
+        sku: SkuId,
+    },
     /// Too many concurrent changes to the SKU; nothing changed.
     #[error("{sku}: gave up after {attempts} contended attempts")]
     Contended {
@@ -154,9 +263,41 @@ pub enum AllocateError {
     },
 }
 
+/// What is wrong with a request's list of locations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum LocationsProblem {
+    /// More than [`LOCATIONS_MAX`](crate::LOCATIONS_MAX) locations.
+    #[error("{count} locations, at most {max}")]
+    TooMany {
+        /// Locations given.
+        count: usize,
+        /// The most allowed.
+        max: usize,
+    },
+    /// `Locations::Only` with no location: nothing could serve it.
+    #[error("no location to draw from")]
+    Empty,
+    /// A location named twice.
+    #[error("{location} is named twice")]
+    Repeated {
+        /// The location.
+        location: LocationId,
+    },
+    /// A location past [`LOCATION_MAX`](crate::LOCATION_MAX).
+    #[error("{location} is past the largest, {max}")]
+    OutOfRange {
+        /// The location.
+        location: LocationId,
+        /// The largest allowed.
+        max: u32,
+    },
+}
+
 /// Releasing a reservation was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub enum ReleaseError {
     /// The reservation's SKU is not defined.
     #[error("{} is not defined", id.sku)]
@@ -185,6 +326,15 @@ pub enum ReleaseError {
         /// The deadline it missed.
         deadline: Timestamp,
     },
+    /// The reservation is a part of an order: it commits, releases and
+    /// extends with its order, not alone.
+    #[error("{id} is a part of {order}: end it through its order")]
+    OrderPart {
+        /// The reservation.
+        id: ReservationId,
+        /// Its order.
+        order: OrderId,
+    },
     /// Too many concurrent changes to the SKU; nothing changed.
     #[error("{id}: gave up after {attempts} contended attempts")]
     Contended {
@@ -198,6 +348,7 @@ pub enum ReleaseError {
 /// Committing a reservation was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub enum CommitError {
     /// An explicit commit of zero units (commit everything with `None`).
     #[error("{id}: an explicit commit must be of at least one unit")]
@@ -240,6 +391,15 @@ pub enum CommitError {
         /// The deadline it missed.
         deadline: Timestamp,
     },
+    /// A backorder still waiting for units: it commits once whole (or
+    /// release it).
+    #[error("{id} is a backorder still waiting for {outstanding} units")]
+    Waiting {
+        /// The reservation.
+        id: ReservationId,
+        /// Units it still waits for.
+        outstanding: Quantity,
+    },
     /// More units than the reservation holds.
     #[error("{id}: commit of {requested} exceeds the {held} held")]
     ExceedsHeld {
@@ -249,6 +409,15 @@ pub enum CommitError {
         requested: Quantity,
         /// Units the reservation holds.
         held: Quantity,
+    },
+    /// The reservation is a part of an order: it commits, releases and
+    /// extends with its order, not alone.
+    #[error("{id} is a part of {order}: end it through its order")]
+    OrderPart {
+        /// The reservation.
+        id: ReservationId,
+        /// Its order.
+        order: OrderId,
     },
     /// Too many concurrent changes to the SKU; nothing changed.
     #[error("{id}: gave up after {attempts} contended attempts")]
@@ -264,6 +433,7 @@ pub enum CommitError {
 /// reservations hold is applied. Only impossible input is.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub enum AdjustError {
     /// A delta of zero.
     #[error("{lot} of {sku}: an adjustment must change something")]
@@ -332,6 +502,7 @@ pub enum AdjustError {
 /// Extending a reservation's deadline was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub enum ExtendError {
     /// An extension by less than one millisecond, the clock's resolution.
     #[error("{id}: an extension must be at least one millisecond")]
@@ -382,6 +553,15 @@ pub enum ExtendError {
         /// The latest deadline it may have.
         latest: Timestamp,
     },
+    /// The reservation is a part of an order: it commits, releases and
+    /// extends with its order, not alone.
+    #[error("{id} is a part of {order}: end it through its order")]
+    OrderPart {
+        /// The reservation.
+        id: ReservationId,
+        /// Its order.
+        order: OrderId,
+    },
     /// Too many concurrent changes to the SKU; nothing changed.
     #[error("{id}: gave up after {attempts} contended attempts")]
     Contended {
@@ -395,6 +575,7 @@ pub enum ExtendError {
 /// A sweep of lapsed reservations was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub enum ExpireError {
     /// The instant is later than the ledger's clock: sweeping at it would
     /// end reservations before their deadlines.
@@ -410,6 +591,7 @@ pub enum ExpireError {
 /// A multi-line order was refused; no line of it is held.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub enum OrderError {
     /// An order without lines.
     #[error("an order must have at least one line")]
@@ -437,11 +619,13 @@ pub enum OrderError {
     /// One line was refused (its index in the request, and why). Input
     /// errors of every line are found before any stock is touched; a stock
     /// refusal names the first line its SKU could not cover.
-    #[error("line {index}: {error}")]
+    #[error("order line {index} was refused")]
     Line {
         /// The line's index in the request.
         index: usize,
-        /// Why it was refused.
+        /// Why it was refused (also the error's
+        /// [`source()`](std::error::Error::source)).
+        #[source]
         error: AllocateError,
     },
 }
@@ -449,6 +633,7 @@ pub enum OrderError {
 /// Setting a low-stock threshold was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub enum ThresholdError {
     /// A threshold larger than [`Quantity::MAX`].
     #[error("{sku}: threshold {threshold} exceeds the maximum")]
@@ -474,141 +659,54 @@ pub enum ThresholdError {
     },
 }
 
-/// A keyed command ([`Ledger::execute_keyed`](crate::Ledger::execute_keyed))
-/// was refused.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-pub enum KeyedError {
-    /// The key is remembered (or in flight) with a different command;
-    /// nothing was applied.
-    #[error("idempotency key {key} was first used for a command that differs in `{field}`")]
-    KeyReused {
-        /// The key.
-        key: IdempotencyKey,
-        /// The first field in which this command differs from the first
-        /// one (`"command"` for a different kind of command).
-        field: String,
-    },
-    /// The command was refused. A final refusal is remembered for the key:
-    /// every retry with it gets the same refusal, marked as a replay. A
-    /// transient one (`Contended`) is not: a retry may apply.
-    #[error("{error}")]
-    Refused {
-        /// Why.
-        error: CommandError,
-        /// True when this is the first call's refusal, replayed.
-        replay: bool,
-    },
-}
-
-impl KeyedError {
-    /// True only for a refusal that lost to contention (nothing recorded,
-    /// a retry with the same key may apply).
-    pub fn is_transient(&self) -> bool {
-        matches!(self, KeyedError::Refused { error, .. } if error.is_transient())
-    }
-}
-
-impl OrderError {
-    /// True only when a line lost to contention and nothing changed.
-    pub fn is_transient(&self) -> bool {
-        matches!(self, OrderError::Line { error, .. } if error.is_transient())
-    }
-}
-
-impl ExpireError {
-    /// Always false: the instant stays in the future for this clock reading.
-    pub fn is_transient(&self) -> bool {
-        false
-    }
-}
-
-macro_rules! transient {
-    ($($error:ident => $($variant:ident)|+;)*) => {$(
-        impl $error {
-            /// True only when the command lost to contention and changed
-            /// nothing: the same command, retried as it is, may succeed.
-            /// Every other refusal is final for the state it met; stock
-            /// running short is final too (a retry loop would spin until
-            /// someone else returns units: that is a new decision, not a
-            /// retry), and an idempotent retry of it stays refused.
-            pub fn is_transient(&self) -> bool {
-                matches!(self, $($error::$variant { .. })|+)
-            }
-        }
-    )*};
-}
-
-transient! {
-    ReceiveError => Contended;
-    AllocateError => Contended;
-    ReleaseError => Contended;
-    CommitError => Contended;
-    AdjustError => Contended;
-    ExtendError => Contended;
-    ThresholdError => Contended;
-}
-
-impl DefineError {
-    /// Always false: a SKU, once defined, stays defined.
-    pub fn is_transient(&self) -> bool {
-        false
-    }
-}
-
 /// The error of any [`Command`](crate::Command) run through
-/// [`Ledger::execute`](crate::Ledger::execute).
+/// [`Ledger::execute`](crate::Ledger::execute): the command's own error,
+/// as the [`source()`](std::error::Error::source), behind a message that
+/// names the command.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub enum CommandError {
     /// From [`Command::DefineSku`](crate::Command::DefineSku).
-    #[error(transparent)]
+    #[error("defining a SKU was refused")]
     Define(#[from] DefineError),
     /// From [`Command::Receive`](crate::Command::Receive).
-    #[error(transparent)]
+    #[error("receiving a lot was refused")]
     Receive(#[from] ReceiveError),
     /// From [`Command::Allocate`](crate::Command::Allocate) or
     /// [`Command::Take`](crate::Command::Take).
-    #[error(transparent)]
+    #[error("the allocation (or sale) was refused")]
     Allocate(#[from] AllocateError),
     /// From [`Command::Release`](crate::Command::Release).
-    #[error(transparent)]
+    #[error("the release was refused")]
     Release(#[from] ReleaseError),
     /// From [`Command::Commit`](crate::Command::Commit).
-    #[error(transparent)]
+    #[error("the commit was refused")]
     Commit(#[from] CommitError),
     /// From [`Command::Adjust`](crate::Command::Adjust).
-    #[error(transparent)]
+    #[error("the adjustment was refused")]
     Adjust(#[from] AdjustError),
     /// From [`Command::Extend`](crate::Command::Extend).
-    #[error(transparent)]
+    #[error("the extension was refused")]
     Extend(#[from] ExtendError),
     /// From [`Command::ExpireDue`](crate::Command::ExpireDue).
-    #[error(transparent)]
+    #[error("the sweep was refused")]
     Expire(#[from] ExpireError),
     /// From [`Command::AllocateOrder`](crate::Command::AllocateOrder).
-    #[error(transparent)]
+    #[error("the order was refused")]
     Order(#[from] OrderError),
     /// From [`Command::SetLowStock`](crate::Command::SetLowStock).
-    #[error(transparent)]
+    #[error("setting the low-stock threshold was refused")]
     Threshold(#[from] ThresholdError),
-}
-
-impl CommandError {
-    /// True only when the command lost to contention and changed nothing
-    /// (see [`AllocateError::is_transient`]).
-    pub fn is_transient(&self) -> bool {
-        match self {
-            CommandError::Define(e) => e.is_transient(),
-            CommandError::Receive(e) => e.is_transient(),
-            CommandError::Allocate(e) => e.is_transient(),
-            CommandError::Release(e) => e.is_transient(),
-            CommandError::Commit(e) => e.is_transient(),
-            CommandError::Adjust(e) => e.is_transient(),
-            CommandError::Extend(e) => e.is_transient(),
-            CommandError::Expire(e) => e.is_transient(),
-            CommandError::Order(e) => e.is_transient(),
-            CommandError::Threshold(e) => e.is_transient(),
-        }
-    }
+    /// From [`Command::CommitOrder`](crate::Command::CommitOrder),
+    /// [`Command::ReleaseOrder`](crate::Command::ReleaseOrder) or
+    /// [`Command::ExtendOrder`](crate::Command::ExtendOrder).
+    #[error("the order's commit, release or extension was refused")]
+    OrderChange(#[from] crate::orders::OrderChangeError),
+    /// From [`Command::DefineKit`](crate::Command::DefineKit).
+    #[error("defining a kit was refused")]
+    Kit(#[from] crate::kits::KitError),
+    /// From [`Command::Return`](crate::Command::Return).
+    #[error("the return was refused")]
+    Return(#[from] crate::returns::ReturnError),
 }
