@@ -1,0 +1,129 @@
+//! The service's settings and its command line.
+//!
+//! Owns: [`Config`] and [`Config::from_args`].
+//!
+//! Must never: accept a setting it cannot honour: `--data` (the journal
+//! directory) is refused until the journal lands, never ignored.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// The service's settings.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Where to listen (loopback by default).
+    pub listen: SocketAddr,
+    /// Load the demo catalog: SKUs 1-3 with stock.
+    pub demo: bool,
+    /// Intake queue capacity (orders waiting for a worker).
+    pub queue: usize,
+    /// Intake worker threads.
+    pub workers: usize,
+    /// Orders (and their idempotency keys) remembered.
+    pub orders_max: usize,
+    /// Hold duration of an order that names none.
+    pub hold_default: Duration,
+    /// Requests served at once (beyond: 503 at once, never queued).
+    pub concurrency_max: usize,
+    /// Longest a request may take (then 408).
+    pub request_timeout: Duration,
+    /// Largest request body, bytes (beyond: 413).
+    pub body_max: usize,
+    /// Longest a synchronous `POST /orders` waits for its decision.
+    pub sync_wait_max: Duration,
+    /// Events kept for `Last-Event-ID` resumption.
+    pub replay_events: usize,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            demo: false,
+            queue: 4_096,
+            workers: 2,
+            orders_max: 2_000_000,
+            hold_default: Duration::from_secs(600),
+            concurrency_max: 8_192,
+            request_timeout: Duration::from_secs(10),
+            body_max: 16 * 1024,
+            sync_wait_max: Duration::from_secs(5),
+            replay_events: 4_096,
+        }
+    }
+}
+
+/// The usage text.
+pub const USAGE: &str = "\
+stockroom-service: the HTTP order service over stockroom
+
+USAGE: stockroom-service [--listen ADDR] [--demo] [--queue N] [--workers N]
+                         [--orders-max N] [--data DIR]
+
+  --listen ADDR    address to listen on (default 127.0.0.1:8080)
+  --demo           load the demo catalog: SKUs 1-3 with stock
+  --queue N        intake queue capacity (default 4096); a full queue sheds with 429
+  --workers N      intake worker threads (default 2)
+  --orders-max N   orders and idempotency keys remembered (default 2000000)
+  --data DIR       journal directory, available once the journal lands
+                   (refused until then: the service is in-memory only)
+";
+
+impl Config {
+    /// Parses the command line (without the program name).
+    pub fn from_args(args: impl IntoIterator<Item = String>) -> Result<Config, String> {
+        let mut config = Config::default();
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
+            let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
+            match arg.as_str() {
+                "--listen" => {
+                    let text = value("--listen")?;
+                    config.listen = text.parse().map_err(|error| format!("--listen {text}: {error}"))?;
+                }
+                "--demo" => config.demo = true,
+                "--queue" => config.queue = number(&value("--queue")?, "--queue", 1, 1 << 20)?,
+                "--workers" => config.workers = number(&value("--workers")?, "--workers", 1, 1024)?,
+                "--orders-max" => config.orders_max = number(&value("--orders-max")?, "--orders-max", 64, 1 << 26)?,
+                "--data" => {
+                    let dir = value("--data")?;
+                    return Err(format!(
+                        "--data {dir}: the journal directory is available once the journal lands; \
+                         this build keeps state in memory only (run without --data)"
+                    ));
+                }
+                "-h" | "--help" => return Err(USAGE.to_owned()),
+                other => return Err(format!("unknown argument {other}\n\n{USAGE}")),
+            }
+        }
+        Ok(config)
+    }
+}
+
+fn number(text: &str, name: &str, min: usize, max: usize) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(format!("{name} {text}: expected a number from {min} to {max}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, String> {
+        Config::from_args(args.iter().map(|arg| (*arg).to_owned()))
+    }
+
+    #[test]
+    fn defaults_flags_and_refusals() {
+        let config = parse(&[]).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert!(!config.demo);
+        let config = parse(&["--listen", "127.0.0.1:0", "--demo", "--queue", "8"]).unwrap();
+        assert_eq!((config.listen.port(), config.demo, config.queue), (0, true, 8));
+        assert!(parse(&["--data", "/tmp/x"]).unwrap_err().contains("once the journal lands"));
+        assert!(parse(&["--queue", "0"]).is_err());
+        assert!(parse(&["--bogus"]).is_err());
+    }
+}
