@@ -28,7 +28,7 @@ use std::process::exit;
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
-use stockroom::intake::{Apply, Intake, IntakeStats, OrderError, SubmitError, Ticket};
+use stockroom::intake::{Apply, Intake, IntakeError, IntakeStats, SubmitError, Ticket};
 use stockroom::{
     AllocateError, AllocateRequest, AllocationPolicy, Command, CommandError, Ledger, LotId, NewLot, Outcome, SkuId,
 };
@@ -121,7 +121,7 @@ fn produce(intake: &Intake<Checkout>, orders: usize) -> Producer {
             Ok(ticket) => me.tickets.push(ticket),
             Err(SubmitError::Full(back)) => {
                 me.shed += 1;
-                if back != order {
+                if *back != order {
                     me.mangled += 1;
                 }
             }
@@ -182,7 +182,7 @@ fn main() {
             match ticket.try_outcome() {
                 None => undecided += 1,
                 Some(Ok(Outcome::Sold(sale))) => sold += sale.quantity().get(),
-                Some(Err(OrderError::Refused(CommandError::Allocate(AllocateError::Insufficient { .. })))) => {
+                Some(Err(IntakeError::Refused(CommandError::Allocate(AllocateError::Insufficient { .. })))) => {
                     sold_out += 1
                 }
                 Some(other) => failures.push(format!("{}: unexpected outcome {other:?}", ticket.id())),

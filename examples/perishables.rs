@@ -32,6 +32,10 @@
 //!
 //! The ledger runs on a `ManualClock` frozen at one instant, so which
 //! pallets count as expired is the same on every run.
+//!
+//! While the orders run, a progress line goes to stderr at most once a
+//! second (orders placed, chaos ticks, units available); none with
+//! `--json`.
 
 mod common;
 
@@ -41,7 +45,7 @@ use rand::{Rng, SeedableRng};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::process::exit;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use stockroom::{
     AdjustError, AdjustmentReason, AllocateError, AllocateRequest, AllocationPolicy, Clock, CommitError, Ledger, Line,
@@ -55,6 +59,8 @@ const PER_LB: u64 = 100;
 const T0: u64 = 1_700_000_000_000;
 const HOUR: u64 = 3_600_000;
 const HALF_HOUR: u64 = HOUR / 2;
+/// The least time between two progress lines.
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 
 struct Config {
     pallets: u64,
@@ -176,19 +182,25 @@ struct OrderThread {
     failures: Vec<String>,
 }
 
-/// Runs `command`, again for as long as it is refused as contended (the
-/// CAS retry bound ran out: nothing changed, another thread made progress),
-/// which is exactly what `is_transient()` says.
+/// Tries of one command before its contended refusal counts as a failure.
+const TRIES_MAX: u32 = 1_000;
+
+/// Runs `command`, again while it is refused as contended (the CAS retry
+/// bound ran out: nothing changed, another thread made progress), which is
+/// exactly what `is_transient()` says; at most [`TRIES_MAX`] times, then
+/// its last refusal is the answer.
 fn retrying<T, E>(
     contended: &mut u64,
     mut command: impl FnMut() -> Result<T, E>,
     transient: impl Fn(&E) -> bool,
 ) -> Result<T, E> {
+    let mut tries = 1;
     loop {
         match command() {
-            Err(error) if transient(&error) => *contended += 1,
+            Err(error) if transient(&error) && tries < TRIES_MAX => *contended += 1,
             other => return other,
         }
+        tries += 1;
     }
 }
 
@@ -214,6 +226,7 @@ fn order_thread(
     config: &Config,
     orders: u64,
     seed: u64,
+    placed: &AtomicU64,
 ) -> OrderThread {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut me = OrderThread::default();
@@ -238,7 +251,7 @@ fn order_thread(
                 open.push(Order {
                     id: allocation.reservation,
                     granted: allocation.quantity().get(),
-                    lines: allocation.lines,
+                    lines: allocation.lines.to_vec(),
                     end: End::StillHeld,
                 });
             }
@@ -250,6 +263,8 @@ fn order_thread(
             end_order(ledger, &mut order, rng.gen_bool(0.6), &mut me);
             me.orders.push(order);
         }
+        // Relaxed: a progress tally; the join orders the results.
+        placed.fetch_add(1, Ordering::Relaxed);
         if config.pace_us > 0 {
             std::thread::sleep(Duration::from_micros(rng.gen_range(0..=2 * config.pace_us)));
         }
@@ -267,6 +282,8 @@ fn order_thread(
 #[derive(Default)]
 struct Chaos {
     ticks: u64,
+    /// `ticks`, for the progress line.
+    ticks_seen: Arc<AtomicU64>,
     applied: u64,
     grew: u64,
     shrank: u64,
@@ -282,9 +299,9 @@ struct Chaos {
     failures: Vec<String>,
 }
 
-fn chaos_thread(ledger: &Ledger, config: &Config, stop: &AtomicBool) -> Chaos {
+fn chaos_thread(ledger: &Ledger, config: &Config, stop: &AtomicBool, ticks: Arc<AtomicU64>) -> Chaos {
     let mut rng = StdRng::seed_from_u64(config.seed ^ 0xC4A0_5EED);
-    let mut me = Chaos::default();
+    let mut me = Chaos { ticks_seen: ticks, ..Chaos::default() };
     let max = config.chaos_lb * PER_LB;
     loop {
         let stopping = stop.load(Ordering::Acquire);
@@ -306,6 +323,8 @@ fn chaos_thread(ledger: &Ledger, config: &Config, stop: &AtomicBool) -> Chaos {
             return me;
         }
         me.ticks += 1;
+        // Relaxed: a progress tally.
+        me.ticks_seen.store(me.ticks, Ordering::Relaxed);
         for (lot, on_hand) in targets {
             let size = rng.gen_range(1..=max);
             let delta = if rng.gen_bool(0.5) { size as i64 } else { -(size.min(on_hand) as i64) };
@@ -390,20 +409,48 @@ fn main() {
 
     let started = Instant::now();
     let stop = Arc::new(AtomicBool::new(false));
+    let ticks = Arc::new(AtomicU64::new(0));
     let chaos = {
-        let (ledger, config, stop) = (Arc::clone(&ledger), Arc::clone(&config), Arc::clone(&stop));
-        std::thread::spawn(move || chaos_thread(&ledger, &config, &stop))
+        let (ledger, config, stop, ticks) =
+            (Arc::clone(&ledger), Arc::clone(&config), Arc::clone(&stop), Arc::clone(&ticks));
+        std::thread::spawn(move || chaos_thread(&ledger, &config, &stop, ticks))
     };
+    let placed = Arc::new(AtomicU64::new(0));
     let threads: Vec<_> = (0..config.order_threads)
         .map(|index| {
-            let (ledger, clock, expiry, config) =
-                (Arc::clone(&ledger), Arc::clone(&clock), Arc::clone(&expiry), Arc::clone(&config));
+            let (ledger, clock, expiry, config, placed) = (
+                Arc::clone(&ledger),
+                Arc::clone(&clock),
+                Arc::clone(&expiry),
+                Arc::clone(&config),
+                Arc::clone(&placed),
+            );
             let orders = config.orders / config.order_threads + u64::from(index < config.orders % config.order_threads);
             std::thread::spawn(move || {
-                order_thread(&ledger, &clock, &expiry, &config, orders, config.seed.wrapping_add(index + 1))
+                let seed = config.seed.wrapping_add(index + 1);
+                order_thread(&ledger, &clock, &expiry, &config, orders, seed, &placed)
             })
         })
         .collect();
+    // Progress on stderr, at most once a second, until the orders are done
+    // (each thread places a bounded number of orders).
+    let mut next_line = started + PROGRESS_EVERY;
+    while !threads.iter().all(|thread| thread.is_finished()) {
+        std::thread::sleep(Duration::from_millis(20));
+        if !config.json && Instant::now() >= next_line {
+            next_line += PROGRESS_EVERY;
+            let available = ledger.snapshot(SKU).map_or(0, |snapshot| snapshot.totals().available.get());
+            eprintln!(
+                "perishables: {:>5.1} s  orders placed {} of {}  chaos ticks {}  available {} lb",
+                started.elapsed().as_secs_f64(),
+                // Relaxed: progress tallies.
+                placed.load(Ordering::Relaxed),
+                config.orders,
+                ticks.load(Ordering::Relaxed),
+                lb(available)
+            );
+        }
+    }
     let results: Vec<OrderThread> = threads.into_iter().map(|t| t.join().expect("order thread panicked")).collect();
     stop.store(true, Ordering::Release);
     let chaos = chaos.join().expect("chaos thread panicked");

@@ -13,7 +13,11 @@
 //! other copy got the same outcome marked as a replay (or the same refusal);
 //! duplicates (a key applied more than once) are 0; units sold equal the
 //! orders whose commit applied, never more than the units (oversold 0); the
-//! snapshot agrees; `Ledger::audit` is clean.
+//! snapshot agrees; `Ledger::audit` is clean; and the keyed commands sent
+//! (every answer a thread got: each copy's allocate, and its commit when
+//! the allocate held a unit) are exactly the ones applied plus the
+//! replays, and exactly `orders × copies` allocates plus `copies` commits
+//! per order that got a unit. Text and `--json` print that one count.
 //!
 //! ```text
 //! cargo run --release --example retry_storm -- [--orders N] [--copies N] [--units N] [--json]
@@ -135,11 +139,16 @@ fn main() {
 
     let mut failures = Vec::new();
     let (mut duplicates, mut replays, mut sold, mut refused) = (0u64, 0u64, 0u64, 0u64);
+    // Tallied two ways, which must agree: every answer a thread got is one
+    // keyed command sent, and each was either applied or a replay.
+    let sends: u64 = runs.iter().flatten().map(|(_, committed)| 1 + u64::from(committed.is_some())).sum();
+    let (mut applied_total, mut held_orders) = (0u64, 0u64);
     let mut reservations = HashMap::new();
     for order in 0..config.orders as usize {
         let copies: Vec<&(Answer, Option<Answer>)> = runs.iter().map(|run| &run[order]).collect();
         // The allocation: one copy applied, the rest replayed its answer.
         let applied_allocations = copies.iter().filter(|(held, _)| applied(held)).count() as u64;
+        applied_total += applied_allocations;
         duplicates += applied_allocations.saturating_sub(1);
         replays += copies.len() as u64 - applied_allocations;
         if applied_allocations != 1 {
@@ -151,6 +160,7 @@ fn main() {
         }
         match first {
             Ok(Outcome::Allocated(allocation)) => {
+                held_orders += 1;
                 if reservations.insert(allocation.reservation, order).is_some() {
                     failures.push(format!("order {order}: {} issued twice", allocation.reservation));
                 }
@@ -164,6 +174,7 @@ fn main() {
             continue;
         }
         let applied_commits = commits.iter().filter(|answer| applied(answer)).count() as u64;
+        applied_total += applied_commits;
         duplicates += applied_commits.saturating_sub(1);
         replays += commits.len() as u64 - applied_commits;
         let first = unmarked(commits[0]);
@@ -197,7 +208,16 @@ fn main() {
     if duplicates > 0 {
         failures.push(format!("{duplicates} duplicate applications"));
     }
-    let sends = config.orders * config.copies as u64;
+    if sends != applied_total + replays {
+        failures.push(format!("{sends} keyed commands sent, but {applied_total} applied + {replays} replays"));
+    }
+    let sends_expected = (config.orders + held_orders) * config.copies as u64;
+    if sends != sends_expected {
+        failures.push(format!(
+            "{sends} keyed commands sent, not {} copies of {} allocates and {held_orders} commits",
+            config.copies, config.orders
+        ));
+    }
     if config.json {
         println!(
             "{{\"orders\":{},\"copies\":{},\"units\":{},\"sends\":{sends},\"sold\":{sold},\"refused\":{refused},\
@@ -214,7 +234,7 @@ fn main() {
             "retry storm: {} orders of 1 unit, each sent by {} threads at once with one key per command, {} units",
             config.orders, config.copies, config.units
         );
-        println!("  keyed commands sent {}", sends + (sold * config.copies as u64));
+        println!("  keyed commands sent {sends}");
         println!("  sold              {sold}");
         println!("  refused           {refused} (sold out; every copy got the same refusal)");
         println!("  replays           {replays} (copies answered with the first outcome)");

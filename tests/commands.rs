@@ -18,9 +18,9 @@ use std::fmt::Debug;
 use std::time::Duration;
 use stockroom::{
     AdjustError, Adjusted, AdjustmentReason, AllocateError, AllocateRequest, Allocation, AllocationPolicy, Command,
-    CommandError, CommitError, Committed, DefineError, FillMode, Ledger, Line, LotAttributes, LotId, LotQuantities,
-    NewLot, Outcome, Quantity, QueryError, ReceiveError, Received, ReleaseError, Released, Reservation, ReservationId,
-    Sale, Shortfall, SkuDefined, SkuId, SnapshotData, Timestamp,
+    CommandError, CommitError, Committed, DefineError, FillMode, Ledger, Line, Lines, LotAttribute, LotAttributes,
+    LotId, LotQuantities, NewLot, Outcome, Quantity, QueryError, ReceiveError, Received, ReleaseError, Released,
+    Reservation, ReservationId, Sale, Shortfall, SkuDefined, SkuId, SnapshotData, Timestamp,
 };
 
 const SKU: SkuId = SkuId(1);
@@ -37,7 +37,18 @@ fn line(lot: u64, units: u64) -> Line {
 }
 
 fn res(seq: u64) -> ReservationId {
-    ReservationId { sku: SKU, seq }
+    ReservationId::new(SKU, seq)
+}
+
+/// A lot's counters (the struct may grow: built from its default).
+fn quantities(received: u64, adjusted: i64, available: u64, held: u64, committed: u64) -> LotQuantities {
+    let mut quantities = LotQuantities::default();
+    quantities.received = qty(received);
+    quantities.adjusted = adjusted;
+    quantities.available = qty(available);
+    quantities.held = qty(held);
+    quantities.committed = qty(committed);
+    quantities
 }
 
 /// Every defined SKU's snapshot data, sorted by SKU.
@@ -93,7 +104,7 @@ fn stocked() -> Ledger {
 #[test]
 fn define_sku_creates_an_empty_sku_at_version_zero() {
     let (ledger, _clock) = manual_ledger(0);
-    assert_eq!(ledger.define_sku(SKU, AllocationPolicy::Fifo), Ok(SkuDefined { sku: SKU, version: 0 }));
+    assert_eq!(ledger.define_sku(SKU, AllocationPolicy::Fifo), Ok(SkuDefined::new(SKU, 0)));
     assert_eq!(
         data(&ledger, SKU),
         SnapshotData {
@@ -121,15 +132,15 @@ fn define_existing_sku_is_already_defined_and_keeps_its_state() {
 fn receive_adds_a_lot_received_now_unless_the_lot_says_when() {
     let ledger = ledger();
     let first = ledger.receive(SKU, NewLot::new(LotId(7), 12)).expect("receive lot 7");
-    assert_eq!(first, Received { sku: SKU, lot: LotId(7), received_at: Timestamp(1_000), version: 1 });
+    assert_eq!(first, Received::new(SKU, LotId(7), Timestamp(1_000), 1));
     let dated = NewLot::new(LotId(8), 3).received_at(Timestamp(5)).expires_at(Timestamp(9_000));
     let second = ledger.receive(SKU, dated).expect("receive lot 8");
-    assert_eq!(second, Received { sku: SKU, lot: LotId(8), received_at: Timestamp(5), version: 2 });
+    assert_eq!(second, Received::new(SKU, LotId(8), Timestamp(5), 2));
 
     let snapshot = data(&ledger, SKU);
     assert_eq!(snapshot.version, 2);
     let lot = snapshot.lots.iter().find(|lot| lot.id == LotId(7)).expect("lot 7 is in the snapshot");
-    assert_eq!(lot.quantities, LotQuantities { received: qty(12), available: qty(12), ..LotQuantities::default() });
+    assert_eq!(lot.quantities, quantities(12, 0, 12, 0, 0));
     assert_eq!(lot.expires_at, None);
     assert_eq!(snapshot.totals.received, qty(15));
     assert_eq!(snapshot.totals.available, qty(15));
@@ -138,10 +149,44 @@ fn receive_adds_a_lot_received_now_unless_the_lot_says_when() {
 #[test]
 fn receive_keeps_lot_attributes() {
     let ledger = ledger();
-    let attributes = LotAttributes { supplier: Some("mill".into()), location: Some("A-1".into()) };
+    let attributes = LotAttributes::default().supplier("mill");
     ledger.receive(SKU, NewLot::new(LotId(1), 1).attributes(attributes.clone())).expect("receive");
     let lot = ledger.snapshot(SKU).expect("defined").lot(LotId(1)).expect("lot 1");
     assert_eq!(lot.attributes.as_deref(), Some(&attributes));
+}
+
+#[test]
+fn receive_of_a_supplier_past_its_maximum_is_attribute_too_long() {
+    let ledger = stocked();
+    let max = LotAttributes::SUPPLIER_LEN_MAX;
+    let supplier = |len: usize| LotAttributes::default().supplier("s".repeat(len));
+    let before = data(&ledger, SKU);
+    for len in [1 << 20, max + 1] {
+        let refused =
+            ReceiveError::AttributeTooLong { sku: SKU, lot: LotId(3), field: LotAttribute::Supplier, len, max };
+        assert_refused(&ledger, refused.clone(), |l| {
+            l.receive(SKU, NewLot::new(LotId(3), 5).attributes(supplier(len)))
+        });
+        assert!(refused.is_invalid() && !refused.to_string().contains("sss"), "{refused}: the length, not the text");
+    }
+    assert_eq!(data(&ledger, SKU), before, "the SKU is unchanged: same version, lots and totals");
+    // Precedence: input checks in field order (the quantity first), all before the lookup.
+    assert_refused(&ledger, ReceiveError::ZeroQuantity { sku: SKU, lot: LotId(3) }, |l| {
+        l.receive(SKU, NewLot::new(LotId(3), 0).attributes(supplier(max + 1)))
+    });
+    let undefined = SkuId(77);
+    let refused = ReceiveError::AttributeTooLong {
+        sku: undefined,
+        lot: LotId(3),
+        field: LotAttribute::Supplier,
+        len: max + 1,
+        max,
+    };
+    assert_refused(&ledger, refused, |l| l.receive(undefined, NewLot::new(LotId(3), 5).attributes(supplier(max + 1))));
+    // At the maximum it is accepted, and kept.
+    ledger.receive(SKU, NewLot::new(LotId(3), 5).attributes(supplier(max))).expect("a supplier at its maximum");
+    let lot = ledger.snapshot(SKU).expect("defined").lot(LotId(3)).expect("lot 3");
+    assert_eq!(lot.attributes.as_deref(), Some(&supplier(max)));
 }
 
 #[test]
@@ -230,11 +275,11 @@ fn receive_errors_follow_precedence_order() {
 type Op = fn(&Ledger, &AllocateRequest) -> Result<Vec<Line>, AllocateError>;
 
 fn allocate_lines(ledger: &Ledger, request: &AllocateRequest) -> Result<Vec<Line>, AllocateError> {
-    ledger.allocate(request).map(|allocation| allocation.lines)
+    ledger.allocate(request).map(|allocation| allocation.lines.to_vec())
 }
 
 fn take_lines(ledger: &Ledger, request: &AllocateRequest) -> Result<Vec<Line>, AllocateError> {
-    ledger.take(request).map(|sale| sale.lines)
+    ledger.take(request).map(|sale| sale.lines.to_vec())
 }
 
 const OPS: [Op; 2] = [allocate_lines, take_lines];
@@ -302,47 +347,51 @@ fn partial_fill_takes_what_the_eligible_lots_have() {
     let ledger = stocked();
     let request = AllocateRequest::new(SKU, 40).fill(FillMode::Partial);
     let allocation = ledger.allocate(&request).expect("partial allocation of 15");
-    assert_eq!(
-        allocation,
-        Allocation { reservation: res(1), lines: vec![line(1, 10), line(2, 5)], deadline: None, version: 3 }
-    );
+    // Define is version 0, the receipts 1 and 2: the allocation is version
+    // 3, and its seq is the version it produced.
+    assert_eq!(allocation, Allocation::new(res(3), vec![line(1, 10), line(2, 5)], None, 3));
     assert_eq!(allocation.quantity(), qty(15));
     let snapshot = data(&ledger, SKU);
     assert_eq!(snapshot.totals.available, qty(0));
     assert_eq!(snapshot.totals.held, qty(15));
     assert_eq!(
         snapshot.reservations,
-        vec![Reservation {
-            id: res(1),
-            lines: vec![line(1, 10), line(2, 5)],
-            granted: qty(15),
-            shorted: qty(0),
-            deadline: None
-        }]
+        vec![Reservation::new(res(3), vec![line(1, 10), line(2, 5)], qty(15), qty(0), None)]
     );
     ledger.receive(SKU, NewLot::new(LotId(3), 2)).expect("restock");
     let sale = ledger.take(&request).expect("partial sale of 2");
-    assert_eq!(sale, Sale { sku: SKU, lines: vec![line(3, 2)], version: 5 });
+    assert_eq!(sale, Sale::new(SKU, vec![line(3, 2)], 5));
 }
 
 #[test]
 fn allocate_issues_sequence_numbers_and_take_issues_none() {
+    // A reservation's seq is the SKU version its allocation produced:
+    // define is version 0, the two receipts 1 and 2.
     let ledger = stocked();
-    assert_eq!(ledger.allocate(&AllocateRequest::new(SKU, 1)).expect("first").reservation, res(1));
-    ledger.take(&AllocateRequest::new(SKU, 1)).expect("a sale in between");
+    let first = ledger.allocate(&AllocateRequest::new(SKU, 1)).expect("first");
+    assert_eq!((first.reservation, first.version), (res(3), 3));
+    let sale = ledger.take(&AllocateRequest::new(SKU, 1)).expect("a sale in between");
+    assert_eq!(sale.version, 4, "the sale is version 4");
     assert!(ledger.allocate(&AllocateRequest::new(SKU, 100)).is_err(), "a refusal issues nothing either");
-    assert_eq!(ledger.allocate(&AllocateRequest::new(SKU, 1)).expect("second").reservation, res(2));
-    // Each SKU has its own sequence.
+    // The sale took version 4 and the refusal none: the next seq is 5.
+    let second = ledger.allocate(&AllocateRequest::new(SKU, 1)).expect("second");
+    assert_eq!((second.reservation, second.version), (res(5), 5));
+    // The sale's version names no reservation: it was issued to no one, and
+    // is not past the SKU's version, so it has `Ended` (never live).
+    assert_eq!(ledger.reservation(res(4)), Err(QueryError::Ended { id: res(4) }));
+    let held: Vec<ReservationId> = data(&ledger, SKU).reservations.iter().map(|r| r.id).collect();
+    assert_eq!(held, vec![res(3), res(5)], "exactly the two allocations hold stock");
+    // Each SKU has its own versions: receive is version 1 of OTHER.
     ledger.receive(OTHER, NewLot::new(LotId(1), 1)).expect("receive");
     let other = ledger.allocate(&AllocateRequest::new(OTHER, 1)).expect("other SKU");
-    assert_eq!(other.reservation, ReservationId { sku: OTHER, seq: 1 });
+    assert_eq!((other.reservation, other.version), (ReservationId::new(OTHER, 2), 2));
 }
 
 #[test]
 fn take_moves_units_straight_to_committed_and_keeps_no_reservation() {
     let ledger = stocked();
     let sale = ledger.take(&AllocateRequest::new(SKU, 12)).expect("sale of 12");
-    assert_eq!(sale, Sale { sku: SKU, lines: vec![line(1, 10), line(2, 2)], version: 3 });
+    assert_eq!(sale, Sale::new(SKU, vec![line(1, 10), line(2, 2)], 3));
     assert_eq!(sale.quantity(), qty(12));
     let snapshot = data(&ledger, SKU);
     assert!(snapshot.reservations.is_empty());
@@ -435,8 +484,10 @@ fn expired_lots_are_skipped_once_the_clock_reaches_their_expiry() {
     assert_refused(&ledger, insufficient, |l| l.allocate(&AllocateRequest::new(SKU, 6)));
     let allocation = ledger.allocate(&AllocateRequest::new(SKU, 3)).expect("lot 2 only");
     assert_eq!(allocation.lines, vec![line(2, 3)]);
-    // The expired lot's units are still on the books, just not allocatable.
-    assert_eq!(lot_quantities(&ledger, SKU, 1).available, qty(4));
+    // The expired lot's units are still on the books, counted as expired,
+    // never as available.
+    let expired = lot_quantities(&ledger, SKU, 1);
+    assert_eq!((expired.available, expired.expired), (qty(0), qty(4)));
 }
 
 // ---------------------------------------------------------------- release
@@ -446,37 +497,52 @@ fn release_returns_every_held_unit_and_ends_the_reservation() {
     let ledger = stocked();
     let allocation = ledger.allocate(&AllocateRequest::new(SKU, 12)).expect("allocate 12");
     let released = ledger.release(allocation.reservation).expect("release");
-    assert_eq!(released, Released { reservation: res(1), lines: vec![line(1, 10), line(2, 2)], version: 4 });
+    // The allocation was version 3 (after two receipts): seq 3.
+    assert_eq!(released, Released::new(res(3), vec![line(1, 10), line(2, 2)], 4));
     let snapshot = data(&ledger, SKU);
     assert!(snapshot.reservations.is_empty());
     assert_eq!(snapshot.totals.available, qty(15));
     assert_eq!(snapshot.totals.held, qty(0));
-    assert_eq!(ledger.reservation(res(1)), Err(QueryError::Ended { id: res(1) }));
+    assert_eq!(ledger.reservation(res(3)), Err(QueryError::Ended { id: res(3) }));
 }
 
 #[test]
 fn release_of_undefined_sku_is_unknown_sku() {
     let ledger = stocked();
-    let id = ReservationId { sku: UNDEFINED, seq: 1 };
+    let id = ReservationId::new(UNDEFINED, 1);
     assert_refused(&ledger, ReleaseError::UnknownSku { id }, |l| l.release(id));
 }
 
 #[test]
 fn release_of_seq_zero_or_never_issued_is_unknown_reservation() {
     let ledger = stocked();
-    ledger.allocate(&AllocateRequest::new(SKU, 1)).expect("issue seq 1");
-    for id in [res(0), res(2), res(u64::MAX), ReservationId { sku: OTHER, seq: 1 }] {
+    let issued = ledger.allocate(&AllocateRequest::new(SKU, 1)).expect("issue seq 3").reservation;
+    assert_eq!(issued, res(3), "two receipts, then the allocation: version 3");
+    // Seq 0, and any seq past the SKU's version (3; OTHER is at 0).
+    for id in [res(0), res(4), res(u64::MAX), ReservationId::new(OTHER, 1)] {
         assert_refused(&ledger, ReleaseError::UnknownReservation { id }, |l| l.release(id));
+    }
+}
+
+#[test]
+fn release_of_a_seq_that_was_another_change_is_ended() {
+    let ledger = stocked();
+    ledger.allocate(&AllocateRequest::new(SKU, 1)).expect("issue seq 3");
+    // Versions 1 and 2 were the receipts: issued to no reservation, not
+    // past the SKU's version, so not live: `Ended`, never `Unknown`.
+    for id in [res(1), res(2)] {
+        assert_refused(&ledger, ReleaseError::Ended { id }, |l| l.release(id));
     }
 }
 
 #[test]
 fn release_of_an_ended_reservation_is_ended() {
     let ledger = stocked();
-    let released = ledger.allocate(&AllocateRequest::new(SKU, 1)).expect("seq 1").reservation;
-    let committed = ledger.allocate(&AllocateRequest::new(SKU, 1)).expect("seq 2").reservation;
-    ledger.release(released).expect("release seq 1");
-    ledger.commit(committed, None).expect("commit seq 2");
+    let released = ledger.allocate(&AllocateRequest::new(SKU, 1)).expect("seq 3").reservation;
+    let committed = ledger.allocate(&AllocateRequest::new(SKU, 1)).expect("seq 4").reservation;
+    assert_eq!((released, committed), (res(3), res(4)));
+    ledger.release(released).expect("release seq 3");
+    ledger.commit(committed, None).expect("commit seq 4");
     for id in [released, committed] {
         assert_refused(&ledger, ReleaseError::Ended { id }, |l| l.release(id));
     }
@@ -487,12 +553,9 @@ fn release_of_an_ended_reservation_is_ended() {
 #[test]
 fn commit_all_moves_every_held_unit_out() {
     let ledger = stocked();
-    ledger.allocate(&AllocateRequest::new(SKU, 12)).expect("allocate 12");
-    let committed = ledger.commit(res(1), None).expect("commit all");
-    assert_eq!(
-        committed,
-        Committed { reservation: res(1), committed: vec![line(1, 10), line(2, 2)], returned: vec![], version: 4 }
-    );
+    ledger.allocate(&AllocateRequest::new(SKU, 12)).expect("allocate 12: version 3, seq 3");
+    let committed = ledger.commit(res(3), None).expect("commit all");
+    assert_eq!(committed, Committed::new(res(3), vec![line(1, 10), line(2, 2)], Lines::default(), 4));
     let snapshot = data(&ledger, SKU);
     assert_eq!(snapshot.totals.committed, qty(12));
     assert_eq!(snapshot.totals.held, qty(0));
@@ -503,33 +566,19 @@ fn commit_all_moves_every_held_unit_out() {
 #[test]
 fn commit_partial_commits_lines_in_order_and_returns_the_remainder() {
     let ledger = stocked();
-    ledger.allocate(&AllocateRequest::new(SKU, 13)).expect("allocate 10 + 3");
-    let committed = ledger.commit(res(1), Some(7)).expect("commit 7 of 13");
-    assert_eq!(
-        committed,
-        Committed {
-            reservation: res(1),
-            committed: vec![line(1, 7)],
-            returned: vec![line(1, 3), line(2, 3)],
-            version: 4
-        }
-    );
-    assert_eq!(
-        lot_quantities(&ledger, SKU, 1),
-        LotQuantities { received: qty(10), adjusted: 0, available: qty(3), held: qty(0), committed: qty(7) }
-    );
-    assert_eq!(
-        lot_quantities(&ledger, SKU, 2),
-        LotQuantities { received: qty(5), adjusted: 0, available: qty(5), held: qty(0), committed: qty(0) }
-    );
-    assert_eq!(ledger.reservation(res(1)), Err(QueryError::Ended { id: res(1) }), "a partial commit ends it");
+    ledger.allocate(&AllocateRequest::new(SKU, 13)).expect("allocate 10 + 3: seq 3");
+    let committed = ledger.commit(res(3), Some(7)).expect("commit 7 of 13");
+    assert_eq!(committed, Committed::new(res(3), vec![line(1, 7)], vec![line(1, 3), line(2, 3)], 4));
+    assert_eq!(lot_quantities(&ledger, SKU, 1), quantities(10, 0, 3, 0, 7));
+    assert_eq!(lot_quantities(&ledger, SKU, 2), quantities(5, 0, 5, 0, 0));
+    assert_eq!(ledger.reservation(res(3)), Err(QueryError::Ended { id: res(3) }), "a partial commit ends it");
 }
 
 #[test]
 fn commit_exactly_held_returns_nothing() {
     let ledger = stocked();
-    ledger.allocate(&AllocateRequest::new(SKU, 12)).expect("allocate 12");
-    let committed = ledger.commit(res(1), Some(12)).expect("commit 12 of 12");
+    ledger.allocate(&AllocateRequest::new(SKU, 12)).expect("allocate 12: seq 3");
+    let committed = ledger.commit(res(3), Some(12)).expect("commit 12 of 12");
     assert_eq!(committed.committed, vec![line(1, 10), line(2, 2)]);
     assert!(committed.returned.is_empty());
 }
@@ -537,17 +586,17 @@ fn commit_exactly_held_returns_nothing() {
 #[test]
 fn commit_of_zero_units_is_zero_quantity() {
     let ledger = stocked();
-    ledger.allocate(&AllocateRequest::new(SKU, 1)).expect("allocate");
-    assert_refused(&ledger, CommitError::ZeroQuantity { id: res(1) }, |l| l.commit(res(1), Some(0)));
+    ledger.allocate(&AllocateRequest::new(SKU, 1)).expect("allocate seq 3");
+    assert_refused(&ledger, CommitError::ZeroQuantity { id: res(3) }, |l| l.commit(res(3), Some(0)));
 }
 
 #[test]
 fn commit_of_more_than_max_is_quantity_too_large() {
     let ledger = stocked();
-    ledger.allocate(&AllocateRequest::new(SKU, 1)).expect("allocate");
+    ledger.allocate(&AllocateRequest::new(SKU, 1)).expect("allocate seq 3");
     for quantity in [MAX + 1, u64::MAX] {
-        assert_refused(&ledger, CommitError::QuantityTooLarge { id: res(1), quantity }, |l| {
-            l.commit(res(1), Some(quantity))
+        assert_refused(&ledger, CommitError::QuantityTooLarge { id: res(3), quantity }, |l| {
+            l.commit(res(3), Some(quantity))
         });
     }
 }
@@ -555,7 +604,7 @@ fn commit_of_more_than_max_is_quantity_too_large() {
 #[test]
 fn commit_of_undefined_sku_is_unknown_sku() {
     let ledger = stocked();
-    let id = ReservationId { sku: UNDEFINED, seq: 1 };
+    let id = ReservationId::new(UNDEFINED, 1);
     assert_refused(&ledger, CommitError::UnknownSku { id }, |l| l.commit(id, None));
     assert_refused(&ledger, CommitError::UnknownSku { id }, |l| l.commit(id, Some(1)));
 }
@@ -563,7 +612,8 @@ fn commit_of_undefined_sku_is_unknown_sku() {
 #[test]
 fn commit_of_seq_zero_or_never_issued_is_unknown_reservation() {
     let ledger = stocked();
-    for id in [res(0), res(1), ReservationId { sku: OTHER, seq: 1 }] {
+    // SKU is at version 2 (two receipts), OTHER at 0.
+    for id in [res(0), res(3), res(u64::MAX), ReservationId::new(OTHER, 1)] {
         assert_refused(&ledger, CommitError::UnknownReservation { id }, |l| l.commit(id, None));
     }
 }
@@ -571,11 +621,12 @@ fn commit_of_seq_zero_or_never_issued_is_unknown_reservation() {
 #[test]
 fn commit_of_an_ended_reservation_is_ended() {
     let ledger = stocked();
-    ledger.allocate(&AllocateRequest::new(SKU, 2)).expect("seq 1");
-    ledger.allocate(&AllocateRequest::new(SKU, 2)).expect("seq 2");
-    ledger.commit(res(1), Some(1)).expect("commit seq 1");
-    ledger.release(res(2)).expect("release seq 2");
-    for id in [res(1), res(2)] {
+    ledger.allocate(&AllocateRequest::new(SKU, 2)).expect("seq 3");
+    ledger.allocate(&AllocateRequest::new(SKU, 2)).expect("seq 4");
+    ledger.commit(res(3), Some(1)).expect("commit seq 3");
+    ledger.release(res(4)).expect("release seq 4");
+    // The two ended reservations, and a receipt's version (never a hold).
+    for id in [res(3), res(4), res(1)] {
         assert_refused(&ledger, CommitError::Ended { id }, |l| l.commit(id, None));
     }
 }
@@ -583,24 +634,26 @@ fn commit_of_an_ended_reservation_is_ended() {
 #[test]
 fn commit_of_more_than_held_is_exceeds_held() {
     let ledger = stocked();
-    ledger.allocate(&AllocateRequest::new(SKU, 4)).expect("allocate 4");
-    assert_refused(&ledger, CommitError::ExceedsHeld { id: res(1), requested: qty(5), held: qty(4) }, |l| {
-        l.commit(res(1), Some(5))
+    ledger.allocate(&AllocateRequest::new(SKU, 4)).expect("allocate 4: seq 3");
+    assert_refused(&ledger, CommitError::ExceedsHeld { id: res(3), requested: qty(5), held: qty(4) }, |l| {
+        l.commit(res(3), Some(5))
     });
 }
 
 #[test]
 fn commit_errors_follow_precedence_order() {
     let ledger = stocked();
-    let undefined = ReservationId { sku: UNDEFINED, seq: 0 };
+    let undefined = ReservationId::new(UNDEFINED, 0);
     assert_refused(&ledger, CommitError::ZeroQuantity { id: undefined }, |l| l.commit(undefined, Some(0)));
     assert_refused(&ledger, CommitError::QuantityTooLarge { id: undefined, quantity: u64::MAX }, |l| {
         l.commit(undefined, Some(u64::MAX))
     });
+    // The SKU is at version 2: seq 3 is not issued yet ...
     assert_refused(&ledger, CommitError::UnknownReservation { id: res(3) }, |l| l.commit(res(3), Some(99)));
-    ledger.allocate(&AllocateRequest::new(SKU, 1)).expect("seq 1");
-    ledger.release(res(1)).expect("release seq 1");
-    assert_refused(&ledger, CommitError::Ended { id: res(1) }, |l| l.commit(res(1), Some(99)));
+    ledger.allocate(&AllocateRequest::new(SKU, 1)).expect("seq 3");
+    ledger.release(res(3)).expect("release seq 3");
+    // ... and once issued and ended, `Ended` comes before `ExceedsHeld`.
+    assert_refused(&ledger, CommitError::Ended { id: res(3) }, |l| l.commit(res(3), Some(99)));
 }
 
 // ---------------------------------------------------------------- adjust
@@ -609,19 +662,8 @@ fn commit_errors_follow_precedence_order() {
 fn adjust_growth_adds_to_available() {
     let ledger = stocked();
     let adjusted = ledger.adjust(SKU, LotId(2), 7, AdjustmentReason::Receipt).expect("grow lot 2");
-    let after = LotQuantities { received: qty(5), adjusted: 7, available: qty(12), held: qty(0), committed: qty(0) };
-    assert_eq!(
-        adjusted,
-        Adjusted {
-            sku: SKU,
-            lot: LotId(2),
-            delta: 7,
-            reason: AdjustmentReason::Receipt,
-            quantities: after,
-            shortfalls: vec![],
-            version: 3
-        }
-    );
+    let after = quantities(5, 7, 12, 0, 0);
+    assert_eq!(adjusted, Adjusted::new(SKU, LotId(2), 7, AdjustmentReason::Receipt, after, vec![], 3));
     assert_eq!(lot_quantities(&ledger, SKU, 2), after);
     assert_eq!(data(&ledger, SKU).totals.adjusted, 7);
 }
@@ -632,18 +674,15 @@ fn adjust_shrink_within_available_shorts_nobody() {
     ledger.allocate(&AllocateRequest::new(SKU, 4)).expect("hold 4 of lot 1");
     let adjusted = ledger.adjust(SKU, LotId(1), -6, AdjustmentReason::Damage).expect("shrink by the 6 available");
     assert!(adjusted.shortfalls.is_empty());
-    assert_eq!(
-        adjusted.quantities,
-        LotQuantities { received: qty(10), adjusted: -6, available: qty(0), held: qty(4), committed: qty(0) }
-    );
+    assert_eq!(adjusted.quantities, quantities(10, -6, 0, 4, 0));
 }
 
 fn shortfall(seq: u64, lost: u64, resourced: Vec<Line>, shorted: u64) -> Shortfall {
-    Shortfall { reservation: res(seq), quantity: qty(lost), resourced, shorted: qty(shorted) }
+    Shortfall::new(res(seq), qty(lost), resourced, qty(shorted))
 }
 
 fn reservation(seq: u64, lines: Vec<Line>, granted: u64, shorted: u64) -> Reservation {
-    Reservation { id: res(seq), lines, granted: qty(granted), shorted: qty(shorted), deadline: None }
+    Reservation::new(res(seq), lines, qty(granted), qty(shorted), None)
 }
 
 #[test]
@@ -651,42 +690,42 @@ fn adjust_shrink_below_held_shorts_newest_reservations_first_when_no_lot_can_cov
     let ledger = ledger();
     ledger.receive(SKU, NewLot::new(LotId(1), 10).expires_at(Timestamp(5_000))).expect("lot 1");
     ledger.receive(SKU, NewLot::new(LotId(2), 1).expires_at(Timestamp(6_000))).expect("lot 2");
-    ledger.allocate(&AllocateRequest::new(SKU, 3)).expect("seq 1: 3 of lot 1");
-    ledger.allocate(&AllocateRequest::new(SKU, 4)).expect("seq 2: 4 of lot 1");
-    ledger.allocate(&AllocateRequest::new(SKU, 2)).expect("seq 3: 2 of lot 1");
+    // Two receipts are versions 1 and 2: the holds are seqs 3, 4, 5, 6.
+    ledger.allocate(&AllocateRequest::new(SKU, 3)).expect("seq 3: 3 of lot 1");
+    ledger.allocate(&AllocateRequest::new(SKU, 4)).expect("seq 4: 4 of lot 1");
+    ledger.allocate(&AllocateRequest::new(SKU, 2)).expect("seq 5: 2 of lot 1");
     // Lot 1 expires at 5000 = now + 4000 ms: too soon for this request.
     let skip_lot_1 = AllocateRequest::new(SKU, 1).min_shelf_life(Duration::from_secs(4));
-    assert_eq!(ledger.allocate(&skip_lot_1).expect("seq 4: 1 of lot 2").lines, vec![line(2, 1)]);
+    let fourth = ledger.allocate(&skip_lot_1).expect("seq 6: 1 of lot 2");
+    assert_eq!((fourth.reservation, fourth.lines), (res(6), vec![line(2, 1)].into()));
     // Lot 1: available 1, held 9 (3 + 4 + 2); lot 2 has nothing left to
     // re-source from. Shrink by 8: 1 from available, then 7 from holds
-    // newest first: seq 4 has no line on lot 1, seq 3 loses 2, seq 2 loses
-    // 4, seq 1 loses 1, all shorted.
+    // newest first: seq 6 has no line on lot 1, seq 5 loses 2, seq 4 loses
+    // 4, seq 3 loses 1, all shorted.
     let adjusted = ledger.adjust(SKU, LotId(1), -8, AdjustmentReason::Spoilage).expect("shrink lot 1 by 8");
     assert_eq!(
         adjusted.shortfalls,
-        vec![shortfall(3, 2, vec![], 2), shortfall(2, 4, vec![], 4), shortfall(1, 1, vec![], 1)]
+        vec![shortfall(5, 2, vec![], 2), shortfall(4, 4, vec![], 4), shortfall(3, 1, vec![], 1)]
     );
-    assert_eq!(
-        adjusted.quantities,
-        LotQuantities { received: qty(10), adjusted: -8, available: qty(0), held: qty(2), committed: qty(0) }
-    );
+    assert_eq!(adjusted.quantities, quantities(10, -8, 0, 2, 0));
     assert_eq!(adjusted.version, 7);
     let reservations = data(&ledger, SKU).reservations;
     assert_eq!(
         reservations,
         vec![
-            reservation(1, vec![line(1, 2)], 3, 1),
-            reservation(2, vec![], 4, 4),
-            reservation(3, vec![], 2, 2),
-            reservation(4, vec![line(2, 1)], 1, 0),
+            reservation(3, vec![line(1, 2)], 3, 1),
+            reservation(4, vec![], 4, 4),
+            reservation(5, vec![], 2, 2),
+            reservation(6, vec![line(2, 1)], 1, 0),
         ],
         "emptied lines are removed; a fully shorted reservation stays live"
     );
     // A fully shorted reservation still ends exactly once, with nothing to move.
-    let committed = ledger.commit(res(2), None).expect("commit an emptied reservation");
-    assert_eq!((committed.committed, committed.returned), (vec![], vec![]));
-    assert_refused(&ledger, CommitError::ExceedsHeld { id: res(1), requested: qty(3), held: qty(2) }, |l| {
-        l.commit(res(1), Some(3))
+    let committed = ledger.commit(res(4), None).expect("commit an emptied reservation");
+    assert!(committed.committed.is_empty() && committed.returned.is_empty());
+    assert_refused(&ledger, CommitError::Ended { id: res(4) }, |l| l.commit(res(4), None));
+    assert_refused(&ledger, CommitError::ExceedsHeld { id: res(3), requested: qty(3), held: qty(2) }, |l| {
+        l.commit(res(3), Some(3))
     });
     assert!(ledger.audit().is_clean(), "{:?}", ledger.audit().violations);
 }
@@ -699,19 +738,24 @@ fn adjust_shrink_below_held_resources_from_other_lots_by_policy_before_shorting(
     ledger.receive(SKU, NewLot::new(LotId(2), 3).expires_at(Timestamp(6_000))).expect("lot 2");
     ledger.receive(SKU, NewLot::new(LotId(3), 2).expires_at(Timestamp(5_500))).expect("lot 3");
     ledger.receive(SKU, NewLot::new(LotId(4), 50).expires_at(Timestamp(1_000))).expect("lot 4, expired");
-    ledger.allocate(&AllocateRequest::new(SKU, 4)).expect("seq 1: 4 of lot 1");
-    ledger.allocate(&AllocateRequest::new(SKU, 6)).expect("seq 2: 6 of lot 1");
-    // Lot 1 is fully held. Shrink it by 8: seq 2 loses 6 -> lot 3 gives 2,
-    // lot 2 gives 3, 1 shorted; seq 1 loses 2 -> nothing left anywhere
+    // Four receipts are versions 1-4: the holds are seqs 5 and 6.
+    ledger.allocate(&AllocateRequest::new(SKU, 4)).expect("seq 5: 4 of lot 1");
+    ledger.allocate(&AllocateRequest::new(SKU, 6)).expect("seq 6: 6 of lot 1");
+    // Lot 1 is fully held. Shrink it by 8: seq 6 loses 6 -> lot 3 gives 2,
+    // lot 2 gives 3, 1 shorted; seq 5 loses 2 -> nothing left anywhere
     // eligible (lot 4 has expired): shorted 2.
     let adjusted = ledger.adjust(SKU, LotId(1), -8, AdjustmentReason::Damage).expect("shrink lot 1 by 8");
-    assert_eq!(adjusted.shortfalls, vec![shortfall(2, 6, vec![line(3, 2), line(2, 3)], 1), shortfall(1, 2, vec![], 2)]);
+    assert_eq!(adjusted.shortfalls, vec![shortfall(6, 6, vec![line(3, 2), line(2, 3)], 1), shortfall(5, 2, vec![], 2)]);
     assert_eq!(
         data(&ledger, SKU).reservations,
-        vec![reservation(1, vec![line(1, 2)], 4, 2), reservation(2, vec![line(3, 2), line(2, 3)], 6, 1)]
+        vec![reservation(5, vec![line(1, 2)], 4, 2), reservation(6, vec![line(3, 2), line(2, 3)], 6, 1)]
     );
     let totals = data(&ledger, SKU).totals;
-    assert_eq!((totals.available, totals.held), (qty(50), qty(7)), "only the expired lot keeps available units");
+    assert_eq!(
+        (totals.available, totals.expired, totals.held),
+        (qty(0), qty(50), qty(7)),
+        "only the expired lot keeps free units, and they count as expired"
+    );
     assert!(ledger.audit().is_clean(), "{:?}", ledger.audit().violations);
 }
 
@@ -720,10 +764,68 @@ fn resourcing_merges_into_an_existing_line_on_the_same_lot() {
     let ledger = ledger();
     ledger.receive(SKU, NewLot::new(LotId(1), 2).expires_at(Timestamp(5_000))).expect("lot 1");
     ledger.receive(SKU, NewLot::new(LotId(2), 5).expires_at(Timestamp(6_000))).expect("lot 2");
-    ledger.allocate(&AllocateRequest::new(SKU, 3)).expect("seq 1: 2 of lot 1, 1 of lot 2");
+    ledger.allocate(&AllocateRequest::new(SKU, 3)).expect("seq 3: 2 of lot 1, 1 of lot 2");
     let adjusted = ledger.adjust(SKU, LotId(1), -2, AdjustmentReason::Damage).expect("lot 1 gone");
-    assert_eq!(adjusted.shortfalls, vec![shortfall(1, 2, vec![line(2, 2)], 0)]);
-    assert_eq!(data(&ledger, SKU).reservations, vec![reservation(1, vec![line(2, 3)], 3, 0)]);
+    assert_eq!(adjusted.shortfalls, vec![shortfall(3, 2, vec![line(2, 2)], 0)]);
+    assert_eq!(data(&ledger, SKU).reservations, vec![reservation(3, vec![line(2, 3)], 3, 0)]);
+}
+
+#[test]
+fn resourcing_appends_a_line_for_a_lot_whose_line_was_emptied_before() {
+    // docs/semantics.md, adjust: a line that reaches 0 is removed; a
+    // re-sourced lot with no line in the hold gets one appended. So a lot
+    // whose line was emptied by an earlier shrink comes back at the end.
+    let ledger = ledger();
+    ledger.receive(SKU, NewLot::new(LotId(1), 5).expires_at(Timestamp(5_000))).expect("lot 1");
+    ledger.receive(SKU, NewLot::new(LotId(2), 10).expires_at(Timestamp(6_000))).expect("lot 2");
+    let hold = ledger.allocate(&AllocateRequest::new(SKU, 10)).expect("5 of lot 1, 5 of lot 2").reservation;
+    assert_eq!(hold, res(3), "two receipts, then the allocation: version 3");
+    // Lot 1 is all held: its line empties and is removed; lot 2 covers it.
+    let emptied = ledger.adjust(SKU, LotId(1), -5, AdjustmentReason::Damage).expect("lot 1 emptied");
+    assert_eq!(emptied.shortfalls, vec![shortfall(3, 5, vec![line(2, 5)], 0)]);
+    assert_eq!(data(&ledger, SKU).reservations, vec![reservation(3, vec![line(2, 10)], 10, 0)]);
+    ledger.adjust(SKU, LotId(1), 5, AdjustmentReason::Recount).expect("lot 1 found again");
+    // Lot 2 is all held: 3 lost, re-sourced from lot 1 (first in FEFO
+    // order), which has no line in the hold any more: appended after lot 2.
+    let shrunk = ledger.adjust(SKU, LotId(2), -3, AdjustmentReason::Damage).expect("lot 2 shrinks");
+    assert_eq!(shrunk.shortfalls, vec![shortfall(3, 3, vec![line(1, 3)], 0)]);
+    assert_eq!(data(&ledger, SKU).reservations, vec![reservation(3, vec![line(2, 7), line(1, 3)], 10, 0)]);
+    assert_eq!(ledger.reservation(res(3)).map(|r| r.lines.to_vec()), Ok(vec![line(2, 7), line(1, 3)]));
+    assert!(ledger.audit().is_clean(), "{:?}", ledger.audit().violations);
+}
+
+#[test]
+fn a_shrink_keeps_a_line_merged_by_resourcing_in_its_place() {
+    // docs/semantics.md, adjust: re-sourced units are merged into the
+    // hold's existing line on that lot; a later shrink of that lot takes
+    // from the line (removing it only at 0). The hold's lines keep their
+    // order throughout: a merged line is one line, in its first place.
+    // (Found by the fuzz corpus, input 033120de…: the ledger moved the
+    // shrunk lot's line after the others.)
+    let ledger = ledger();
+    ledger.define_sku(SkuId(3), AllocationPolicy::Fifo).expect("define a FIFO SKU");
+    let fifo = SkuId(3);
+    let id = |seq| ReservationId::new(fifo, seq);
+    let hold =
+        |seq, lines: Vec<Line>, granted, shorted| Reservation::new(id(seq), lines, qty(granted), qty(shorted), None);
+    ledger.receive(fifo, NewLot::new(LotId(1), 10)).expect("lot 1");
+    ledger.receive(fifo, NewLot::new(LotId(2), 10)).expect("lot 2");
+    let allocation = ledger.allocate(&AllocateRequest::new(fifo, 15)).expect("10 of lot 1, 5 of lot 2");
+    assert_eq!((allocation.reservation, allocation.lines.to_vec()), (id(3), vec![line(1, 10), line(2, 5)]));
+    ledger.adjust(fifo, LotId(1), 5, AdjustmentReason::Recount).expect("lot 1: 5 more available");
+    // Lot 2: 5 available, 5 held; shrink by 8: 3 from the hold, re-sourced
+    // from lot 1 and merged into its line.
+    let merged = ledger.adjust(fifo, LotId(2), -8, AdjustmentReason::Damage).expect("lot 2 shrinks");
+    let moved = Shortfall::new(id(3), qty(3), vec![line(1, 3)], qty(0));
+    assert_eq!(merged.shortfalls, vec![moved]);
+    assert_eq!(data(&ledger, fifo).reservations, vec![hold(3, vec![line(1, 13), line(2, 2)], 15, 0)]);
+    // Lot 1: 2 available, 13 held; shrink by 12: 10 from the hold's lot 1
+    // line (13 -> 3), nothing left to re-source from: all 10 shorted.
+    let shrunk = ledger.adjust(fifo, LotId(1), -12, AdjustmentReason::Damage).expect("lot 1 shrinks");
+    let short = Shortfall::new(id(3), qty(10), Lines::default(), qty(10));
+    assert_eq!(shrunk.shortfalls, vec![short]);
+    assert_eq!(data(&ledger, fifo).reservations, vec![hold(3, vec![line(1, 3), line(2, 2)], 15, 10)]);
+    assert!(ledger.audit().is_clean(), "{:?}", ledger.audit().violations);
 }
 
 #[test]
@@ -815,17 +917,18 @@ fn queries_report_unknown_sku_unknown_reservation_and_ended() {
     let ledger = stocked();
     assert_eq!(ledger.snapshot(UNDEFINED).map(|s| s.version()), Err(QueryError::UnknownSku { sku: UNDEFINED }));
     assert_eq!(ledger.available(UNDEFINED, Duration::ZERO), Err(QueryError::UnknownSku { sku: UNDEFINED }));
-    let undefined = ReservationId { sku: UNDEFINED, seq: 1 };
+    let undefined = ReservationId::new(UNDEFINED, 1);
     assert_eq!(ledger.reservation(undefined), Err(QueryError::UnknownSku { sku: UNDEFINED }));
+    // The SKU is at version 2 (two receipts): seq 0 and seq 3 are unknown,
+    // a receipt's version names no live hold.
     assert_eq!(ledger.reservation(res(0)), Err(QueryError::UnknownReservation { id: res(0) }));
-    assert_eq!(ledger.reservation(res(1)), Err(QueryError::UnknownReservation { id: res(1) }));
-    ledger.allocate(&AllocateRequest::new(SKU, 2)).expect("seq 1");
-    assert_eq!(
-        ledger.reservation(res(1)),
-        Ok(Reservation { id: res(1), lines: vec![line(1, 2)], granted: qty(2), shorted: qty(0), deadline: None })
-    );
-    ledger.release(res(1)).expect("release");
-    assert_eq!(ledger.reservation(res(1)), Err(QueryError::Ended { id: res(1) }));
+    assert_eq!(ledger.reservation(res(3)), Err(QueryError::UnknownReservation { id: res(3) }));
+    assert_eq!(ledger.reservation(res(2)), Err(QueryError::Ended { id: res(2) }));
+    ledger.allocate(&AllocateRequest::new(SKU, 2)).expect("seq 3");
+    assert_eq!(ledger.reservation(res(3)), Ok(Reservation::new(res(3), vec![line(1, 2)], qty(2), qty(0), None)));
+    assert_eq!(ledger.reservation(res(4)), Err(QueryError::UnknownReservation { id: res(4) }));
+    ledger.release(res(3)).expect("release");
+    assert_eq!(ledger.reservation(res(3)), Err(QueryError::Ended { id: res(3) }));
 }
 
 // ---------------------------------------------------------------- versions, transience, serde, execute
@@ -838,9 +941,11 @@ fn every_successful_command_bumps_the_version_by_one() {
         ledger.allocate(&AllocateRequest::new(SKU, 2)).expect("allocate").version,
         ledger.take(&AllocateRequest::new(SKU, 2)).expect("take").version,
         ledger.adjust(SKU, LotId(1), -1, AdjustmentReason::Damage).expect("adjust").version,
-        ledger.release(res(1)).expect("release").version,
+        // The first allocation was version 2: seq 2.
+        ledger.release(res(2)).expect("release").version,
         ledger.allocate(&AllocateRequest::new(SKU, 2)).expect("allocate").version,
-        ledger.commit(res(2), Some(1)).expect("commit").version,
+        // The second allocation was version 6: seq 6.
+        ledger.commit(res(6), Some(1)).expect("commit").version,
     ];
     assert_eq!(versions, [1, 2, 3, 4, 5, 6, 7]);
     assert_eq!(data(&ledger, SKU).version, 7);
@@ -932,7 +1037,7 @@ fn round_trip<T: serde::Serialize + serde::de::DeserializeOwned + PartialEq + De
 }
 
 fn sample_commands() -> Vec<Command> {
-    let attributes = LotAttributes { supplier: Some("farm".into()), location: None };
+    let attributes = LotAttributes::default().supplier("farm");
     vec![
         Command::DefineSku { sku: SKU, policy: AllocationPolicy::Fefo },
         Command::Receive {
@@ -957,10 +1062,13 @@ fn sample_commands() -> Vec<Command> {
             reason: AdjustmentReason::Spoilage,
             expected_version: None,
         },
-        Command::Commit { reservation: res(1), quantity: Some(4) },
+        // On `ledger()`: the define is refused, the receipts are versions 1
+        // and 2, the allocation 3 (seq 3), the sale 4, the adjustment 5.
+        Command::Commit { reservation: res(3), quantity: Some(4) },
+        // Version 7 (the commit was 6): seq 7, released, then ended.
         Command::Allocate(AllocateRequest::new(SKU, 2)),
-        Command::Release { reservation: res(2) },
-        Command::Commit { reservation: res(2), quantity: None },
+        Command::Release { reservation: res(7) },
+        Command::Commit { reservation: res(7), quantity: None },
         Command::Allocate(AllocateRequest::new(SKU, 0)),
     ]
 }

@@ -116,7 +116,10 @@ fn takes_sell_exactly_the_stock_and_never_more() {
 
 #[derive(Default)]
 struct Tally {
-    seqs: Vec<u64>,
+    /// Each allocation's seq and the version it produced.
+    seqs: Vec<(u64, u64)>,
+    /// The versions the commits and releases produced.
+    versions: Vec<u64>,
     granted: u64,
     committed: u64,
     released: u64,
@@ -127,6 +130,7 @@ struct Tally {
 fn allocations_committed_or_released_never_oversell_and_end_exactly_once() {
     const ITERATIONS_PER_THREAD: u64 = 20_000;
     let ledger = stocked_ledger();
+    let version_before = ledger.snapshot(SKU).unwrap().version();
     let done = Arc::new(AtomicBool::new(false));
     let watcher = spawn_watcher(&ledger, &done);
     let start = Arc::new(Barrier::new(THREADS));
@@ -144,7 +148,7 @@ fn allocations_committed_or_released_never_oversell_and_end_exactly_once() {
                     match ledger.allocate(&AllocateRequest::new(SKU, want)) {
                         Ok(allocation) => {
                             assert_eq!(allocation.quantity().get(), want, "fill-or-kill grants all or nothing");
-                            tally.seqs.push(allocation.reservation.seq);
+                            tally.seqs.push((allocation.reservation.seq, allocation.version));
                             tally.granted += want;
                             tally.open.push(allocation.reservation);
                         }
@@ -157,9 +161,11 @@ fn allocations_committed_or_released_never_oversell_and_end_exactly_once() {
                             let done = ledger.commit(id, None).unwrap_or_else(|e| panic!("open {id} lost: {e}"));
                             assert!(done.returned.is_empty());
                             tally.committed += done.committed.iter().map(|l| l.quantity.get()).sum::<u64>();
+                            tally.versions.push(done.version);
                         } else {
                             let done = ledger.release(id).unwrap_or_else(|e| panic!("open {id} lost: {e}"));
                             tally.released += done.lines.iter().map(|l| l.quantity.get()).sum::<u64>();
+                            tally.versions.push(done.version);
                         }
                     }
                 }
@@ -171,9 +177,21 @@ fn allocations_committed_or_released_never_oversell_and_end_exactly_once() {
     done.store(true, Ordering::Release);
     watcher.join().unwrap();
 
-    let mut seqs: Vec<u64> = tallies.iter().flat_map(|t| t.seqs.iter().copied()).collect();
-    seqs.sort_unstable();
-    assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>(), "each reservation id issued exactly once");
+    // A reservation's seq is the version its allocation produced ...
+    let issued: Vec<(u64, u64)> = tallies.iter().flat_map(|t| t.seqs.iter().copied()).collect();
+    assert!(issued.iter().all(|&(seq, version)| seq == version), "a seq is its allocation's version");
+    // ... and every change of phase 1 (allocations, commits, releases; no
+    // sweeps: no hold has a deadline) produced its own version, gap-free:
+    // so no id was issued twice, and nothing else changed the SKU.
+    let mut versions: Vec<u64> = issued.iter().map(|&(seq, _)| seq).collect();
+    versions.extend(tallies.iter().flat_map(|t| t.versions.iter().copied()));
+    versions.sort_unstable();
+    let version_after = ledger.snapshot(SKU).unwrap().version();
+    assert_eq!(
+        versions,
+        (version_before + 1..=version_after).collect::<Vec<_>>(),
+        "each reservation id issued exactly once, each change its own version"
+    );
     let granted: u64 = tallies.iter().map(|t| t.granted).sum();
     let mut committed: u64 = tallies.iter().map(|t| t.committed).sum();
     let released: u64 = tallies.iter().map(|t| t.released).sum();

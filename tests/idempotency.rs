@@ -69,7 +69,7 @@ fn a_key_reused_for_another_command_is_refused_naming_what_differs() {
     assert_eq!(reused(&Command::Take(AllocateRequest::new(SkuId(2), 2))), "sku");
     assert_eq!(reused(&Command::Take(AllocateRequest::new(SKU, 2).if_version(1))), "expected_version");
     assert_eq!(reused(&Command::Allocate(AllocateRequest::new(SKU, 2))), "command");
-    assert_eq!(reused(&Command::Release { reservation: ReservationId { sku: SKU, seq: 1 } }), "command");
+    assert_eq!(reused(&Command::Release { reservation: ReservationId::new(SKU, 1) }), "command");
     assert_eq!(version(&ledger), before, "nothing applied");
 }
 
@@ -118,8 +118,14 @@ fn racing_duplicates_apply_once_and_all_get_its_outcome() {
         assert_eq!(answers.iter().filter(|a| !a.replay).count(), 1, "round {round}: exactly one applied");
         assert!(answers.iter().all(|a| a.outcome == answers[0].outcome), "round {round}: one outcome for all");
         let Outcome::Allocated(allocation) = &answers[0].outcome else { panic!("an allocation") };
-        assert_eq!(allocation.reservation.seq, 1, "round {round}");
-        assert_eq!(ledger.snapshot(SKU).expect("defined").totals().held.get(), 1, "round {round}: held once");
+        // The receipt is version 1: the one allocation is version 2, seq 2,
+        // and nothing after it made another version.
+        assert_eq!((allocation.reservation.seq, allocation.version), (2, 2), "round {round}");
+        assert_eq!(version(&ledger), 2, "round {round}: one change applied");
+        let snapshot = ledger.snapshot(SKU).expect("defined").to_data();
+        let held: Vec<ReservationId> = snapshot.reservations.iter().map(|r| r.id).collect();
+        assert_eq!(held, vec![allocation.reservation], "round {round}: one reservation");
+        assert_eq!(snapshot.totals.held.get(), 1, "round {round}: held once");
         assert!(ledger.audit().is_clean());
     }
 }

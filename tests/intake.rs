@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Once};
 use std::thread;
 use std::time::{Duration, Instant};
-use stockroom::intake::{Apply, Intake, IntakeStats, OrderError, OrderId, SubmitError, Ticket, WaitError};
+use stockroom::intake::{Apply, Intake, IntakeError, IntakeStats, OrderId, SubmitError, Ticket, WaitError};
 use stockroom::{
     AllocateError, AllocateRequest, AllocationPolicy, Command, CommandError, FillMode, Ledger, LotAttributes, LotId,
     NewLot, Outcome, SkuId, Timestamp,
@@ -134,7 +134,7 @@ fn elaborate_commands() -> Vec<Command> {
             sku: SKU,
             lot: NewLot::new(LotId(99), 1_234)
                 .expires_at(Timestamp::from_millis(1_700_000_000_000))
-                .attributes(LotAttributes { supplier: Some("acme".into()), location: Some("aisle 9".into()) }),
+                .attributes(LotAttributes::default().supplier("acme")),
         },
         Command::Allocate(AllocateRequest::new(SkuId(5), 3)),
     ]
@@ -149,7 +149,7 @@ fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
     }
 }
 
-fn wait(ticket: &Ticket) -> &Result<Outcome, OrderError> {
+fn wait(ticket: &Ticket) -> &Result<Outcome, IntakeError> {
     ticket.wait_timeout(GUARD).unwrap_or_else(|_| panic!("deadlock guard: {} was not decided", ticket.id()))
 }
 
@@ -240,7 +240,7 @@ fn shed_and_timed_out_commands_come_back_intact() {
 
     for command in elaborate_commands() {
         match intake.try_submit(command.clone()) {
-            Err(SubmitError::Full(back)) => assert_eq!(back, command),
+            Err(SubmitError::Full(back)) => assert_eq!(*back, command),
             other => panic!("expected Full, got {other:?}"),
         }
         let refused = intake.submit_timeout(command.clone(), Duration::from_millis(5)).unwrap_err();
@@ -261,7 +261,7 @@ fn shed_and_timed_out_commands_come_back_intact() {
         let refused = intake.try_submit(command.clone()).unwrap_err();
         assert!(refused.is_shut_down() && !refused.is_transient(), "{refused:?}");
         assert_eq!(refused.into_inner(), command);
-        assert_eq!(intake.submit(command.clone()).unwrap_err(), SubmitError::ShutDown(command));
+        assert_eq!(intake.submit(command.clone()).unwrap_err(), SubmitError::ShutDown(Box::new(command)));
     }
     assert_quiescent(&intake.stats());
 }
@@ -327,8 +327,11 @@ fn the_in_flight_limit_sheds_and_blocks_on_its_own() {
     let stats = intake.stats();
     assert_eq!((stats.queue_depth, stats.in_flight), (1, 2), "the queue has room: {stats:?}");
 
-    assert_eq!(intake.try_submit(take(2)).unwrap_err(), SubmitError::Full(take(2)));
-    assert_eq!(intake.submit_timeout(take(3), Duration::from_millis(5)).unwrap_err(), SubmitError::Timeout(take(3)));
+    assert_eq!(intake.try_submit(take(2)).unwrap_err(), SubmitError::Full(Box::new(take(2))));
+    assert_eq!(
+        intake.submit_timeout(take(3), Duration::from_millis(5)).unwrap_err(),
+        SubmitError::Timeout(Box::new(take(3)))
+    );
     let blocked = {
         let intake = Arc::clone(&intake);
         thread::spawn(move || intake.submit(take(1)))
@@ -368,9 +371,9 @@ fn shutdown_wakes_a_blocked_submitter_with_its_command() {
         thread::spawn(move || intake.shutdown())
     };
     // The gate is still shut: the submitter cannot have found room.
-    assert_eq!(blocked.join().unwrap().unwrap_err(), SubmitError::ShutDown(command));
+    assert_eq!(blocked.join().unwrap().unwrap_err(), SubmitError::ShutDown(Box::new(command)));
     assert!(intake.is_shut_down());
-    assert_eq!(intake.try_submit(take(1)).unwrap_err(), SubmitError::ShutDown(take(1)));
+    assert_eq!(intake.try_submit(take(1)).unwrap_err(), SubmitError::ShutDown(Box::new(take(1))));
 
     drop(open);
     assert!(shutdown.join().unwrap().is_complete());
@@ -404,9 +407,9 @@ fn every_accepted_order_gets_exactly_one_outcome_across_shutdown() {
                     };
                     match submitted {
                         Ok(ticket) => tickets.push(ticket),
-                        Err(SubmitError::Full(back)) => (shed += 1, assert_eq!(back, command)).0,
-                        Err(SubmitError::Timeout(back)) => (timed_out += 1, assert_eq!(back, command)).0,
-                        Err(SubmitError::ShutDown(back)) => (shut_out += 1, assert_eq!(back, command)).0,
+                        Err(SubmitError::Full(back)) => (shed += 1, assert_eq!(*back, command)).0,
+                        Err(SubmitError::Timeout(back)) => (timed_out += 1, assert_eq!(*back, command)).0,
+                        Err(SubmitError::ShutDown(back)) => (shut_out += 1, assert_eq!(*back, command)).0,
                     }
                 }
                 (tickets, shed, timed_out, shut_out)
@@ -433,7 +436,9 @@ fn every_accepted_order_gets_exactly_one_outcome_across_shutdown() {
         assert!(ids.insert(ticket.id()), "{} issued twice", ticket.id());
         match ticket.try_outcome() {
             Some(Ok(Outcome::Sold(sale))) => sold += sale.quantity().get(),
-            Some(Err(OrderError::Refused(CommandError::Allocate(AllocateError::Insufficient { .. })))) => sold_out += 1,
+            Some(Err(IntakeError::Refused(CommandError::Allocate(AllocateError::Insufficient { .. })))) => {
+                sold_out += 1
+            }
             other => panic!("{}: {other:?}", ticket.id()),
         }
     }
@@ -467,10 +472,10 @@ fn a_shutdown_deadline_reports_every_undecided_order() {
     let expected: Vec<(OrderId, &Command)> = tickets[2..].iter().map(Ticket::id).zip(&commands[2..]).collect();
     assert_eq!(unapplied, expected);
     for ticket in &tickets[2..] {
-        assert_eq!(ticket.try_outcome(), Some(&Err(OrderError::Unapplied)));
+        assert_eq!(ticket.try_outcome(), Some(&Err(IntakeError::Unapplied)));
     }
     assert!(tickets[..2].iter().all(|ticket| !ticket.is_decided()));
-    assert_eq!(intake.submit(take(1)).unwrap_err(), SubmitError::ShutDown(take(1)));
+    assert_eq!(intake.submit(take(1)).unwrap_err(), SubmitError::ShutDown(Box::new(take(1))));
     let stats = intake.stats();
     assert_eq!((stats.accepted, stats.decided, stats.unapplied, stats.in_flight), (6, 4, 4, 2), "{stats:?}");
 
@@ -505,7 +510,7 @@ fn a_panicking_order_is_contained_and_the_pool_keeps_its_size() {
         .collect();
     for (boom, ticket) in &tickets {
         match (boom, wait(ticket)) {
-            (true, Err(OrderError::Panicked(panicked))) => {
+            (true, Err(IntakeError::Panicked(panicked))) => {
                 assert!(panicked.message().starts_with(DELIBERATE), "{panicked}")
             }
             (false, Ok(Outcome::Sold(_))) => {}

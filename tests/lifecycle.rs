@@ -27,7 +27,7 @@ fn qty(units: u64) -> Quantity {
 }
 
 fn res(seq: u64) -> ReservationId {
-    ReservationId { sku: SKU, seq }
+    ReservationId::new(SKU, seq)
 }
 
 fn secs(s: u64) -> Duration {
@@ -192,7 +192,7 @@ fn extend_moves_the_deadline_up_to_the_maximum_and_refuses_bad_input() {
     let open = ledger.allocate(&AllocateRequest::new(SKU, 1)).expect("no deadline").reservation;
     assert_eq!(ledger.extend(open, secs(1)), Err(ExtendError::NoDeadline { id: open }));
     assert_eq!(ledger.extend(res(99), secs(1)), Err(ExtendError::UnknownReservation { id: res(99) }));
-    let lost = ReservationId { sku: SkuId(9), seq: 1 };
+    let lost = ReservationId::new(SkuId(9), 1);
     assert_eq!(ledger.extend(lost, secs(1)), Err(ExtendError::UnknownSku { id: lost }));
 }
 
@@ -239,7 +239,11 @@ fn an_order_holds_every_line_with_one_reservation_per_sku() {
     let (ledger, _clock) = ledger();
     let placed = ledger.allocate_order(&order(&[(OTHER, 2), (SKU, 3), (SKU, 4)])).expect("fits");
     assert_eq!(placed.allocations.len(), 2);
-    assert_eq!(placed.allocations[0].reservation, res(1), "SKU 1 first, by id");
+    // Each SKU is at version 1 (its receipt): each SKU part is version 2,
+    // and a part's seq is the version it produced.
+    assert_eq!(placed.allocations[0].reservation, res(2), "SKU 1 first, by id");
+    assert_eq!(placed.allocations[1].reservation, ReservationId::new(OTHER, 2));
+    assert!(placed.allocations.iter().all(|part| part.version == 2), "one version per SKU part");
     assert_eq!(placed.allocations[0].quantity(), qty(7), "lines of one SKU are its combined demand");
     assert_eq!(placed.allocations[1].quantity(), qty(2));
     assert_eq!(ledger.snapshot(SKU).expect("defined").totals().held, qty(7));
@@ -389,11 +393,8 @@ fn the_reaper_sweeps_lapsed_holds_a_slice_per_tick_and_stops() {
         ledger.receive(SkuId(sku), NewLot::new(LotId(1), 1)).expect("receive");
         ledger.allocate(&AllocateRequest::new(SkuId(sku), 1).hold_for(secs(1))).expect("hold");
     }
-    let config = ReaperConfig { tick: Duration::from_millis(1), skus_per_tick: 3 };
-    assert_eq!(
-        Reaper::start(Arc::clone(&ledger), ReaperConfig { skus_per_tick: 0, ..config }).err(),
-        Some(ReaperError::ZeroSkusPerTick)
-    );
+    let config = ReaperConfig::default().tick(Duration::from_millis(1)).skus_per_tick(3);
+    assert_eq!(Reaper::start(Arc::clone(&ledger), config.skus_per_tick(0)).err(), Some(ReaperError::ZeroSkusPerTick));
     let reaper = Reaper::start(Arc::clone(&ledger), config).expect("start");
     clock.set(Timestamp(1_000));
     // No operation touches SKUs 10..20: only the reaper can return their units.

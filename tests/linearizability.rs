@@ -69,7 +69,7 @@ use std::time::{Duration, Instant};
 use stockroom::{
     AdjustError, AdjustmentReason, AllocateError, AllocateRequest, AllocationPolicy, Clock, Command, CommandError,
     CommitError, ExtendError, FillMode, IdempotencyKey, Keyed, KeyedError, Ledger, LotId, ManualClock, NewLot,
-    OrderError, OrderLine, OrderRequest, Outcome, Quantity, ReceiveError, ReleaseError, ReservationId, SkuId,
+    OrderError, OrderId, OrderLine, OrderRequest, Outcome, Quantity, ReceiveError, ReleaseError, ReservationId, SkuId,
     SnapshotData, ThresholdError, Timestamp,
 };
 
@@ -96,7 +96,7 @@ impl SequentialSpec for ReferenceLedger {
     }
 
     fn execute(&self, command: &Command, now: Timestamp) -> Result<Outcome, CommandError> {
-        ReferenceLedger::execute(self, command, now)
+        anonymous(ReferenceLedger::execute(self, command, now))
     }
 
     fn execute_keyed(
@@ -105,7 +105,7 @@ impl SequentialSpec for ReferenceLedger {
         command: &Command,
         now: Timestamp,
     ) -> Result<Keyed<Outcome>, KeyedError> {
-        ReferenceLedger::execute_keyed(self, key, command, now)
+        anonymous_keyed_result(ReferenceLedger::execute_keyed(self, key, command, now))
     }
 
     fn snapshot(&self, sku: SkuId, now: Timestamp) -> Option<SnapshotData> {
@@ -133,7 +133,7 @@ impl SequentialSpec for RealSpec {
 
     fn execute(&self, command: &Command, now: Timestamp) -> Result<Outcome, CommandError> {
         self.clock.set(now);
-        self.ledger.execute(command)
+        anonymous(self.ledger.execute(command))
     }
 
     fn execute_keyed(
@@ -143,7 +143,7 @@ impl SequentialSpec for RealSpec {
         now: Timestamp,
     ) -> Result<Keyed<Outcome>, KeyedError> {
         self.clock.set(now);
-        self.ledger.execute_keyed(key, command)
+        anonymous_keyed_result(self.ledger.execute_keyed(key, command))
     }
 
     fn snapshot(&self, sku: SkuId, now: Timestamp) -> Option<SnapshotData> {
@@ -159,10 +159,47 @@ impl SequentialSpec for RealSpec {
     }
 }
 
+/// An outcome with its order id erased: ids count across the whole
+/// ledger, while each history is checked against a fresh model of its one
+/// SKU (so the n-th order of a SKU's history need not be order n).
+fn anonymous(result: Result<Outcome, CommandError>) -> Result<Outcome, CommandError> {
+    let none = OrderId(0);
+    match result {
+        Ok(Outcome::OrderAllocated(mut allocation)) => {
+            allocation.order = none;
+            Ok(Outcome::OrderAllocated(allocation))
+        }
+        Err(CommandError::Release(ReleaseError::OrderPart { id, .. })) => {
+            Err(CommandError::Release(ReleaseError::OrderPart { id, order: none }))
+        }
+        Err(CommandError::Commit(CommitError::OrderPart { id, .. })) => {
+            Err(CommandError::Commit(CommitError::OrderPart { id, order: none }))
+        }
+        Err(CommandError::Extend(ExtendError::OrderPart { id, .. })) => {
+            Err(CommandError::Extend(ExtendError::OrderPart { id, order: none }))
+        }
+        other => other,
+    }
+}
+
+fn anonymous_keyed(keyed: Keyed<Outcome>) -> Keyed<Outcome> {
+    Keyed::new(anonymous(Ok(keyed.outcome)).expect("an outcome stays one"), keyed.replay)
+}
+
+fn anonymous_keyed_result(result: Result<Keyed<Outcome>, KeyedError>) -> Result<Keyed<Outcome>, KeyedError> {
+    match result {
+        Ok(keyed) => Ok(anonymous_keyed(keyed)),
+        Err(KeyedError::Refused { error, replay }) => {
+            Err(KeyedError::Refused { error: anonymous(Err(error)).expect_err("a refusal stays one"), replay })
+        }
+        Err(other) => Err(other),
+    }
+}
+
 fn run(ledger: &Ledger, call: &Call) -> Return {
     match call {
-        Call::Command(command) => Return::Command(ledger.execute(command)),
-        Call::Keyed(key, command) => Return::Keyed(ledger.execute_keyed(key, command)),
+        Call::Command(command) => Return::Command(anonymous(ledger.execute(command))),
+        Call::Keyed(key, command) => Return::Keyed(anonymous_keyed_result(ledger.execute_keyed(key, command))),
         Call::Snapshot(sku) => Return::Snapshot(ledger.snapshot(*sku).ok().map(|snapshot| snapshot.to_data())),
     }
 }
@@ -211,13 +248,10 @@ fn expiry(rng: &mut StdRng) -> Option<Timestamp> {
 }
 
 fn new_lot(rng: &mut StdRng, id: u64, quantity: u64) -> NewLot {
-    NewLot {
-        id: LotId(id),
-        quantity,
-        received_at: rng.gen_bool(0.7).then(|| Timestamp::from_millis(NOW.0 - rng.gen_range(0..3) * 1_000)),
-        expires_at: expiry(rng),
-        attributes: None,
-    }
+    let mut lot = NewLot::new(LotId(id), quantity);
+    lot.received_at = rng.gen_bool(0.7).then(|| Timestamp::from_millis(NOW.0 - rng.gen_range(0..3) * 1_000));
+    lot.expires_at = expiry(rng);
+    lot
 }
 
 /// A hold duration: usually none; else a deadline 1–20 s after `NOW`, or
@@ -252,6 +286,14 @@ fn request(rng: &mut StdRng, sku: SkuId) -> AllocateRequest {
     request
 }
 
+/// A request, perhaps conditional on a version (drawn first).
+fn conditional(rng: &mut StdRng, seen: &Seen, sku: SkuId) -> AllocateRequest {
+    let expected_version = expected(rng, seen, sku);
+    let mut request = request(rng, sku);
+    request.expected_version = expected_version;
+    request
+}
+
 /// A single-SKU order: 1–3 lines (rarely an invalid one), maybe a deadline.
 fn order(rng: &mut StdRng, sku: SkuId) -> OrderRequest {
     let lines = (0..rng.gen_range(1..=3))
@@ -267,7 +309,9 @@ fn order(rng: &mut StdRng, sku: SkuId) -> OrderRequest {
             line
         })
         .collect();
-    OrderRequest { lines, hold_for: hold_for(rng) }
+    let mut order = OrderRequest::new(lines);
+    order.hold_for = hold_for(rng);
+    order
 }
 
 /// A reservation id to end: usually one some thread was granted.
@@ -276,7 +320,7 @@ fn reservation(rng: &mut StdRng, pool: &Mutex<Vec<ReservationId>>, sku: SkuId) -
     if !granted.is_empty() && rng.gen_bool(0.8) {
         granted[rng.gen_range(0..granted.len())]
     } else {
-        ReservationId { sku, seq: rng.gen_range(0..=8) }
+        ReservationId::new(sku, rng.gen_range(0..=8))
     }
 }
 
@@ -320,8 +364,8 @@ fn command_on(
     step: usize,
 ) -> Command {
     match roll {
-        0..22 => Command::Allocate(AllocateRequest { expected_version: expected(rng, seen, sku), ..request(rng, sku) }),
-        22..32 => Command::Take(AllocateRequest { expected_version: expected(rng, seen, sku), ..request(rng, sku) }),
+        0..22 => Command::Allocate(conditional(rng, seen, sku)),
+        22..32 => Command::Take(conditional(rng, seen, sku)),
         32..44 => Command::Release { reservation: reservation(rng, pool, sku) },
         44..56 => Command::Commit {
             reservation: reservation(rng, pool, sku),
@@ -367,7 +411,7 @@ fn command_on(
 /// The reservations a call's result granted.
 fn granted(ret: &Return) -> Vec<ReservationId> {
     let outcome = match ret {
-        Return::Command(Ok(outcome)) | Return::Keyed(Ok(Keyed { outcome, replay: false })) => outcome,
+        Return::Command(Ok(outcome)) | Return::Keyed(Ok(Keyed { outcome, replay: false, .. })) => outcome,
         _ => return Vec::new(),
     };
     match outcome {

@@ -12,7 +12,8 @@
 //! sweeps them and through `expire_due`. They must agree on every outcome
 //! and every error. After each command the SKUs it touched are compared
 //! through the sweeping queries at the same instant (snapshot with version,
-//! reservations seqs 0..=7, availability), a refusal must have left only its
+//! reservations: seqs 0..=7, every id the run was granted on the SKU and
+//! the first seq past its version; availability), a refusal must have left only its
 //! sweep's version and a success exactly one more, and the audit must be
 //! clean. Untouched SKUs are left alone (a query would sweep them) except at
 //! random `Query` steps, which query every SKU after the clock moved — the
@@ -29,8 +30,13 @@
 //! version alone, and the state is compared as for plain commands.
 //!
 //! Cases: `STOCKROOM_MODEL_CASES` (default 10,000) sequences of up to 100
-//! steps over 3 SKUs, 6 lot ids and reservation seqs 0..=7, so commands
-//! keep hitting live state.
+//! steps over 3 SKUs and 6 lot ids, so commands keep hitting live state.
+//! A reservation's seq is the version its allocation produced, so a seq
+//! drawn blindly would rarely name a live hold: a step names a reservation
+//! by a [`Pick`], mostly one of the ids the run's allocations and orders
+//! were granted (recent ones most often), sometimes seq 0, a small literal
+//! seq (a version of some other change, or not reached yet) or the SKU's
+//! version plus 0 to 2 (the current version, or not issued yet).
 
 mod common;
 
@@ -41,8 +47,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use stockroom::{
     AdjustmentReason, AllocateRequest, AllocationPolicy, Clock, Command, FillMode, IdempotencyKey, KeyWindow,
-    KeyedError, Ledger, LotAttributes, LotId, ManualClock, NewLot, OrderLine, OrderRequest, Quantity, ReservationId,
-    SkuId, Timestamp,
+    KeyedError, Ledger, LotAttributes, LotId, ManualClock, NewLot, OrderLine, OrderRequest, Outcome, Quantity,
+    ReservationId, SkuId, Timestamp,
 };
 
 const MAX: u64 = Quantity::MAX.get();
@@ -73,12 +79,58 @@ enum Step {
     SetClock(u64),
     /// Queries every SKU (each query sweeps): first `reservation(first)`,
     /// then per SKU reservations, availability and the snapshot.
-    Query(ReservationId),
+    Query(Pick),
+    /// Releases, commits or extends the reservation `pick` names when the
+    /// step runs.
+    Lifecycle(Pick, Lifecycle),
     /// Sends a command with idempotency key `key` (an index into the
     /// keys): with `repeat`, the last command sent with that key (if any);
     /// else (or if none) `command`, a `Run` or `ExpireDue` step resolved
     /// as those are.
     Keyed { key: usize, repeat: bool, command: Box<Step> },
+}
+
+/// A reservation a step names, resolved when the step runs (see the file
+/// docs).
+#[derive(Clone, Debug)]
+enum Pick {
+    /// The `n`-th most recently granted id (0: the newest), wrapping.
+    Recent(usize),
+    /// Any granted id.
+    Granted(prop::sample::Index),
+    /// This id as it is: seq 0, small seqs, any SKU (the undefined one too).
+    Literal(ReservationId),
+    /// The SKU's version once lapsed holds are swept, plus this much: 0
+    /// names the latest change (a live or ended hold, or another change),
+    /// more a seq not issued yet.
+    Ahead(SkuId, u64),
+}
+
+impl Pick {
+    /// The id this pick names at `now`, `granted` being every id granted so
+    /// far, oldest first (with none granted yet, a granted pick names seq 0
+    /// of SKU 1: never issued).
+    fn resolve(&self, granted: &[ReservationId], reference: &ReferenceLedger, now: Timestamp) -> ReservationId {
+        let never = ReservationId::new(SkuId(1), 0);
+        match self {
+            Pick::Recent(_) | Pick::Granted(_) if granted.is_empty() => never,
+            Pick::Recent(back) => granted[granted.len() - 1 - back % granted.len()],
+            Pick::Granted(index) => *index.get(granted),
+            Pick::Literal(id) => *id,
+            Pick::Ahead(sku, ahead) => {
+                let version = reference.version_at(*sku, now).unwrap_or(0);
+                ReservationId::new(*sku, version.saturating_add(*ahead))
+            }
+        }
+    }
+}
+
+/// What a [`Step::Lifecycle`] does to its reservation.
+#[derive(Clone, Debug)]
+enum Lifecycle {
+    Release,
+    Commit(Option<u64>),
+    Extend(Duration),
 }
 
 fn cases() -> u32 {
@@ -133,25 +185,24 @@ fn expiry() -> impl Strategy<Value = Option<Timestamp>> {
     ]
 }
 
+/// Mostly none or short ones; rarely a supplier at its maximum size or one
+/// byte past it (refused).
 fn attributes() -> impl Strategy<Value = Option<LotAttributes>> {
+    let max = LotAttributes::SUPPLIER_LEN_MAX;
     prop_oneof![
         3 => Just(None),
-        1 => (0u8..3).prop_map(|n| Some(LotAttributes {
-            supplier: Some(format!("supplier-{n}")),
-            location: (n > 0).then(|| format!("bin-{n}")),
-        })),
+        1 => (0u8..3).prop_map(|n| Some(LotAttributes::default().supplier(format!("supplier-{n}")))),
+        1 => prop::sample::select(vec![max, max + 1]).prop_map(|len| Some(LotAttributes::default().supplier("s".repeat(len)))),
     ]
 }
 
 fn new_lot() -> impl Strategy<Value = NewLot> {
     let quantity = prop_oneof![6 => 1u64..=60, 1 => quantity()];
     (lot_id(), quantity, prop::option::weighted(0.4, instant()), expiry(), attributes()).prop_map(
-        |(id, quantity, received_at, expires_at, attributes)| NewLot {
-            id,
-            quantity,
-            received_at,
-            expires_at,
-            attributes,
+        |(id, quantity, received_at, expires_at, attributes)| {
+            let mut lot = NewLot::new(id, quantity);
+            (lot.received_at, lot.expires_at, lot.attributes) = (received_at, expires_at, attributes);
+            lot
         },
     )
 }
@@ -197,21 +248,25 @@ fn version_offset() -> impl Strategy<Value = Option<i8>> {
 
 fn request() -> impl Strategy<Value = AllocateRequest> {
     let fill = prop_oneof![Just(FillMode::FillOrKill), Just(FillMode::Partial)];
-    (sku(), quantity(), fill, prop::option::weighted(0.3, policy()), shelf_life(), hold_for(), literal_version())
-        .prop_map(|(sku, quantity, fill, policy, min_shelf_life, hold_for, expected_version)| AllocateRequest {
-            sku,
-            quantity,
-            fill,
-            policy,
-            min_shelf_life,
-            hold_for,
-            expected_version,
+    let tag = prop_oneof![3 => Just(0u64), 1 => Just(7u64), 1 => Just(u64::MAX)];
+    (sku(), quantity(), fill, prop::option::weighted(0.3, policy()), shelf_life(), hold_for(), literal_version(), tag)
+        .prop_map(|(sku, quantity, fill, policy, min_shelf_life, hold_for, expected_version, tag)| {
+            let mut request = AllocateRequest::new(sku, quantity).fill(fill).min_shelf_life(min_shelf_life).tag(tag);
+            (request.policy, request.hold_for, request.expected_version) = (policy, hold_for, expected_version);
+            request
         })
 }
 
-fn reservation() -> impl Strategy<Value = ReservationId> {
-    let seq = prop_oneof![1 => Just(0u64), 10 => 1u64..=2, 3 => 3u64..=4, 1 => 5u64..=7];
-    (sku(), seq).prop_map(|(sku, seq)| ReservationId { sku, seq })
+/// Mostly a granted id (a recent one most often), sometimes one never
+/// issued or not live.
+fn reservation() -> impl Strategy<Value = Pick> {
+    prop_oneof![
+        8 => (0usize..4).prop_map(Pick::Recent),
+        4 => any::<prop::sample::Index>().prop_map(Pick::Granted),
+        1 => sku().prop_map(|sku| Pick::Literal(ReservationId::new(sku, 0))),
+        2 => (sku(), 1u64..=8).prop_map(|(sku, seq)| Pick::Literal(ReservationId::new(sku, seq))),
+        2 => (sku(), 0u64..=2).prop_map(|(sku, ahead)| Pick::Ahead(sku, ahead)),
+    ]
 }
 
 fn reason() -> impl Strategy<Value = AdjustmentReason> {
@@ -231,8 +286,13 @@ fn define() -> impl Strategy<Value = Step> {
 }
 
 fn order_line() -> impl Strategy<Value = OrderLine> {
-    (sku(), quantity(), prop::option::weighted(0.3, policy()), shelf_life())
-        .prop_map(|(sku, quantity, policy, min_shelf_life)| OrderLine { sku, quantity, policy, min_shelf_life })
+    (sku(), quantity(), prop::option::weighted(0.3, policy()), shelf_life()).prop_map(
+        |(sku, quantity, policy, min_shelf_life)| {
+            let mut line = OrderLine::new(sku, quantity).min_shelf_life(min_shelf_life);
+            line.policy = policy;
+            line
+        },
+    )
 }
 
 /// 1–4 lines over the three SKUs; rarely none, or one past the maximum.
@@ -242,7 +302,11 @@ fn order() -> impl Strategy<Value = OrderRequest> {
         1 => Just(Vec::new()),
         1 => Just(vec![OrderLine::new(SkuId(1), 1); OrderRequest::LINES_MAX + 1]),
     ];
-    (lines, hold_for()).prop_map(|(lines, hold_for)| OrderRequest { lines, hold_for })
+    (lines, hold_for()).prop_map(|(lines, hold_for)| {
+        let mut order = OrderRequest::new(lines);
+        order.hold_for = hold_for;
+        order
+    })
 }
 
 fn extension() -> impl Strategy<Value = Duration> {
@@ -277,9 +341,9 @@ fn command_step() -> BoxedStrategy<Step> {
         2 => (request(), version_offset())
             .prop_map(|(request, offset)| Step::Run(Command::Take(request), offset))
             .boxed(),
-        3 => reservation().prop_map(|reservation| Step::Run(Command::Release { reservation }, None)).boxed(),
+        3 => reservation().prop_map(|pick| Step::Lifecycle(pick, Lifecycle::Release)).boxed(),
         4 => (reservation(), commit_quantity)
-            .prop_map(|(reservation, quantity)| Step::Run(Command::Commit { reservation, quantity }, None))
+            .prop_map(|(pick, quantity)| Step::Lifecycle(pick, Lifecycle::Commit(quantity)))
             .boxed(),
         4 => (sku(), lot_id(), delta(), reason(), literal_version(), version_offset())
             .prop_map(|(sku, lot, delta, reason, expected_version, offset)| {
@@ -287,9 +351,7 @@ fn command_step() -> BoxedStrategy<Step> {
             })
             .boxed(),
         3 => order().prop_map(|order| Step::Run(Command::AllocateOrder(order), None)).boxed(),
-        2 => (reservation(), extension())
-            .prop_map(|(reservation, by)| Step::Run(Command::Extend { reservation, by }, None))
-            .boxed(),
+        2 => (reservation(), extension()).prop_map(|(pick, by)| Step::Lifecycle(pick, Lifecycle::Extend(by))).boxed(),
         1 => (sku(), threshold())
             .prop_map(|(sku, threshold)| Step::Run(Command::SetLowStock { sku, threshold }, None))
             .boxed(),
@@ -340,12 +402,21 @@ fn expected_version(command: &mut Command) -> Option<&mut Option<u64>> {
     }
 }
 
-/// The command a `Run` or `ExpireDue` step sends at `now` (`None` for any
-/// other step): a relative expected version is set from the reference's
-/// version once the command's own sweep ran, a relative `expire_due`
-/// instant from the clock.
-fn resolve(step: &Step, now: Timestamp, reference: &ReferenceLedger) -> Option<Command> {
+/// The command a `Run`, `Lifecycle` or `ExpireDue` step sends at `now`
+/// (`None` for any other step): a relative expected version is set from
+/// the reference's version once the command's own sweep ran, a relative
+/// `expire_due` instant from the clock, a picked reservation from the ids
+/// `granted` so far.
+fn resolve(step: &Step, now: Timestamp, reference: &ReferenceLedger, granted: &[ReservationId]) -> Option<Command> {
     match step {
+        Step::Lifecycle(pick, lifecycle) => {
+            let reservation = pick.resolve(granted, reference, now);
+            Some(match lifecycle {
+                Lifecycle::Release => Command::Release { reservation },
+                Lifecycle::Commit(quantity) => Command::Commit { reservation, quantity: *quantity },
+                Lifecycle::Extend(by) => Command::Extend { reservation, by: *by },
+            })
+        }
         Step::ExpireDue(offset) => {
             let at = now.as_millis().saturating_add_signed(*offset);
             Some(Command::ExpireDue { now: Timestamp::from_millis(at) })
@@ -378,6 +449,9 @@ fn run(steps: &[Step]) -> Result<(), TestCaseError> {
         (0..KEYS).map(|key| IdempotencyKey::new(format!("key-{key}")).expect("a short key")).collect();
     // The last command sent with each key.
     let mut sent: Vec<Option<Command>> = vec![None; KEYS];
+    // Every reservation granted so far (allocations and order parts), in
+    // the order they were granted.
+    let mut granted: Vec<ReservationId> = Vec::new();
     for (index, step) in steps.iter().enumerate() {
         let now = clock.now();
         match step {
@@ -389,17 +463,18 @@ fn run(steps: &[Step]) -> Result<(), TestCaseError> {
                 clock.set(Timestamp::from_millis(*millis));
                 continue;
             }
-            Step::Query(first) => {
+            Step::Query(pick) => {
+                let first = pick.resolve(&granted, &reference, now);
                 prop_assert_eq!(
-                    ledger.reservation(*first),
-                    reference.reservation(*first, now),
+                    ledger.reservation(first),
+                    reference.reservation(first, now),
                     "step {}: query of {} at {} differs",
                     index,
                     first,
                     now
                 );
                 for sku in SKUS {
-                    check_sku(&ledger, &reference, sku, now, index, step)?;
+                    check_sku(&ledger, &reference, sku, now, index, step, &granted)?;
                 }
                 continue;
             }
@@ -413,7 +488,7 @@ fn run(steps: &[Step]) -> Result<(), TestCaseError> {
             Step::Keyed { key, repeat, command } => {
                 let command = match (&sent[*key], repeat) {
                     (Some(last), true) => last.clone(),
-                    _ => resolve(command, now, &reference).expect("keyed steps hold a command"),
+                    _ => resolve(command, now, &reference, &granted).expect("keyed steps hold a command"),
                 };
                 sent[*key] = Some(command.clone());
                 let key = &keys[*key];
@@ -429,6 +504,9 @@ fn run(steps: &[Step]) -> Result<(), TestCaseError> {
                     command,
                     now
                 );
+                if let Ok(keyed) = &actual {
+                    grant(&mut granted, &keyed.outcome);
+                }
                 let applied = match actual {
                     Ok(keyed) => Some(!keyed.replay),
                     Err(KeyedError::Refused { replay: false, .. }) => Some(false),
@@ -437,7 +515,7 @@ fn run(steps: &[Step]) -> Result<(), TestCaseError> {
                 (command, single.map(|single| (single, applied.unwrap_or(false))))
             }
             _ => {
-                let command = resolve(step, now, &reference).expect("a command step");
+                let command = resolve(step, now, &reference, &granted).expect("a command step");
                 let single = command.sku().map(|sku| (sku, reference.version_at(sku, now)));
                 let actual = ledger.execute(&command);
                 let expected = reference.execute(&command, now);
@@ -449,6 +527,9 @@ fn run(steps: &[Step]) -> Result<(), TestCaseError> {
                     command,
                     now
                 );
+                if let Ok(outcome) = &actual {
+                    grant(&mut granted, outcome);
+                }
                 (command, single.map(|single| (single, actual.is_ok())))
             }
         };
@@ -473,20 +554,37 @@ fn run(steps: &[Step]) -> Result<(), TestCaseError> {
             prop_assert_eq!(defined, reference.skus(), "step {}: defined SKUs differ after {:?}", index, command);
         }
         for sku in touched(&command, &SKUS) {
-            check_sku(&ledger, &reference, sku, now, index, step)?;
+            check_sku(&ledger, &reference, sku, now, index, step, &granted)?;
         }
         let audit = ledger.audit();
         prop_assert!(audit.is_clean(), "step {}: audit found {:?} after {:?}", index, audit.violations, command);
     }
     let now = clock.now();
     for sku in SKUS {
-        check_sku(&ledger, &reference, sku, now, steps.len(), &Step::Query(ReservationId { sku, seq: 0 }))?;
+        let last = Step::Query(Pick::Literal(ReservationId::new(sku, 0)));
+        check_sku(&ledger, &reference, sku, now, steps.len(), &last, &granted)?;
     }
     Ok(())
 }
 
+/// Adds the reservations `outcome` granted (an allocation's, an order's
+/// parts) to `granted`, unless there already (a replay grants nothing new).
+fn grant(granted: &mut Vec<ReservationId>, outcome: &Outcome) {
+    let ids: Vec<ReservationId> = match outcome {
+        Outcome::Allocated(allocation) => vec![allocation.reservation],
+        Outcome::OrderAllocated(placed) => placed.allocations.iter().map(|part| part.reservation).collect(),
+        _ => return,
+    };
+    for id in ids {
+        if !granted.contains(&id) {
+            granted.push(id);
+        }
+    }
+}
+
 /// After step `index`, at `now`: the sweeping queries on `sku` —
-/// reservations seqs 0..=7, availability, then the snapshot (with its
+/// reservations (seqs 0..=7, every id granted on the SKU, the first seq
+/// past the SKU's version), availability, then the snapshot (with its
 /// version) — and the audit.
 fn check_sku(
     ledger: &Ledger,
@@ -495,9 +593,12 @@ fn check_sku(
     now: Timestamp,
     index: usize,
     step: &Step,
+    granted: &[ReservationId],
 ) -> Result<(), TestCaseError> {
-    for seq in 0..=7 {
-        let id = ReservationId { sku, seq };
+    let past = reference.version_at(sku, now).map(|version| ReservationId::new(sku, version + 1));
+    let small = (0..=7).map(|seq| ReservationId::new(sku, seq));
+    let mine = granted.iter().copied().filter(|id| id.sku == sku);
+    for id in small.chain(mine).chain(past) {
         prop_assert_eq!(
             ledger.reservation(id),
             reference.reservation(id, now),

@@ -53,14 +53,16 @@ fn sum(lines: &[Line]) -> u64 {
 }
 
 /// Per lot: held + committed never exceeds received + adjusted, and the
-/// lot conserves its units.
+/// lot conserves its units (free units of an expired lot count as expired,
+/// not available).
 fn assert_no_oversold_lot(snapshot: &Snapshot) {
     for lot in snapshot.lots() {
         let q = lot.quantities;
         let inflow = i128::from(q.received.get()) + i128::from(q.adjusted);
         let out = i128::from(q.held.get()) + i128::from(q.committed.get());
         assert!(out <= inflow, "{} oversold at version {}: {q:?}", lot.id, snapshot.version());
-        assert_eq!(inflow, out + i128::from(q.available.get()), "{} does not conserve units: {q:?}", lot.id);
+        let free = i128::from(q.available.get()) + i128::from(q.expired.get());
+        assert_eq!(inflow, out + free, "{} does not conserve units: {q:?}", lot.id);
     }
 }
 
@@ -206,6 +208,10 @@ fn fefo_orders_under_chaos_never_oversell_and_account_for_every_unit() {
                     match ledger.allocate(&request) {
                         Ok(allocation) => {
                             assert_eq!(allocation.quantity().get(), ORDER, "fill-or-kill");
+                            assert_eq!(
+                                allocation.reservation.seq, allocation.version,
+                                "a reservation's seq is the version its allocation produced"
+                            );
                             assert!(allocation.lines.len() >= 2, "1,500 lb spans pallets");
                             let expiries: Vec<Timestamp> = allocation.lines.iter().map(|l| expiry[&l.lot]).collect();
                             assert!(
@@ -299,7 +305,7 @@ fn fefo_orders_under_chaos_never_oversell_and_account_for_every_unit() {
     let totals = snapshot.totals();
     assert_eq!(
         i128::from(totals.received.get()) + i128::from(totals.adjusted),
-        i128::from(totals.available.get() + totals.held.get() + totals.committed.get())
+        i128::from(totals.available.get() + totals.expired.get() + totals.held.get() + totals.committed.get())
     );
     let held_tally = granted - committed - returned - chaos.shortfall_units;
     assert_eq!(totals.received.get(), received_total);
@@ -308,8 +314,8 @@ fn fefo_orders_under_chaos_never_oversell_and_account_for_every_unit() {
     assert_eq!(totals.held.get(), held_tally, "held: snapshot vs order and chaos tallies");
     assert_eq!(
         i128::from(received_total) + i128::from(chaos.net_delta),
-        i128::from(totals.available.get()) + i128::from(held_tally) + i128::from(committed),
-        "received + adjusted == available + held + committed"
+        i128::from(totals.available.get() + totals.expired.get()) + i128::from(held_tally) + i128::from(committed),
+        "received + adjusted == available + expired + held + committed"
     );
 
     let audit = ledger.audit();

@@ -269,16 +269,27 @@ fn ledger_on(clock: &Arc<ManualClock>, hold_max: Duration, setup: &[Command]) ->
 /// returns every thread's steps. A thread may compute a command from its
 /// earlier steps (`next` gets them), or return `None` when done.
 fn run_threads(ledger: &Arc<Ledger>, threads: Vec<Racer>) -> Vec<Vec<Step>> {
+    run_posting(ledger, threads, None)
+}
+
+/// [`run_threads`], and each reservation an allocation or an order grants
+/// is posted on `board` as soon as the call returns it (for the
+/// [`blind`] racers).
+fn run_posting(ledger: &Arc<Ledger>, threads: Vec<Racer>, board: Option<&Board>) -> Vec<Vec<Step>> {
     let handles: Vec<_> = threads
         .into_iter()
         .map(|mut next| {
             let ledger = Arc::clone(ledger);
+            let board = board.cloned();
             shuttle::thread::spawn(move || {
                 let mut steps = Vec::new();
                 while let Some(command) = next(&steps) {
                     let before = ledger.now();
                     let result = ledger.execute(&command);
                     let after = ledger.now();
+                    if let (Some(board), Ok(outcome)) = (&board, &result) {
+                        board.post(outcome);
+                    }
                     steps.push(Step { command, result, before, after });
                 }
                 steps
@@ -292,6 +303,63 @@ fn run_threads(ledger: &Arc<Ledger>, threads: Vec<Racer>) -> Vec<Vec<Step>> {
 fn script(commands: Vec<Command>) -> Racer {
     let mut commands = commands.into_iter();
     Box::new(move |_| commands.next())
+}
+
+/// The reservations granted so far in one schedule, per SKU in the order
+/// the calls that granted them returned.
+///
+/// A reservation's seq is the SKU version its allocation produced, so a
+/// racer cannot name "the second reservation" by a constant seq (as it
+/// could when seqs were 1, 2, 3, …): it names the second one posted here.
+/// One shuttle mutex: posting and reading are scheduling points.
+#[derive(Clone, Default)]
+struct Board(Arc<shuttle::sync::Mutex<Vec<ReservationId>>>);
+
+impl Board {
+    /// Posts the reservations `outcome` granted, if any.
+    fn post(&self, outcome: &Outcome) {
+        let granted: Vec<ReservationId> = match outcome {
+            Outcome::Allocated(hold) => vec![hold.reservation],
+            Outcome::OrderAllocated(placed) => placed.allocations.iter().map(|part| part.reservation).collect(),
+            _ => return,
+        };
+        self.0.lock().expect("no racer panics holding the board").extend(granted);
+    }
+
+    /// The `nth` (from 1) reservation granted on `sku` so far; if fewer
+    /// were, an id no version reaches (`UnknownReservation`, as a seq not
+    /// yet issued was).
+    fn nth(&self, sku: SkuId, nth: usize) -> ReservationId {
+        let posted = self.0.lock().expect("no racer panics holding the board");
+        let on_sku = posted.iter().filter(|id| id.sku == sku);
+        on_sku.copied().nth(nth - 1).unwrap_or(ReservationId::new(sku, u64::MAX))
+    }
+}
+
+/// What a [`blind`] racer does to the reservation it names.
+#[derive(Clone, Copy, Debug)]
+enum Blind {
+    Release,
+    Commit(Option<u64>),
+    Extend(u64),
+}
+
+/// A thread ending and extending reservations it was not granted: each
+/// `(nth, what)` names, when the thread gets to it, the `nth` reservation
+/// of `sku` posted on `board` (see [`Board::nth`]), so it races the holder
+/// and the other racers, or the allocation itself.
+fn blind(board: &Board, sku: SkuId, commands: Vec<(usize, Blind)>) -> Racer {
+    let board = board.clone();
+    let mut commands = commands.into_iter();
+    Box::new(move |_| {
+        let (nth, what) = commands.next()?;
+        let reservation = board.nth(sku, nth);
+        Some(match what {
+            Blind::Release => Command::Release { reservation },
+            Blind::Commit(quantity) => Command::Commit { reservation, quantity },
+            Blind::Extend(millis) => Command::Extend { reservation, by: Duration::from_millis(millis) },
+        })
+    })
 }
 
 /// A racing thread of keyed commands: given its answers so far, its next
@@ -314,6 +382,7 @@ impl KeyedStep {
             Ok(keyed) => Some(Ok(&keyed.outcome)),
             Err(KeyedError::Refused { error, .. }) => Some(Err(error)),
             Err(KeyedError::KeyReused { .. }) => None,
+            Err(other) => panic!("no keyed step expects {other:?}"),
         }
     }
 
@@ -398,6 +467,7 @@ fn versions_of(outcome: &Outcome) -> Vec<(SkuId, u64)> {
         Outcome::LowStockSet(o) => vec![(o.sku, o.version)],
         Outcome::OrderAllocated(o) => o.allocations.iter().map(|a| (a.reservation.sku, a.version)).collect(),
         Outcome::Expired(o) => o.swept.iter().map(|swept| (swept.sku, swept.version)).collect(),
+        other => panic!("no versions known for {other:?}"),
     }
 }
 
@@ -570,6 +640,7 @@ fn may_succeed(reference: &ReferenceLedger, command: &Command) -> bool {
             let enough = match request.fill {
                 FillMode::FillOrKill => request.quantity > 0 && available >= request.quantity,
                 FillMode::Partial => request.quantity > 0 && available > 0,
+                other => panic!("no schedule sends {other:?}"),
             };
             hold_valid && request.expected_version.is_none() && enough
         }
@@ -625,18 +696,6 @@ fn allocate_for(sku: SkuId, units: u64, millis: u64) -> Command {
 
 fn take(request: AllocateRequest) -> Command {
     Command::Take(request)
-}
-
-fn release(sku: SkuId, seq: u64) -> Command {
-    Command::Release { reservation: ReservationId { sku, seq } }
-}
-
-fn commit(sku: SkuId, seq: u64, quantity: Option<u64>) -> Command {
-    Command::Commit { reservation: ReservationId { sku, seq }, quantity }
-}
-
-fn extend(sku: SkuId, seq: u64, millis: u64) -> Command {
-    Command::Extend { reservation: ReservationId { sku, seq }, by: Duration::from_millis(millis) }
 }
 
 fn adjust(sku: SkuId, lot: u64, delta: i64, reason: AdjustmentReason) -> Command {
@@ -728,20 +787,23 @@ fn flash_sale() {
 
 /// Race: 3 allocators each hold 2 of a FIFO SKU's 8 units (two 4-unit
 /// lots) and then end their own reservation (commit all, release, commit
-/// 1), while 3 racers try to end reservations 1, 2 and 3 themselves, each
-/// in its own order and with its own mix of release, full commit and
-/// partial commit.
+/// 1), while 3 racers try to end the first, second and third reservation
+/// granted (see [`blind`]) themselves, each in its own order and with its
+/// own mix of release, full commit and partial commit.
 ///
-/// Asserts: every allocation is granted (seqs exactly 1, 2, 3); every
+/// Asserts: every allocation is granted (three distinct seqs, each the
+/// version its allocation produced, the first 3 — the first change after
+/// the setup's versions 0-2 — and none past 8, the sixth change); every
 /// reservation ends exactly once (exactly one successful release or commit
 /// per id; every other attempt is `Ended`, or `UnknownReservation` when it
-/// ran before the id was issued); nothing stays held; no unit is lost:
+/// ran before the id was posted); nothing stays held; no unit is lost:
 /// available + committed == 8 and committed == the sum of every commit's
 /// committed lines; plus the common checks.
 fn lifecycle() {
     const SKU: SkuId = SkuId(2);
     let setup = [define(SKU, AllocationPolicy::Fifo), receive(SKU, 1, 4, None), receive(SKU, 2, 4, None)];
     let ledger = ledger_with(&setup);
+    let board = Board::default();
     let mut threads: Vec<Racer> = Vec::new();
     for allocator in 0..3 {
         threads.push(Box::new(move |steps: &[Step]| match steps {
@@ -754,10 +816,10 @@ fn lifecycle() {
             _ => None,
         }));
     }
-    threads.push(script(vec![release(SKU, 1), commit(SKU, 2, None), release(SKU, 3)]));
-    threads.push(script(vec![commit(SKU, 3, Some(1)), release(SKU, 2), commit(SKU, 1, None)]));
-    threads.push(script(vec![release(SKU, 2), commit(SKU, 1, Some(2)), commit(SKU, 3, None)]));
-    let threads = run_threads(&ledger, threads);
+    threads.push(blind(&board, SKU, vec![(1, Blind::Release), (2, Blind::Commit(None)), (3, Blind::Release)]));
+    threads.push(blind(&board, SKU, vec![(3, Blind::Commit(Some(1))), (2, Blind::Release), (1, Blind::Commit(None))]));
+    threads.push(blind(&board, SKU, vec![(2, Blind::Release), (1, Blind::Commit(Some(2))), (3, Blind::Commit(None))]));
+    let threads = run_posting(&ledger, threads, Some(&board));
     check_history(&ledger, &setup, &threads);
 
     let mut issued = BTreeSet::new();
@@ -765,7 +827,10 @@ fn lifecycle() {
     let mut committed = 0;
     for step in all_steps(&threads) {
         match (&step.command, &step.result) {
-            (Command::Allocate(_), Ok(Outcome::Allocated(hold))) => assert!(issued.insert(hold.reservation.seq)),
+            (Command::Allocate(_), Ok(Outcome::Allocated(hold))) => {
+                assert_eq!(hold.reservation.seq, hold.version, "a seq is the version its allocation produced");
+                assert!(issued.insert(hold.reservation.seq), "{} issued twice", hold.reservation);
+            }
             (Command::Allocate(_), Err(error)) => panic!("8 units cover 3 holds of 2, yet: {error}"),
             (_, Ok(Outcome::Released(released))) => *ends.entry(released.reservation.seq).or_default() += 1,
             (_, Ok(Outcome::Committed(done))) => {
@@ -777,8 +842,14 @@ fn lifecycle() {
             (command, result) => panic!("unexpected {command:?} -> {result:?}"),
         }
     }
-    assert_eq!(issued, BTreeSet::from([1, 2, 3]));
-    assert_eq!(ends, BTreeMap::from([(1, 1), (2, 1), (3, 1)]), "a reservation did not end exactly once");
+    // The setup is versions 0-2; nothing but an allocation can succeed
+    // first, so the first seq is 3; the holds and their ends are the only
+    // changes (3 + 3), so every seq is at most 8.
+    assert_eq!(issued.len(), 3, "three holds granted: {issued:?}");
+    assert_eq!(issued.first(), Some(&3), "the first change after the setup is an allocation");
+    assert!(issued.iter().all(|seq| (3..=8).contains(seq)), "{issued:?}");
+    let once: BTreeMap<u64, usize> = issued.iter().map(|&seq| (seq, 1)).collect();
+    assert_eq!(ends, once, "a reservation did not end exactly once");
     let totals = ledger.snapshot(SKU).expect("defined").totals();
     assert_eq!(ledger.snapshot(SKU).expect("defined").reservation_count(), 0);
     assert_eq!(totals.held.get(), 0);
@@ -876,8 +947,9 @@ fn perishables_lite() {
 /// so the schedule replays them) from every kind: receipts of new lots
 /// (ids unique per writer), allocations (twice as likely as the rest) and
 /// takes of 1 to 4 units (fill-or-kill or partial, the SKU's policy or an
-/// override), releases and commits (all or 1) of reservation seqs 1 and 2
-/// (so they race the allocations that issue them), and adjustments of
+/// override), releases and commits (all or 1) of the first or second
+/// reservation granted on the SKU (posted on a [`Board`]; not granted yet,
+/// an unknown id), so they race the holders and each other, and adjustments of
 /// -3 to +3 on the setup lots, over a FEFO and a FIFO SKU; and a reader
 /// taking 3 snapshots.
 ///
@@ -898,9 +970,11 @@ fn mixed_commands() {
         receive(SKUS[1], 2, 3, Some(500)),
     ];
     let ledger = ledger_with(&setup);
+    let board = Board::default();
     let mut threads: Vec<Racer> = Vec::new();
     for writer in 0..WRITERS {
         let mut received = 0;
+        let board = board.clone();
         threads.push(Box::new(move |steps: &[Step]| {
             if steps.len() == 3 {
                 return None;
@@ -926,8 +1000,11 @@ fn mixed_commands() {
                 }
                 1 | 2 => allocate(request()),
                 3 => take(request()),
-                4 => release(sku, thread_rng().gen_range(1..=2)),
-                5 => commit(sku, thread_rng().gen_range(1..=2), [None, Some(1)][thread_rng().gen_range(0..2)]),
+                4 => Command::Release { reservation: board.nth(sku, thread_rng().gen_range(1..=2)) },
+                5 => Command::Commit {
+                    reservation: board.nth(sku, thread_rng().gen_range(1..=2)),
+                    quantity: [None, Some(1)][thread_rng().gen_range(0..2)],
+                },
                 _ => {
                     let delta = [-3, -2, -1, 1, 2, 3][thread_rng().gen_range(0..6)];
                     adjust(sku, thread_rng().gen_range(1..=2), delta, AdjustmentReason::Recount)
@@ -971,7 +1048,7 @@ fn mixed_commands() {
             }
         })
     };
-    let threads = run_threads(&ledger, threads);
+    let threads = run_posting(&ledger, threads, Some(&board));
     reader.join().expect("the reader saw a torn snapshot");
     check_history(&ledger, &setup, &threads);
 }
@@ -1031,8 +1108,9 @@ fn lifecycle_refusal(error: &CommandError) -> Option<(ReservationId, Refused)> {
 /// ahead of the commands or moving with them) while, on SKU 20 (FIFO, two
 /// 4-unit lots): three holders each hold units with a deadline (2 for 5 ms,
 /// 2 for 10 ms, 3 for 15 ms) and then end their own hold (commit all;
-/// extend by 10 ms, then commit 1; release); a racer extends seq 1 by 5 ms,
-/// releases seq 2 and commits seq 3, blindly; a buyer holds 3 for 20 ms
+/// extend by 10 ms, then commit 1; release); a racer extends the first
+/// hold granted on SKU 20 by 5 ms, releases the second and commits the
+/// third, blindly (see [`blind`]); a buyer holds 3 for 20 ms
 /// and then takes up to 2. On SKU 21 (one 2-unit lot), which nobody else
 /// touches: a late payer holds 1 unit for 4 ms and commits it once the
 /// clock reads an instant drawn from 12 to 26 ms, racing a reaper that runs
@@ -1104,6 +1182,7 @@ fn commit_vs_expiry() {
         }
     };
     let (payer_waits, reaper_waits) = (wait_for(Arc::clone(&clock)), wait_for(Arc::clone(&clock)));
+    let board = Board::default();
     let threads: Vec<Racer> = vec![
         Box::new(|steps: &[Step]| match steps {
             [] => Some(allocate_for(MAIN, 2, 5)),
@@ -1129,7 +1208,7 @@ fn commit_vs_expiry() {
             }
             _ => None,
         }),
-        script(vec![extend(MAIN, 1, 5), release(MAIN, 2), commit(MAIN, 3, None)]),
+        blind(&board, MAIN, vec![(1, Blind::Extend(5)), (2, Blind::Release), (3, Blind::Commit(None))]),
         script(vec![allocate_for(MAIN, 3, 20), take(AllocateRequest::new(MAIN, 2).fill(FillMode::Partial))]),
         Box::new(move |steps: &[Step]| match steps {
             [] => Some(allocate_for(LATE, 1, 4)),
@@ -1157,7 +1236,7 @@ fn commit_vs_expiry() {
             }
         })
     };
-    let threads = run_threads(&ledger, threads);
+    let threads = run_posting(&ledger, threads, Some(&board));
     ticker.join().expect("the ticker panicked");
     let final_now = ledger.now();
     let final_sweep = ledger.expire_due_in(&[MAIN, LATE], final_now).expect("the clock's own reading");
@@ -1340,8 +1419,8 @@ fn commit_vs_expiry() {
 /// Insufficient }` naming that line's SKU and quantity, and less available;
 /// per SKU, the reported versions are unique and in program order, and
 /// with 2 per rolled-back part they are exactly `setup + 1 ..= final`
-/// (versions gap-free); the reported seqs are unique and within the
-/// allocations made (reported + rolled back); at the end the live holds are
+/// (versions gap-free); each granted seq is the version its allocation
+/// reported, after the setup; at the end the live holds are
 /// exactly the granted ones not ended, each as granted (so no failed order
 /// left anything held), releases return exactly what was granted, and per
 /// SKU held = the live holds, committed = the commits + the sale, and
@@ -1462,9 +1541,12 @@ fn orders_vs_lines() {
             "{sku}: {reported} reported versions and {parts_rolled_back} rolled-back parts (hold + release each) \
              do not account for every version"
         );
-        let seqs: Vec<u64> = granted.keys().filter(|id| id.sku == sku).map(|id| id.seq).collect();
-        let issued = seqs.len() as u64 + parts_rolled_back;
-        assert!(seqs.iter().all(|seq| (1..=issued).contains(seq)), "{sku}: seqs {seqs:?} of {issued} issued");
+        // A seq is the version its allocation produced: one of this SKU's
+        // reported versions, so unique (checked above) and past the setup.
+        for (id, allocation) in granted.iter().filter(|(id, _)| id.sku == sku) {
+            assert_eq!(id.seq, allocation.version, "{id}: a seq is the version its allocation produced");
+            assert!((start[&sku] + 1..=snapshot.version()).contains(&id.seq), "{id}: outside this run's versions");
+        }
 
         let live: BTreeSet<ReservationId> = snapshot.reservations().map(|reservation| reservation.id).collect();
         let expected: BTreeSet<ReservationId> =

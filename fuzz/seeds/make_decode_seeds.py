@@ -3,11 +3,17 @@
 JSON a host would load (commands, command lists, snapshots, outcomes, errors,
 requests, lots, quantities), valid and subtly invalid.
 Run from fuzz/: python3 seeds/make_decode_seeds.py
+
+A decoded command runs on a ledger where its SKU has stock and reservations
+(`stocked` in fuzz/src/lib.rs): a reservation's seq is the SKU version its
+allocation produced, so there seq 3 is live without a deadline, 4 ended
+(committed at version 5), 6 live with a deadline, 7 lapsed but not swept
+yet (the command's own sweep is version 8), and 9 and up were never issued.
 """
 import json
 import os
 
-MAX = (1 << 48) - 1
+MAX = (1 << 40) - 1  # Quantity::MAX
 ZERO = {"secs": 0, "nanos": 0}
 
 
@@ -19,7 +25,7 @@ def lot(id=3, qty=5, received=None, expires=None, attrs=None):
     return {"id": id, "quantity": qty, "received_at": received, "expires_at": expires, "attributes": attrs}
 
 
-res = {"sku": 1, "seq": 1}
+res = {"sku": 1, "seq": 3}  # live, no deadline
 quantities = {"received": 10, "adjusted": -2, "available": 3, "held": 4, "committed": 1}
 snapshot = {
     "sku": 1, "version": 7, "policy": "Fefo",
@@ -46,8 +52,17 @@ values = {
     "cmd_take": {"Take": req(qty=18)},
     "cmd_take_zero": {"Take": req(qty=0)},
     "cmd_release": {"Release": {"reservation": res}},
-    "cmd_release_ended": {"Release": {"reservation": {"sku": 1, "seq": 2}}},
+    "cmd_release_ended": {"Release": {"reservation": {"sku": 1, "seq": 4}}},
     "cmd_release_seq0": {"Release": {"reservation": {"sku": 1, "seq": 0}}},
+    "cmd_release_with_deadline": {"Release": {"reservation": {"sku": 1, "seq": 6}}},
+    "cmd_release_lapsed": {"Release": {"reservation": {"sku": 1, "seq": 7}}},
+    "cmd_release_a_commits_version": {"Release": {"reservation": {"sku": 1, "seq": 5}}},
+    "cmd_release_the_sweeps_version": {"Release": {"reservation": {"sku": 1, "seq": 8}}},
+    "cmd_release_never_issued": {"Release": {"reservation": {"sku": 1, "seq": 9}}},
+    "cmd_commit_lapsed": {"Commit": {"reservation": {"sku": 1, "seq": 7}, "quantity": 1}},
+    "cmd_extend": {"Extend": {"reservation": {"sku": 1, "seq": 6}, "by": {"secs": 1, "nanos": 0}}},
+    "cmd_extend_no_deadline": {"Extend": {"reservation": res, "by": {"secs": 1, "nanos": 0}}},
+    "cmd_extend_lapsed": {"Extend": {"reservation": {"sku": 1, "seq": 7}, "by": {"secs": 1, "nanos": 0}}},
     "cmd_commit_all": {"Commit": {"reservation": res, "quantity": None}},
     "cmd_commit_some": {"Commit": {"reservation": res, "quantity": 7}},
     "cmd_commit_too_many": {"Commit": {"reservation": res, "quantity": 13}},
@@ -79,6 +94,7 @@ values = {
     "quantity": 1500,
     "quantity_max": MAX,
     "quantity_past_max": MAX + 1,
+    "quantity_old_max": (1 << 48) - 1,  # the maximum before it was 2^40 - 1
 }
 raw = {
     "bad_truncated": b'{"Allocate":{"sku":1,"quantity":',

@@ -2,14 +2,17 @@
 """Writes the hand-made seed corpus of the `ops` target (fuzz/corpus/ops/).
 
 The byte format is the decoder in fuzz/src/lib.rs (`decode_commands`):
-one opcode byte per step, then its fields; missing bytes read as 0.
+one opcode byte per step, then its fields; missing bytes read as 0. These
+are v1 scripts: `release(sku, k)` / `commit(sku, k)` name the k-th
+reservation granted on the SKU (seq 0 for k = 0). HALF is half the maximum
+quantity, rounded up (2^39 since the maximum is 2^40 - 1).
 Run from fuzz/: python3 seeds/make_ops_seeds.py
 """
 import os
 
 DEFINE, RECEIVE, ALLOCATE, TAKE, RELEASE, COMMIT, ADJUST, ADVANCE, SET = 0, 1, 2, 4, 5, 6, 7, 8, 9
 S1, S2, S3 = 0, 1, 2  # SkuId(1) FEFO, SkuId(2) FIFO, SkuId(3) undefined
-EDGE = {"MAX": 128, "MAX-1": 129, "MAX+1": 130, "U64MAX": 131, "2^47": 132, "2^47+1": 133, "I64MAX": 134, "1M": 135}
+EDGE = {"MAX": 128, "MAX-1": 129, "MAX+1": 130, "U64MAX": 131, "HALF": 132, "HALF+1": 133, "I64MAX": 134, "1M": 135}
 FOREVER = 250  # millis tag: u64::MAX
 
 
@@ -90,7 +93,7 @@ seeds = {
     "receive_each_sku": receive(S1, 0, 5) + receive(S2, 0, 5) + receive(S3, 0, 5),
     "receive_zero_and_too_large": receive(S1, 0, 0) + receive(S1, 1, "MAX+1") + receive(S1, 2, "U64MAX"),
     "receive_duplicate_lot": receive(S1, 1, 5) + receive(S1, 1, 6),
-    "receive_overflow": receive(S1, 1, "MAX") + receive(S1, 2, 1) + receive(S1, 3, "2^47+1"),
+    "receive_overflow": receive(S1, 1, "MAX") + receive(S1, 2, 1) + receive(S1, 3, "HALF+1"),
     "receive_max_then_grow": receive(S1, 1, "MAX-1") + adjust(S1, 1, 1) + adjust(S1, 1, 1),
     "receive_attributes": receive(S2, 1, 5, received=10, expires=500, attrs=3) + receive(S2, 2, 5, attrs=2),
     "fefo_order": stock + allocate(S1, 17),

@@ -4,20 +4,28 @@
 //! main crate must not depend on the fuzz crate).
 //!
 //! - [`decode_commands`] maps arbitrary bytes to a short script of
-//!   [`Step`]s over a tiny id space (3 SKUs, 5 lots, reservation seqs
-//!   0..=5), so that almost every command hits real state; quantities include
-//!   0, `Quantity::MAX` and values past it, and the clock moves (forwards and
-//!   backwards) between commands. Three formats: an input whose first byte
+//!   [`Step`]s over a tiny id space (3 SKUs, 5 lots, and reservations
+//!   named by a [`Pick`] among the ones the script was granted), so that
+//!   almost every command hits real state; quantities include 0,
+//!   `Quantity::MAX` and values past it, and the clock moves (forwards and
+//!   backwards) between commands. Four formats: an input whose first byte
 //!   is in [`V2_MARKERS`] is a *v2* script, which also has holds with
 //!   deadlines and expected versions, multi-line orders, extensions,
 //!   `expire_due`, low-stock thresholds, conditional commands against the
 //!   current version and query steps; one whose first byte is in
 //!   [`V3_MARKERS`] is a *v3* script: v2's steps plus keyed commands
 //!   (`execute_keyed` with one of [`KEYS`] idempotency keys, often repeating
-//!   the key's last command); any other input is a *v1* script, decoded
-//!   exactly as before v2 existed (so the corpus kept from then, and the v2
-//!   corpus, still mean what they meant). `fuzz/README.md` has the byte
-//!   format.
+//!   the key's last command); one whose first byte is in [`V4_MARKERS`] is
+//!   a *v4* script: v3's steps with a reservation field that picks among
+//!   every id granted so far ([`Pick::Recent`], [`Pick::Oldest`]) or names
+//!   one never issued or not live ([`Pick::Other`]); any other input is a
+//!   *v1* script, decoded exactly as before v2 existed. v1–v3 inputs
+//!   consume the same bytes as they always did, and their reservation
+//!   field "seq k" is read as [`Pick::Nth`], the k-th reservation granted
+//!   on the SKU: what seq k named when those corpora were made (seqs were
+//!   1, 2, 3, … per SKU then; now a seq is the version its allocation
+//!   produced). So every kept corpus still means what it meant.
+//!   `fuzz/README.md` has the byte format.
 //! - [`run_differential`] runs such a script on the real `Ledger` and on the
 //!   reference model (`tests/common/reference.rs`), comparing every outcome,
 //!   the touched SKUs' snapshots through the sweeping queries (with their
@@ -68,6 +76,11 @@ pub const V2_MARKERS: std::ops::RangeInclusive<u8> = 0xE6..=0xF0;
 /// (absent from every first byte of the v1 and v2 corpus).
 pub const V3_MARKERS: std::ops::RangeInclusive<u8> = 0xD0..=0xDF;
 
+/// A first byte that makes an input a v4 script: v3 with reservations
+/// picked among the ids granted so far (absent from every first byte of
+/// the v1, v2 and v3 corpus).
+pub const V4_MARKERS: std::ops::RangeInclusive<u8> = 0xC0..=0xCF;
+
 /// How many idempotency keys a v3 script uses.
 pub const KEYS: usize = 4;
 
@@ -84,28 +97,107 @@ const COMMAND_OPS: [u8; 13] = [0, 1, 2, 3, 4, 5, 6, 7, 10, 11, 12, 13, 14];
 /// it changes nothing for them).
 pub const HOLD_MAX: Duration = Duration::from_millis(300);
 
+/// A reservation a step names, resolved when the step runs from the ids
+/// the script was granted so far (allocations and order parts, in the
+/// order they were granted; see [`Pick::resolve`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pick {
+    /// v1–v3: the `n`-th (from 1) reservation granted on the SKU; `n = 0`
+    /// is seq 0. Not granted yet: seq `u64::MAX` (`UnknownReservation`,
+    /// as a seq not yet issued was).
+    Nth(SkuId, u8),
+    /// v4: the `n`-th most recently granted id (0: the newest), wrapping.
+    Recent(u8),
+    /// v4: the `n`-th granted id from the oldest (0: the first), wrapping.
+    Oldest(u8),
+    /// v4: an id of the SKU, by [`Other`].
+    Other(SkuId, Other),
+}
+
+/// The ids [`Pick::Other`] names: never issued, or not (or no longer) live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Other {
+    /// Seq 0: never issued.
+    Zero,
+    /// The SKU's version once lapsed holds are swept: the latest change
+    /// (a live hold, an ended one, or no hold at all).
+    Current,
+    /// One past that version: not issued yet.
+    Next,
+    /// Seq `u64::MAX`: not issued yet.
+    Max,
+}
+
+impl Pick {
+    /// The id this pick names now: `granted` is every id granted so far,
+    /// oldest first, and `version` the SKU's version once lapsed holds are
+    /// swept (`None`: undefined). A `Recent` or `Oldest` pick with nothing
+    /// granted yet names seq 0 of SKU 1.
+    pub fn resolve(self, granted: &[ReservationId], version: impl Fn(SkuId) -> Option<u64>) -> ReservationId {
+        let count = granted.len();
+        match self {
+            Pick::Nth(sku, 0) => ReservationId::new(sku, 0),
+            Pick::Nth(sku, nth) => granted
+                .iter()
+                .filter(|id| id.sku == sku)
+                .nth(usize::from(nth) - 1)
+                .copied()
+                .unwrap_or(ReservationId::new(sku, u64::MAX)),
+            Pick::Recent(_) | Pick::Oldest(_) if count == 0 => ReservationId::new(SKUS[0], 0),
+            Pick::Recent(back) => granted[count - 1 - usize::from(back) % count],
+            Pick::Oldest(index) => granted[usize::from(index) % count],
+            Pick::Other(sku, other) => {
+                let current = version(sku).unwrap_or(0);
+                ReservationId::new(
+                    sku,
+                    match other {
+                        Other::Zero => 0,
+                        Other::Current => current,
+                        Other::Next => current.saturating_add(1),
+                        Other::Max => u64::MAX,
+                    },
+                )
+            }
+        }
+    }
+}
+
+/// What a reservation step does to the reservation it picks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lifecycle {
+    /// `release`.
+    Release,
+    /// `commit` of this many units (`None`: all).
+    Commit(Option<u64>),
+    /// `extend` by this span.
+    Extend(Duration),
+}
+
 /// One step of a fuzzed script.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Step {
     /// Run a command on both ledgers at the current instant.
     Exec(Command),
+    /// Release, commit or extend the reservation the pick names when the
+    /// step runs (extensions: v2 and later).
+    Lifecycle(Pick, Lifecycle),
     /// Run a command whose `expected_version` is set, just before it runs,
     /// to the version its SKU is at once lapsed holds are swept, plus the
     /// offset (0: current; -1: stale; 1: ahead). v2 only.
     Conditional(Command, i8),
-    /// Compare `reservation(id)` (asked first: it may be the query that
-    /// finds the hold lapsed), then the SKU's availability and snapshot.
-    /// v2 only.
-    Query(ReservationId),
+    /// Compare `reservation(id)` for the id the pick names (asked first:
+    /// it may be the query that finds the hold lapsed), then that SKU's
+    /// availability and snapshot. v2 and later.
+    Query(Pick),
     /// Move the clock forward (saturating).
     Advance(u64),
     /// Set the clock to an instant (possibly backwards: expiry decisions
     /// must follow the clock, never crash).
     Set(u64),
     /// Send a command with idempotency key `key` (below [`KEYS`]): the
-    /// command of `step` (an `Exec` or a `Conditional`, resolved as those
-    /// are), or with `None` the last command sent with that key (nothing,
-    /// if none was). v3 only.
+    /// command of `step` (an `Exec`, `Lifecycle` or `Conditional`, resolved
+    /// as those are), or with `None` the last command sent with that key
+    /// (nothing, if none was). v3 and later.
     Keyed { key: usize, step: Option<Box<Step>> },
 }
 
@@ -114,8 +206,10 @@ struct Bytes<'a> {
     data: &'a [u8],
     /// Whether this is a v2 (or v3) script.
     v2: bool,
-    /// Whether this is a v3 script.
+    /// Whether this is a v3 (or v4) script.
     v3: bool,
+    /// Whether this is a v4 script.
+    v4: bool,
     /// The clock the steps decoded so far leave (the runner's starts at
     /// 0), so `expire_due` instants can be decoded relative to it.
     clock: u64,
@@ -156,9 +250,24 @@ impl Bytes<'_> {
         LotId(u64::from(self.byte() % 5))
     }
 
-    fn reservation(&mut self) -> ReservationId {
-        let sku = self.sku();
-        ReservationId { sku, seq: u64::from(self.byte() % 6) }
+    /// v1–v3: a *sku*, then `n = b % 6`: [`Pick::Nth`]. v4: tag `t`:
+    /// 0–191 → [`Pick::Recent`] `t % 16`; 192–223 → [`Pick::Oldest`]
+    /// `t - 192`; 224–255 → a *sku*, then [`Pick::Other`] by `t % 4`
+    /// (seq 0, the current version, the next one, `u64::MAX`).
+    fn reservation(&mut self) -> Pick {
+        if !self.v4 {
+            let sku = self.sku();
+            return Pick::Nth(sku, self.byte() % 6);
+        }
+        let tag = self.byte();
+        match tag {
+            0..=191 => Pick::Recent(tag % 16),
+            192..=223 => Pick::Oldest(tag - 192),
+            _ => {
+                let sku = self.sku();
+                Pick::Other(sku, [Other::Zero, Other::Current, Other::Next, Other::Max][usize::from(tag % 4)])
+            }
+        }
     }
 
     fn policy(&mut self) -> AllocationPolicy {
@@ -167,13 +276,17 @@ impl Bytes<'_> {
 
     /// A raw quantity: mostly small, sometimes at or past the bounds.
     fn quantity(&mut self) -> u64 {
+        /// Half the maximum, rounded up: one fits, two overflow a SKU's
+        /// inflow (2 × `HALF` = `MAX` + 1). These edges were 2^47 and
+        /// 2^47 + 1 while the maximum was 2^48 - 1: the same meaning.
+        const HALF: u64 = Quantity::MAX.get() / 2 + 1;
         const EDGES: [u64; 8] = [
             Quantity::MAX.get(),
             Quantity::MAX.get() - 1,
             Quantity::MAX.get() + 1,
             u64::MAX,
-            1 << 47,
-            (1 << 47) + 1,
+            HALF,
+            HALF + 1,
             i64::MAX as u64,
             1_000_000,
         ];
@@ -236,7 +349,7 @@ impl Bytes<'_> {
         match self.byte() % 4 {
             0 | 1 => None,
             2 => Some(LotAttributes::default()),
-            _ => Some(LotAttributes { supplier: Some("acme".into()), location: Some("A-1-3".into()) }),
+            _ => Some(LotAttributes::default().supplier("acme")),
         }
     }
 
@@ -256,7 +369,8 @@ impl Bytes<'_> {
         let fill = if self.byte() & 1 == 0 { FillMode::FillOrKill } else { FillMode::Partial };
         let policy = self.optional_policy();
         let min_shelf_life = self.shelf_life();
-        let mut request = AllocateRequest { fill, policy, min_shelf_life, ..AllocateRequest::new(sku, quantity) };
+        let mut request = AllocateRequest::new(sku, quantity).fill(fill).min_shelf_life(min_shelf_life);
+        request.policy = policy;
         if self.v2 {
             request.hold_for = self.hold_for();
             request.expected_version = self.expected_version();
@@ -316,11 +430,15 @@ impl Bytes<'_> {
                 let quantity = self.quantity();
                 let policy = self.optional_policy();
                 let min_shelf_life = self.shelf_life();
-                OrderLine { sku, quantity, policy, min_shelf_life }
+                let mut line = OrderLine::new(sku, quantity).min_shelf_life(min_shelf_life);
+                line.policy = policy;
+                line
             })
             .collect::<Vec<_>>();
         let lines = if count > 4 { vec![OrderLine::new(SKUS[0], 1); count] } else { lines };
-        OrderRequest { lines, hold_for: self.hold_for() }
+        let mut order = OrderRequest::new(lines);
+        order.hold_for = self.hold_for();
+        order
     }
 
     /// An instant for `expire_due`: usually the clock, or before it, or
@@ -360,11 +478,14 @@ impl Bytes<'_> {
         let received_at = self.optional_instant();
         let expires_at = self.optional_instant();
         let attributes = self.attributes();
-        Command::Receive { sku, lot: NewLot { id, quantity, received_at, expires_at, attributes } }
+        let mut lot = NewLot::new(id, quantity);
+        (lot.received_at, lot.expires_at, lot.attributes) = (received_at, expires_at, attributes);
+        Command::Receive { sku, lot }
     }
 
     fn step(&mut self) -> Step {
         let step = if self.v3 {
+            // v4 steps are v3's; only the reservation field differs.
             self.step_v3()
         } else if self.v2 {
             let op = self.byte();
@@ -394,10 +515,10 @@ impl Bytes<'_> {
             1 => Step::Exec(self.receive()),
             2 | 3 => Step::Exec(Command::Allocate(self.request())),
             4 => Step::Exec(Command::Take(self.request())),
-            5 => Step::Exec(Command::Release { reservation: self.reservation() }),
+            5 => Step::Lifecycle(self.reservation(), Lifecycle::Release),
             6 => {
-                let reservation = self.reservation();
-                Step::Exec(Command::Commit { reservation, quantity: self.optional_quantity() })
+                let pick = self.reservation();
+                Step::Lifecycle(pick, Lifecycle::Commit(self.optional_quantity()))
             }
             7 => Step::Exec(self.adjust()),
             8 => Step::Advance(self.millis()),
@@ -412,8 +533,8 @@ impl Bytes<'_> {
             base @ 0..=9 => self.step_base(base),
             10 => Step::Exec(Command::AllocateOrder(self.order())),
             11 => {
-                let reservation = self.reservation();
-                Step::Exec(Command::Extend { reservation, by: self.extension() })
+                let pick = self.reservation();
+                Step::Lifecycle(pick, Lifecycle::Extend(self.extension()))
             }
             12 => Step::Exec(Command::ExpireDue { now: self.sweep_instant() }),
             13 => {
@@ -458,12 +579,13 @@ impl Bytes<'_> {
 /// Decodes bytes into a script of at most [`MAX_STEPS`] steps. Every byte
 /// string decodes; missing bytes read as zero.
 pub fn decode_commands(data: &[u8]) -> Vec<Step> {
-    let (v2, v3, data) = match data.split_first() {
-        Some((first, rest)) if V2_MARKERS.contains(first) => (true, false, rest),
-        Some((first, rest)) if V3_MARKERS.contains(first) => (true, true, rest),
-        _ => (false, false, data),
+    let (v2, v3, v4, data) = match data.split_first() {
+        Some((first, rest)) if V2_MARKERS.contains(first) => (true, false, false, rest),
+        Some((first, rest)) if V3_MARKERS.contains(first) => (true, true, false, rest),
+        Some((first, rest)) if V4_MARKERS.contains(first) => (true, true, true, rest),
+        _ => (false, false, false, data),
     };
-    let mut bytes = Bytes { data, v2, v3, clock: 0 };
+    let mut bytes = Bytes { data, v2, v3, v4, clock: 0 };
     let mut steps = Vec::new();
     while !bytes.is_empty() && steps.len() < MAX_STEPS {
         steps.push(bytes.step());
@@ -497,6 +619,9 @@ struct Pair {
     /// The idempotency keys of keyed steps, and the last command sent with
     /// each.
     keys: Vec<(IdempotencyKey, Option<Command>)>,
+    /// Every reservation granted so far (allocations and order parts, a
+    /// replay adding nothing), oldest first: what a [`Pick`] names.
+    granted: Vec<ReservationId>,
 }
 
 impl Pair {
@@ -511,7 +636,7 @@ impl Pair {
             .expect("hold_max and the key window are not zero");
         let keys =
             (0..KEYS).map(|key| (IdempotencyKey::new(format!("key-{key}")).expect("a short key"), None)).collect();
-        Pair { clock, ledger, reference: ReferenceLedger::with_limits(hold_max, KEY_WINDOW), keys }
+        Pair { clock, ledger, reference: ReferenceLedger::with_limits(hold_max, KEY_WINDOW), keys, granted: Vec::new() }
     }
 
     /// The SKU through the sweeping query.
@@ -538,8 +663,32 @@ impl Pair {
         let real = self.ledger.execute(command);
         let model = self.reference.execute(command, now);
         assert_eq!(real, model, "step {step}: outcome differs from the reference at {now:?} for {command:?}");
+        if let Ok(outcome) = &real {
+            self.grant(outcome);
+        }
         self.check_after(step, command, before, real.is_ok());
         real
+    }
+
+    /// Adds the reservations `outcome` granted to [`Pair::granted`] (a
+    /// replayed outcome's are there already).
+    fn grant(&mut self, outcome: &Outcome) {
+        let ids: Vec<ReservationId> = match outcome {
+            Outcome::Allocated(allocation) => vec![allocation.reservation],
+            Outcome::OrderAllocated(placed) => placed.allocations.iter().map(|part| part.reservation).collect(),
+            _ => return,
+        };
+        for id in ids {
+            if !self.granted.contains(&id) {
+                self.granted.push(id);
+            }
+        }
+    }
+
+    /// The id `pick` names now.
+    fn pick(&self, pick: Pick) -> ReservationId {
+        let now = self.clock.now();
+        pick.resolve(&self.granted, |sku| self.reference.version_at(sku, now))
     }
 
     /// Runs one command with key number `key` on both, checks they agree
@@ -557,6 +706,9 @@ impl Pair {
             real, model,
             "step {step}: keyed ({key}) outcome differs from the reference at {now:?} for {command:?}"
         );
+        if let Ok(keyed) = &real {
+            self.grant(&keyed.outcome);
+        }
         let succeeded = matches!(real, Ok(Keyed { replay: false, .. }));
         self.check_after(step, command, before, succeeded);
         real
@@ -589,8 +741,10 @@ impl Pair {
         assert!(audit.is_clean(), "step {step}: audit after {command:?}: {audit:?}");
     }
 
-    /// `reservation(id)` first, then the SKU's availability and snapshot.
-    fn query(&self, step: usize, id: ReservationId) {
+    /// `reservation(id)` for the id `pick` names first, then the SKU's
+    /// availability and snapshot.
+    fn query(&self, step: usize, pick: Pick) {
+        let id = self.pick(pick);
         let now = self.clock.now();
         assert_eq!(self.ledger.reservation(id), self.reference.reservation(id, now), "step {step}: query of {id:?}");
         for shelf_life in [Duration::ZERO, Duration::from_millis(100)] {
@@ -633,7 +787,7 @@ pub fn run_script(steps: &[Step]) {
     }
     for (index, step) in steps.iter().enumerate() {
         match step {
-            Step::Exec(_) | Step::Conditional(..) => {
+            Step::Exec(_) | Step::Lifecycle(..) | Step::Conditional(..) => {
                 let command = pair.resolve(step).expect("a command step");
                 let _ = pair.exec(index + 1, &command);
             }
@@ -655,12 +809,21 @@ pub fn run_script(steps: &[Step]) {
 }
 
 impl Pair {
-    /// The command an `Exec` or `Conditional` step sends now (`None` for
-    /// other steps): a conditional command's expected version is the
+    /// The command an `Exec`, `Lifecycle` or `Conditional` step sends now
+    /// (`None` for other steps): a picked reservation is resolved from the
+    /// ids granted so far; a conditional command's expected version is the
     /// version its SKU is at once lapsed holds are swept, plus the offset.
     fn resolve(&self, step: &Step) -> Option<Command> {
         match step {
             Step::Exec(command) => Some(command.clone()),
+            Step::Lifecycle(pick, lifecycle) => {
+                let reservation = self.pick(*pick);
+                Some(match *lifecycle {
+                    Lifecycle::Release => Command::Release { reservation },
+                    Lifecycle::Commit(quantity) => Command::Commit { reservation, quantity },
+                    Lifecycle::Extend(by) => Command::Extend { reservation, by },
+                })
+            }
             Step::Conditional(command, offset) => {
                 let mut command = command.clone();
                 if let Some(sku) = command.sku() {
@@ -693,24 +856,29 @@ where
 
 /// Both ledgers (default hold maximum, a day) with `sku` defined and some
 /// state on it: two lots (one expiring at 100 ms), a live reservation
-/// without a deadline (seq 1), an ended one (seq 2), a live one with a
-/// deadline at 1,000 ms (seq 3) and one whose deadline (60 ms) has passed
-/// but that nothing has swept yet (seq 4). Time is 70 ms.
+/// without a deadline, an ended one, a live one with a deadline at 1,000
+/// ms and one whose deadline (60 ms) has passed but that nothing has swept
+/// yet, granted in that order (seqs 3, 4, 6 and 7: each the version its
+/// allocation produced; version 5 is the commit that ended seq 4). Time is
+/// 70 ms.
 fn stocked(sku: SkuId) -> Pair {
     let mut pair = Pair::new(Timestamp(50), LedgerBuilder::HOLD_MAX_DEFAULT);
     let setup = [
-        Command::DefineSku { sku, policy: AllocationPolicy::Fefo },
-        Command::Receive { sku, lot: NewLot::new(LotId(1), 10).expires_at(Timestamp(100)) },
-        Command::Receive { sku, lot: NewLot::new(LotId(2), 20) },
-        Command::Allocate(AllocateRequest::new(sku, 12)),
-        Command::Allocate(AllocateRequest::new(sku, 3)),
-        Command::Commit { reservation: ReservationId { sku, seq: 2 }, quantity: None },
-        Command::Allocate(AllocateRequest::new(sku, 2).hold_for(Duration::from_millis(950))),
-        Command::Allocate(AllocateRequest::new(sku, 4).hold_for(Duration::from_millis(10))),
+        Step::Exec(Command::DefineSku { sku, policy: AllocationPolicy::Fefo }),
+        Step::Exec(Command::Receive { sku, lot: NewLot::new(LotId(1), 10).expires_at(Timestamp(100)) }),
+        Step::Exec(Command::Receive { sku, lot: NewLot::new(LotId(2), 20) }),
+        Step::Exec(Command::Allocate(AllocateRequest::new(sku, 12))),
+        Step::Exec(Command::Allocate(AllocateRequest::new(sku, 3))),
+        // The reservation just granted: the second on this SKU.
+        Step::Lifecycle(Pick::Nth(sku, 2), Lifecycle::Commit(None)),
+        Step::Exec(Command::Allocate(AllocateRequest::new(sku, 2).hold_for(Duration::from_millis(950)))),
+        Step::Exec(Command::Allocate(AllocateRequest::new(sku, 4).hold_for(Duration::from_millis(10)))),
     ];
-    for command in &setup {
-        pair.exec(0, command).unwrap_or_else(|error| panic!("setup {command:?}: {error}"));
+    for step in &setup {
+        let command = pair.resolve(step).expect("a command step");
+        pair.exec(0, &command).unwrap_or_else(|error| panic!("setup {command:?}: {error}"));
     }
+    assert_eq!(pair.granted.len(), 4, "the setup grants four reservations");
     pair.clock.set(Timestamp(70));
     pair
 }

@@ -22,14 +22,26 @@ use std::time::Duration;
 use stockroom::{
     AdjustError, Adjusted, AdjustmentReason, AllocateError, AllocateRequest, Allocation, AllocationPolicy, Command,
     CommandError, CommitError, Committed, DefineError, ExpireError, ExpiryReport, ExtendError, Extended, FillMode,
-    IdempotencyKey, KeyWindow, Keyed, KeyedError, Lapsed, LedgerBuilder, Line, LotAttributes, LotId, LotQuantities,
-    LotSnapshot, LowStockSet, NewLot, OrderAllocation, OrderError, OrderRequest, Outcome, Quantity, QueryError,
-    ReceiveError, Received, ReleaseError, Released, Reservation, ReservationId, Sale, Shortfall, SkuDefined, SkuId,
-    SnapshotData, Swept, ThresholdError, Timestamp,
+    IdempotencyKey, KeyWindow, Keyed, KeyedError, Lapsed, LedgerBuilder, Line, LocationId, LotAttribute, LotAttributes,
+    LotId, LotQuantities, LotSnapshot, LowStockSet, NewLot, OrderAllocation, OrderError, OrderId, OrderRequest,
+    Outcome, Quantity, QueryError, ReceiveError, Received, ReleaseError, Released, Reservation, ReservationId, Sale,
+    Shortfall, SkuDefined, SkuId, SnapshotData, Swept, ThresholdError, Timestamp,
 };
 
 /// The largest quantity, as a plain number.
 const MAX: u64 = Quantity::MAX.get();
+
+/// A lot's (or a SKU's) counters from plain numbers the reference has
+/// already bounded.
+fn quantities(received: u64, adjusted: i64, available: u64, held: u64, committed: u64) -> LotQuantities {
+    let mut quantities = LotQuantities::default();
+    quantities.received = q(received);
+    quantities.adjusted = adjusted;
+    quantities.available = q(available);
+    quantities.held = q(held);
+    quantities.committed = q(committed);
+    quantities
+}
 
 /// Turns a plain number the reference has already bounded into a `Quantity`.
 fn q(value: u64) -> Quantity {
@@ -66,6 +78,7 @@ struct RefLot {
     received_at: Timestamp,
     expires_at: Option<Timestamp>,
     attributes: Option<LotAttributes>,
+    location: Option<LocationId>,
     received: u64,
     adjusted: i64,
     available: u64,
@@ -74,14 +87,16 @@ struct RefLot {
 }
 
 impl RefLot {
-    fn quantities(&self) -> LotQuantities {
-        LotQuantities {
-            received: q(self.received),
-            adjusted: self.adjusted,
-            available: q(self.available),
-            held: q(self.held),
-            committed: q(self.committed),
+    /// Its counters at instant `at` (`None`: nothing counted as expired):
+    /// a lot past its expiry shows its free units as expired, not
+    /// available.
+    fn quantities(&self, at: Option<Timestamp>) -> LotQuantities {
+        let mut quantities = quantities(self.received, self.adjusted, self.available, self.held, self.committed);
+        if at.is_some_and(|at| self.expires_at.is_some_and(|expiry| expiry <= at)) {
+            quantities.expired = quantities.available;
+            quantities.available = Quantity::ZERO;
         }
+        quantities
     }
 
     /// Eligible at `now` with `shelf_life`: no expiry, or expiry strictly
@@ -93,14 +108,12 @@ impl RefLot {
         }
     }
 
-    fn snapshot(&self) -> LotSnapshot {
-        LotSnapshot {
-            id: self.id,
-            received_at: self.received_at,
-            expires_at: self.expires_at,
-            attributes: self.attributes.clone().map(Arc::new),
-            quantities: self.quantities(),
-        }
+    fn snapshot(&self, at: Option<Timestamp>) -> LotSnapshot {
+        let attributes = self.attributes.clone().map(Arc::new);
+        let quantities = self.quantities(at);
+        let mut snapshot = LotSnapshot::new(self.id, self.received_at, self.expires_at, attributes, quantities);
+        snapshot.location = self.location;
+        snapshot
     }
 }
 
@@ -115,6 +128,10 @@ struct RefHold {
     /// Its allocation instant plus the ledger's `hold_max`: the latest an
     /// extension may move the deadline to.
     latest: Timestamp,
+    /// The host's tag (0: none).
+    tag: u64,
+    /// The order it is a part of (0: none).
+    order: u64,
 }
 
 impl RefHold {
@@ -140,13 +157,10 @@ impl RefHold {
     }
 
     fn public(&self, id: ReservationId) -> Reservation {
-        Reservation {
-            id,
-            lines: self.public_lines(),
-            granted: q(self.granted),
-            shorted: q(self.shorted),
-            deadline: self.deadline,
-        }
+        let mut reservation =
+            Reservation::new(id, self.public_lines(), q(self.granted), q(self.shorted), self.deadline);
+        reservation.tag = self.tag;
+        reservation
     }
 }
 
@@ -159,8 +173,6 @@ struct RefSku {
     lots: Vec<RefLot>,
     /// Live holds by seq.
     holds: BTreeMap<u64, RefHold>,
-    /// How many reservations this SKU has issued (seqs 1..=issued).
-    issued: u64,
     /// Receipts plus positive adjustments.
     inflow: u64,
     /// The low-stock threshold.
@@ -190,6 +202,7 @@ impl RefSku {
                     (expiry, lot.received_at.as_millis(), lot.arrival)
                 }
                 AllocationPolicy::Fifo => (u128::from(lot.received_at.as_millis()), 0, lot.arrival),
+                other => unimplemented!("the reference knows FEFO and FIFO, not {other:?}"),
             }
         });
         indices
@@ -199,32 +212,22 @@ impl RefSku {
         self.lots.iter().position(|l| l.id == lot)
     }
 
-    fn data(&self) -> SnapshotData {
-        let lots: Vec<LotSnapshot> = self.order(self.policy).into_iter().map(|i| self.lots[i].snapshot()).collect();
-        let mut totals = (0u64, 0i64, 0u64, 0u64, 0u64);
+    /// The SKU as a snapshot read at `at` shows it.
+    fn data(&self, at: Option<Timestamp>) -> SnapshotData {
+        let lots: Vec<LotSnapshot> = self.order(self.policy).into_iter().map(|i| self.lots[i].snapshot(at)).collect();
+        let mut totals = LotQuantities::default();
         for lot in &self.lots {
-            totals.0 += lot.received;
-            totals.1 += lot.adjusted;
-            totals.2 += lot.available;
-            totals.3 += lot.held;
-            totals.4 += lot.committed;
+            let lot = lot.quantities(at);
+            totals.received = q(totals.received.get() + lot.received.get());
+            totals.adjusted += lot.adjusted;
+            totals.available = q(totals.available.get() + lot.available.get());
+            totals.expired = q(totals.expired.get() + lot.expired.get());
+            totals.held = q(totals.held.get() + lot.held.get());
+            totals.committed = q(totals.committed.get() + lot.committed.get());
         }
         let reservations =
-            self.holds.iter().map(|(&seq, hold)| hold.public(ReservationId { sku: self.sku, seq })).collect();
-        SnapshotData {
-            sku: self.sku,
-            version: self.version,
-            policy: self.policy,
-            lots,
-            reservations,
-            totals: LotQuantities {
-                received: q(totals.0),
-                adjusted: totals.1,
-                available: q(totals.2),
-                held: q(totals.3),
-                committed: q(totals.4),
-            },
-        }
+            self.holds.iter().map(|(&seq, hold)| hold.public(ReservationId::new(self.sku, seq))).collect();
+        SnapshotData { sku: self.sku, version: self.version, policy: self.policy, lots, reservations, totals }
     }
 
     /// A policy walk over `available` (units per lot index, so that an
@@ -279,11 +282,8 @@ impl RefSku {
                 self.lots[i].held -= units;
                 self.lots[i].available += units;
             }
-            lapsed.push(Lapsed {
-                reservation: ReservationId { sku: self.sku, seq },
-                deadline: hold.deadline.expect("only holds with a deadline lapse"),
-                lines: hold.public_lines(),
-            });
+            let deadline = hold.deadline.expect("only holds with a deadline lapse");
+            lapsed.push(Lapsed::new(ReservationId::new(self.sku, seq), deadline, hold.public_lines()));
         }
         let mut expired_lots = Vec::new();
         if lots {
@@ -302,12 +302,14 @@ impl RefSku {
             self.lots_checked_until = Some(self.lots_checked_until.map_or(now, |checked| checked.max(now)));
         }
         self.version += 1;
-        Some(Swept { sku: self.sku, at: now, lapsed, expired_lots, version: self.version })
+        Some(Swept::new(self.sku, now, lapsed, expired_lots, self.version))
     }
 
     /// The state of reservation `seq` after a sweep that reported `swept`.
     fn lookup(&self, seq: u64, swept: &Option<Swept>) -> Result<&RefHold, NotLive> {
-        if seq == 0 || seq > self.issued {
+        // Seqs are versions: one past the SKU's version was never issued;
+        // any other that names no live hold has ended (or was never a hold).
+        if seq == 0 || seq > self.version {
             return Err(NotLive::Unknown);
         }
         if let Some(hold) = self.holds.get(&seq) {
@@ -348,6 +350,9 @@ struct State {
     skus: BTreeMap<SkuId, RefSku>,
     hold_max: Duration,
     keys: Keys,
+    /// The last order id handed out (ids count from 1, one per order that
+    /// passed validation, refused for stock or not).
+    last_order: u64,
 }
 
 /// Drops from the front of the record order per record, at most (the
@@ -461,7 +466,7 @@ impl ReferenceLedger {
     /// remembers idempotency keys as `keys` says.
     pub fn with_limits(hold_max: Duration, keys: KeyWindow) -> Self {
         let keys = Keys { window: keys, records: HashMap::new(), order: VecDeque::new(), made: 0 };
-        ReferenceLedger { state: Mutex::new(State { skus: BTreeMap::new(), hold_max, keys }) }
+        ReferenceLedger { state: Mutex::new(State { skus: BTreeMap::new(), hold_max, keys, last_order: 0 }) }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -491,6 +496,11 @@ impl ReferenceLedger {
             Command::SetLowStock { sku, threshold } => {
                 Outcome::LowStockSet(set_low_stock(state, *sku, *threshold, now)?)
             }
+            Command::CommitOrder { .. }
+            | Command::ReleaseOrder { .. }
+            | Command::ExtendOrder { .. }
+            | Command::DefineKit { .. } => panic!("the reference does not model order commands yet: {command:?}"),
+            other => unimplemented!("the reference does not know {other}"),
         })
     }
 
@@ -530,7 +540,7 @@ impl ReferenceLedger {
             }
         };
         match result {
-            Ok(outcome) => Ok(Keyed { outcome, replay }),
+            Ok(outcome) => Ok(Keyed::new(outcome, replay)),
             Err(error) => Err(KeyedError::Refused { error, replay }),
         }
     }
@@ -541,13 +551,13 @@ impl ReferenceLedger {
         let mut state = self.lock();
         let entry = state.skus.get_mut(&sku)?;
         entry.sweep(now, false);
-        Some(entry.data())
+        Some(entry.data(Some(now)))
     }
 
     /// The SKU's state as it stands, with no sweep (lapsed holds still
     /// listed), or `None` if it is not defined.
     pub fn peek(&self, sku: SkuId) -> Option<SnapshotData> {
-        self.lock().skus.get(&sku).map(RefSku::data)
+        self.lock().skus.get(&sku).map(|entry| entry.data(None))
     }
 
     /// The version an operation on `sku` at `now` finds once its own sweep
@@ -603,13 +613,12 @@ fn define(state: &mut State, sku: SkuId, policy: AllocationPolicy) -> Result<Sku
         policy,
         lots: Vec::new(),
         holds: BTreeMap::new(),
-        issued: 0,
         inflow: 0,
         low_stock: None,
         lots_checked_until: None,
     };
     state.skus.insert(sku, fresh);
-    Ok(SkuDefined { sku, version: 0 })
+    Ok(SkuDefined::new(sku, 0))
 }
 
 fn receive(state: &mut State, sku: SkuId, lot: &NewLot, now: Timestamp) -> Result<Received, ReceiveError> {
@@ -620,6 +629,13 @@ fn receive(state: &mut State, sku: SkuId, lot: &NewLot, now: Timestamp) -> Resul
             ReceiveError::QuantityTooLarge { sku, lot: lot.id, quantity: lot.quantity }
         }
     })?;
+    // The page: a supplier longer than `LotAttributes::SUPPLIER_LEN_MAX`
+    // bytes is refused, after the quantity and before the lookup.
+    let supplier = lot.attributes.as_ref().and_then(|attributes| attributes.supplier.as_deref()).map_or(0, str::len);
+    if supplier > LotAttributes::SUPPLIER_LEN_MAX {
+        let (field, max) = (LotAttribute::Supplier, LotAttributes::SUPPLIER_LEN_MAX);
+        return Err(ReceiveError::AttributeTooLong { sku, lot: lot.id, field, len: supplier, max });
+    }
     let entry = state.skus.get_mut(&sku).ok_or(ReceiveError::UnknownSku { sku })?;
     entry.sweep(now, false);
     if entry.index_of(lot.id).is_some() {
@@ -636,6 +652,7 @@ fn receive(state: &mut State, sku: SkuId, lot: &NewLot, now: Timestamp) -> Resul
         received_at,
         expires_at: lot.expires_at,
         attributes: lot.attributes.clone(),
+        location: lot.location,
         received: units,
         adjusted: 0,
         available: units,
@@ -643,7 +660,7 @@ fn receive(state: &mut State, sku: SkuId, lot: &NewLot, now: Timestamp) -> Resul
         committed: 0,
     });
     entry.version += 1;
-    Ok(Received { sku, lot: lot.id, received_at, version: entry.version })
+    Ok(Received::new(sku, lot.id, received_at, entry.version))
 }
 
 /// A hold duration checked against `hold_max`: `Err(None)` for under one
@@ -699,8 +716,12 @@ fn hold(
     duration: Option<Duration>,
     hold_max: Duration,
     now: Timestamp,
+    tag: u64,
+    order: u64,
 ) -> Allocation {
     let mut hold = RefHold {
+        tag,
+        order,
         lines: Vec::new(),
         granted: 0,
         shorted: 0,
@@ -714,13 +735,15 @@ fn hold(
         hold.add(lot.id, units);
         hold.granted += units;
     }
-    entry.issued += 1;
-    let seq = entry.issued;
+    // A reservation's seq is the version its allocation produced.
+    entry.version += 1;
+    let seq = entry.version;
     let lines = hold.public_lines();
     let deadline = hold.deadline;
     entry.holds.insert(seq, hold);
-    entry.version += 1;
-    Allocation { reservation: ReservationId { sku: entry.sku, seq }, lines, deadline, version: entry.version }
+    let mut allocation = Allocation::new(ReservationId::new(entry.sku, seq), lines, deadline, entry.version);
+    allocation.tag = tag;
+    allocation
 }
 
 fn allocate(state: &mut State, request: &AllocateRequest, now: Timestamp) -> Result<Allocation, AllocateError> {
@@ -733,7 +756,7 @@ fn allocate(state: &mut State, request: &AllocateRequest, now: Timestamp) -> Res
     let plan = plan(state, request, now)?;
     let hold_max = state.hold_max;
     let entry = state.skus.get_mut(&sku).expect("plan checked the SKU");
-    Ok(hold(entry, &plan, duration, hold_max, now))
+    Ok(hold(entry, &plan, duration, hold_max, now, request.tag, 0))
 }
 
 fn take(state: &mut State, request: &AllocateRequest, now: Timestamp) -> Result<Sale, AllocateError> {
@@ -748,13 +771,25 @@ fn take(state: &mut State, request: &AllocateRequest, now: Timestamp) -> Result<
         lines.push(Line { lot: lot.id, quantity: q(units) });
     }
     entry.version += 1;
-    Ok(Sale { sku: request.sku, lines, version: entry.version })
+    Ok(Sale::new(request.sku, lines, entry.version))
 }
 
 fn release(state: &mut State, id: ReservationId, now: Timestamp) -> Result<Released, ReleaseError> {
+    release_as(state, id, 0, now)
+}
+
+/// [`release`] on behalf of order `as_order` (0: the caller itself).
+fn release_as(state: &mut State, id: ReservationId, as_order: u64, now: Timestamp) -> Result<Released, ReleaseError> {
     let entry = state.skus.get_mut(&id.sku).ok_or(ReleaseError::UnknownSku { id })?;
     let swept = entry.sweep(now, false);
     let lines = match entry.lookup(id.seq, &swept) {
+        Ok(hold) if hold.order != as_order => {
+            return Err(if as_order == 0 {
+                ReleaseError::OrderPart { id, order: OrderId(hold.order) }
+            } else {
+                ReleaseError::UnknownReservation { id }
+            });
+        }
         Ok(hold) => hold.public_lines(),
         Err(NotLive::Unknown) => return Err(ReleaseError::UnknownReservation { id }),
         Err(NotLive::Ended) => return Err(ReleaseError::Ended { id }),
@@ -762,7 +797,7 @@ fn release(state: &mut State, id: ReservationId, now: Timestamp) -> Result<Relea
     };
     entry.end(id.seq, 0);
     entry.version += 1;
-    Ok(Released { reservation: id, lines, version: entry.version })
+    Ok(Released::new(id, lines, entry.version))
 }
 
 fn commit(
@@ -780,6 +815,7 @@ fn commit(
     let entry = state.skus.get_mut(&id.sku).ok_or(CommitError::UnknownSku { id })?;
     let swept = entry.sweep(now, false);
     let held = match entry.lookup(id.seq, &swept) {
+        Ok(hold) if hold.order != 0 => return Err(CommitError::OrderPart { id, order: OrderId(hold.order) }),
         Ok(hold) => hold.held(),
         Err(NotLive::Unknown) => return Err(CommitError::UnknownReservation { id }),
         Err(NotLive::Ended) => return Err(CommitError::Ended { id }),
@@ -791,7 +827,7 @@ fn commit(
     }
     let (committed, returned) = entry.end(id.seq, remaining);
     entry.version += 1;
-    Ok(Committed { reservation: id, committed, returned, version: entry.version })
+    Ok(Committed::new(id, committed, returned, entry.version))
 }
 
 fn extend(state: &mut State, id: ReservationId, by: Duration, now: Timestamp) -> Result<Extended, ExtendError> {
@@ -801,6 +837,7 @@ fn extend(state: &mut State, id: ReservationId, by: Duration, now: Timestamp) ->
     let entry = state.skus.get_mut(&id.sku).ok_or(ExtendError::UnknownSku { id })?;
     let swept = entry.sweep(now, false);
     let (deadline, latest) = match entry.lookup(id.seq, &swept) {
+        Ok(hold) if hold.order != 0 => return Err(ExtendError::OrderPart { id, order: OrderId(hold.order) }),
         Ok(hold) => (hold.deadline, hold.latest),
         Err(NotLive::Unknown) => return Err(ExtendError::UnknownReservation { id }),
         Err(NotLive::Ended) => return Err(ExtendError::Ended { id }),
@@ -813,7 +850,7 @@ fn extend(state: &mut State, id: ReservationId, by: Duration, now: Timestamp) ->
     }
     entry.holds.get_mut(&id.seq).expect("looked up above").deadline = Some(requested);
     entry.version += 1;
-    Ok(Extended { reservation: id, deadline: requested, version: entry.version })
+    Ok(Extended::new(id, requested, entry.version))
 }
 
 fn adjust(
@@ -881,18 +918,13 @@ fn adjust(
                 resourced.push(Line { lot: lot_id, quantity: q(units) });
             }
             entry.holds.get_mut(&seq).expect("listed above").shorted += uncovered;
-            shortfalls.push(Shortfall {
-                reservation: ReservationId { sku, seq },
-                quantity: q(taken),
-                resourced,
-                shorted: q(uncovered),
-            });
+            shortfalls.push(Shortfall::new(ReservationId::new(sku, seq), q(taken), resourced, q(uncovered)));
         }
         assert_eq!(rest, 0, "reference: the holds on a lot add up to its held units");
     }
     entry.lots[i].adjusted += delta;
     entry.version += 1;
-    Ok(Adjusted { sku, lot, delta, reason, quantities: entry.lots[i].quantities(), shortfalls, version: entry.version })
+    Ok(Adjusted::new(sku, lot, delta, reason, entry.lots[i].quantities(None), shortfalls, entry.version))
 }
 
 fn set_low_stock(
@@ -910,7 +942,7 @@ fn set_low_stock(
     entry.sweep(now, false);
     entry.low_stock = threshold;
     entry.version += 1;
-    Ok(LowStockSet { sku, threshold: threshold.map(q), version: entry.version })
+    Ok(LowStockSet::new(sku, threshold.map(q), entry.version))
 }
 
 fn allocate_order(state: &mut State, order: &OrderRequest, now: Timestamp) -> Result<OrderAllocation, OrderError> {
@@ -939,6 +971,8 @@ fn allocate_order(state: &mut State, order: &OrderRequest, now: Timestamp) -> Re
         groups.entry(line.sku).or_default().push(index);
     }
     let hold_max = state.hold_max;
+    state.last_order += 1;
+    let order_id = OrderId(state.last_order);
     let mut made: Vec<Allocation> = Vec::new();
     for (sku, indices) in groups {
         let entry = state.skus.get_mut(&sku).expect("checked above");
@@ -966,13 +1000,13 @@ fn allocate_order(state: &mut State, order: &OrderRequest, now: Timestamp) -> Re
             // (A hold made with a deadline of `now` itself, from a sub-millisecond
             // duration, has lapsed already: its release sweeps it instead.)
             for allocation in made.iter().rev() {
-                let _ = release(state, allocation.reservation, now);
+                let _ = release_as(state, allocation.reservation, order_id.0, now);
             }
             return Err(error);
         }
-        made.push(hold(entry, &plan, duration, hold_max, now));
+        made.push(hold(entry, &plan, duration, hold_max, now, order.tag, order_id.0));
     }
-    Ok(OrderAllocation { allocations: made })
+    Ok(OrderAllocation::new(order_id, made))
 }
 
 fn expire_due(state: &mut State, at: Timestamp, clock: Timestamp) -> Result<ExpiryReport, ExpireError> {
@@ -980,7 +1014,7 @@ fn expire_due(state: &mut State, at: Timestamp, clock: Timestamp) -> Result<Expi
         return Err(ExpireError::InFuture { now: at, clock });
     }
     let swept = state.skus.values_mut().filter_map(|entry| entry.sweep(at, true)).collect();
-    Ok(ExpiryReport { swept })
+    Ok(ExpiryReport::new(swept))
 }
 
 /// The SKUs a command operates on, each swept first when it runs: every
