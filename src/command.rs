@@ -19,6 +19,7 @@ use crate::display::{Count, List, Span};
 use crate::ids::{LocationId, LotId, OrderId, ReservationId, SkuId};
 use crate::kits::{KitComponent, KitDefined};
 use crate::lot::{AdjustmentReason, LotDetails, NewLot};
+use crate::low_stock::LowStock;
 use crate::orders::{OrderCommitted, OrderExtended, OrderReleased};
 use crate::outcome::total;
 use crate::outcome::{
@@ -336,12 +337,12 @@ pub enum Command {
         /// The instant to sweep at (not later than the ledger's clock).
         now: Timestamp,
     },
-    /// [`Ledger::set_low_stock`](crate::Ledger::set_low_stock).
+    /// [`Ledger::set_low_stock_rule`](crate::Ledger::set_low_stock_rule).
     SetLowStock {
         /// The SKU.
         sku: SkuId,
-        /// The threshold; `None` clears it.
-        threshold: Option<u64>,
+        /// The rule; `None` clears it.
+        rule: Option<LowStock>,
     },
     /// [`Ledger::commit_order`](crate::Ledger::commit_order).
     CommitOrder {
@@ -470,8 +471,8 @@ impl Command {
                 ("into", a.into == b.into),
                 ("source", a.source == b.source),
             ]),
-            (Command::SetLowStock { sku: a, threshold: p }, Command::SetLowStock { sku: b, threshold: q }) => {
-                first(&[("sku", a == b), ("threshold", p == q)])
+            (Command::SetLowStock { sku: a, rule: p }, Command::SetLowStock { sku: b, rule: q }) => {
+                first(&[("sku", a == b), ("rule", p == q)])
             }
             _ => Some("command"),
         };
@@ -659,10 +660,8 @@ impl fmt::Display for Command {
             Command::AllocateOrder(order) => write!(f, "allocate an order of {order}"),
             Command::Extend { reservation, by } => write!(f, "extend {reservation} by {}", Span(*by)),
             Command::ExpireDue { now } => write!(f, "expire due at {now}"),
-            Command::SetLowStock { sku, threshold: Some(threshold) } => {
-                write!(f, "set the low-stock threshold of {sku} to {threshold}")
-            }
-            Command::SetLowStock { sku, threshold: None } => write!(f, "clear the low-stock threshold of {sku}"),
+            Command::SetLowStock { sku, rule: Some(rule) } => write!(f, "set low stock of {sku} to {rule}"),
+            Command::SetLowStock { sku, rule: None } => write!(f, "clear the low-stock rule of {sku}"),
             Command::CommitOrder { order } => write!(f, "commit {order}"),
             Command::ReleaseOrder { order } => write!(f, "release {order}"),
             Command::ExtendOrder { order, by } => write!(f, "extend {order} by {}", Span(*by)),
@@ -770,7 +769,7 @@ mod tests {
             ),
             (Command::Extend { reservation: id, by: Duration::from_secs(60) }, "extend res:1/3 by 1min"),
             (Command::ExpireDue { now: Timestamp(1_000) }, "expire due at 1000ms"),
-            (Command::SetLowStock { sku: SKU, threshold: Some(10) }, "set the low-stock threshold of sku:1 to 10"),
+            (Command::SetLowStock { sku: SKU, rule: Some(LowStock::new(10)) }, "set low stock of sku:1 to at or below 10 available"),
             (Command::CommitOrder { order: OrderId(7) }, "commit order:7"),
             (Command::ReleaseOrder { order: OrderId(7) }, "release order:7"),
             (Command::ExtendOrder { order: OrderId(7), by: Duration::from_secs(120) }, "extend order:7 by 2min"),
@@ -824,8 +823,8 @@ mod tests {
         let id = ReservationId::new(SKU, 3);
         assert_eq!(Command::Commit { reservation: id, quantity: None }.to_string(), "commit res:1/3");
         assert_eq!(
-            Command::SetLowStock { sku: SKU, threshold: None }.to_string(),
-            "clear the low-stock threshold of sku:1"
+            Command::SetLowStock { sku: SKU, rule: None }.to_string(),
+            "clear the low-stock rule of sku:1"
         );
         let grow = Command::Adjust {
             sku: SKU,

@@ -635,8 +635,8 @@ pub enum OrderError {
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub enum ThresholdError {
-    /// A threshold larger than [`Quantity::MAX`].
-    #[error("{sku}: threshold {threshold} exceeds the maximum")]
+    /// A low-stock threshold or margin larger than [`Quantity::MAX`].
+    #[error("{sku}: threshold or margin {threshold} exceeds the maximum")]
     TooLarge {
         /// The SKU.
         sku: SkuId,

@@ -27,6 +27,7 @@ use crate::error::{
 };
 #[cfg(doc)]
 use crate::events::Delivery;
+use crate::low_stock::LowStock;
 use crate::events::hub::EventHub;
 use crate::events::{Change, Event, Notice, Subscription};
 use crate::idempotency::{Claimed, IdempotencyKey, KeyStore, KeyWindow};
@@ -738,22 +739,37 @@ impl Ledger {
         .tallied(probe)
     }
 
-    /// Sets (or with `None` clears) a SKU's low-stock threshold: a
-    /// [`Notice::LowStock`] fires when its available units fall from above
-    /// the threshold to at or below it.
+    /// Sets (or with `None` clears) a SKU's low-stock threshold on
+    /// available units, re-armed as soon as stock is above it again:
+    /// `set_low_stock_rule(sku, threshold.map(LowStock::new))`.
     pub fn set_low_stock(&self, sku: SkuId, threshold: Option<u64>) -> Result<LowStockSet, ThresholdError> {
+        self.set_low_stock_rule(sku, threshold.map(LowStock::new))
+    }
+
+    /// Sets (or with `None` clears) a SKU's low-stock rule. With events on,
+    /// a [`Notice::LowStock`] fires on the version that takes the stock the
+    /// rule counts (available units, or on hand: see [`LowStockBasis`](crate::LowStockBasis)) to
+    /// or below its threshold while the rule is armed; it re-arms only on a
+    /// version that leaves stock above threshold + margin. Setting a rule
+    /// fires nothing; it starts armed when stock is above the threshold.
+    ///
+    /// # Errors
+    ///
+    /// [`ThresholdError::TooLarge`] for a threshold or margin above
+    /// [`Quantity::MAX`] (nothing changes); `UnknownSku`; `Contended`.
+    pub fn set_low_stock_rule(&self, sku: SkuId, rule: Option<LowStock>) -> Result<LowStockSet, ThresholdError> {
         let probe = self.metrics.probe(CommandKind::SetLowStock, trace::command_span!("set_low_stock", sku = sku.0));
-        let threshold = match threshold.map(Quantity::new) {
-            None => None,
-            Some(Ok(threshold)) => Some(threshold),
-            Some(Err(_)) => {
-                return Err(ThresholdError::TooLarge { sku, threshold: threshold.unwrap_or_default() }).tallied(probe);
+        if let Some(rule) = rule {
+            for value in [rule.threshold, rule.margin] {
+                if Quantity::new(value).is_err() {
+                    return Err(ThresholdError::TooLarge { sku, threshold: value }).tallied(probe);
+                }
             }
-        };
+        }
         let moment = self.moment();
         self.on(sku, &moment, Err(ThresholdError::UnknownSku { sku }), |cell, ctx| {
             let mut landed = self.on_landed(sku, |set: &LowStockSet| Change::LowStockSet(set.clone()), None);
-            cell.set_low_stock(ctx, threshold, &mut landed)
+            cell.set_low_stock(ctx, rule, &mut landed)
         })
         .tallied(probe)
     }
@@ -824,7 +840,7 @@ impl Ledger {
             Command::AllocateOrder(order) => Outcome::OrderAllocated(self.allocate_order(order)?),
             Command::Extend { reservation, by } => Outcome::Extended(self.extend(*reservation, *by)?),
             Command::ExpireDue { now } => Outcome::Expired(self.expire_due(*now)?),
-            Command::SetLowStock { sku, threshold } => Outcome::LowStockSet(self.set_low_stock(*sku, *threshold)?),
+            Command::SetLowStock { sku, rule } => Outcome::LowStockSet(self.set_low_stock_rule(*sku, *rule)?),
             Command::CommitOrder { order } => Outcome::OrderCommitted(self.commit_order(*order)?),
             Command::ReleaseOrder { order } => Outcome::OrderReleased(self.release_order(*order)?),
             Command::ExtendOrder { order, by } => Outcome::OrderExtended(self.extend_order(*order, *by)?),
@@ -1041,13 +1057,10 @@ fn materialize_one(
 /// The threshold notices a version's change crossed.
 fn notices(transition: &Transition, change: &Change, received_expiry: Option<Timestamp>) -> Vec<Notice> {
     let mut notices = Vec::new();
+    if let Some((stock, threshold)) = transition.low_stock {
+        notices.push(Notice::LowStock { available: stock, threshold });
+    }
     if let Some((was, now)) = transition.available {
-        let (before, after) = transition.threshold;
-        if let (Some(threshold), true) = (after, before == after) {
-            if was > threshold && now <= threshold {
-                notices.push(Notice::LowStock { available: now, threshold });
-            }
-        }
         if !was.is_zero() && now.is_zero() {
             notices.push(Notice::SoldOut);
         }

@@ -185,6 +185,7 @@ mod kits;
 mod ledger;
 mod locations;
 mod lot;
+mod low_stock;
 mod metrics;
 pub mod orders;
 mod outcome;
@@ -215,6 +216,7 @@ pub use keyed_error::KeyedError;
 pub use kits::{KIT_COMPONENTS_MAX, Kit, KitComponent, KitDefined, KitError};
 pub use ledger::{Ledger, LedgerBuildError, LedgerBuilder, QueryError, SUBSCRIPTION_CAPACITY_MAX, SubscribeError};
 pub use locations::LocationStock;
+pub use low_stock::{LowStock, LowStockBasis};
 pub use lot::{AdjustmentReason, LotAttribute, LotAttributes, LotQuantities, LotSnapshot, NewLot};
 pub use metrics::{CommandCounts, CommandKind, MetricsSnapshot, RefusalCount, RefusalReason};
 pub use orders::{

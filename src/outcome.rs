@@ -19,6 +19,7 @@ use crate::clock::Timestamp;
 use crate::display::{Count, List};
 use crate::ids::{LotId, OrderId, ReservationId, SkuId};
 use crate::lot::{AdjustmentReason, LotQuantities};
+use crate::low_stock::LowStock;
 use crate::quantity::Quantity;
 use core::fmt;
 use smallvec::SmallVec;
@@ -412,16 +413,15 @@ impl OrderAllocation {
     }
 }
 
-/// A SKU's low-stock threshold was set (or cleared).
+/// A SKU's low-stock rule was set (or cleared).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct LowStockSet {
     /// The SKU.
     pub sku: SkuId,
-    /// The threshold: a low-stock notice fires when available units fall
-    /// from above it to at or below it.
-    pub threshold: Option<Quantity>,
+    /// The rule now in force; `None`: cleared.
+    pub rule: Option<LowStock>,
     /// The SKU version this change produced.
     pub version: u64,
 }
@@ -565,8 +565,8 @@ impl OrderAllocation {
 
 impl LowStockSet {
     /// The outcome with every field, in declaration order.
-    pub fn new(sku: SkuId, threshold: Option<Quantity>, version: u64) -> LowStockSet {
-        LowStockSet { sku, threshold, version }
+    pub fn new(sku: SkuId, rule: Option<LowStock>, version: u64) -> LowStockSet {
+        LowStockSet { sku, rule, version }
     }
 }
 
@@ -754,12 +754,12 @@ impl fmt::Display for OrderAllocation {
 }
 
 impl fmt::Display for LowStockSet {
-    /// `low-stock threshold of sku:1 set to 10 (version 6)`, or `… cleared
-    /// (version 6)`.
+    /// `low stock of sku:1 set to at or below 10 available (version 6)`,
+    /// or `low stock of sku:1 cleared (version 6)`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.threshold {
-            Some(threshold) => write!(f, "low-stock threshold of {} set to {threshold}", self.sku)?,
-            None => write!(f, "low-stock threshold of {} cleared", self.sku)?,
+        match self.rule {
+            Some(rule) => write!(f, "low stock of {} set to {rule}", self.sku)?,
+            None => write!(f, "low stock of {} cleared", self.sku)?,
         }
         write!(f, " (version {})", self.version)
     }
@@ -845,7 +845,7 @@ mod tests {
                 "swept 2 SKUs: 2 reservations lapsed, 1 lot expired",
             ),
             (
-                Outcome::LowStockSet(LowStockSet::new(SKU, Some(q(10)), 6)),
+                Outcome::LowStockSet(LowStockSet::new(SKU, Some(LowStock::new(10)), 6)),
                 "low-stock threshold of sku:1 set to 10 (version 6)",
             ),
             (
@@ -949,7 +949,11 @@ mod tests {
             Swept::new(SKU, Timestamp(60_000), vec![], vec![LotId(4), LotId(5)], 6).to_string(),
             "sku:1 swept at 60000ms: 0 reservations lapsed, 2 lots expired (version 6)"
         );
-        assert_eq!(LowStockSet::new(SKU, None, 7).to_string(), "low-stock threshold of sku:1 cleared (version 7)");
+        assert_eq!(LowStockSet::new(SKU, None, 7).to_string(), "low stock of sku:1 cleared (version 7)");
+        assert_eq!(
+            LowStockSet::new(SKU, Some(LowStock::new(3).rearm_margin(2)), 8).to_string(),
+            "low stock of sku:1 set to at or below 3 available, re-armed above 5 (version 8)"
+        );
         let order = OrderId(7);
         assert_eq!(Pinned::new(res(3), order, None, 5).to_string(), "res:1/3 of order:7 pinned (version 5)");
         assert_eq!(

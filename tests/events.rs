@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use stockroom::{
-    AdjustmentReason, AllocateRequest, AllocationPolicy, Change, Delivery, Event, Ledger, LotId, ManualClock, NewLot,
+    AdjustmentReason, AllocateRequest, AllocationPolicy, Change, Delivery, Event, Ledger, LotId, LowStock, ManualClock, NewLot,
     Notice, OrderLine, OrderRequest, Quantity, SUBSCRIPTION_CAPACITY_MAX, SkuId, SubscribeError, Subscription,
     Timestamp,
 };
@@ -85,6 +85,7 @@ fn every_version_is_one_event_including_sweeps_and_order_rollbacks() {
             Change::LowStockSet(_) => "low stock set",
             Change::Committed(_) => "committed",
             Change::Pinned(_) => "pinned",
+            Change::Returned(_) => "returned",
         })
         .collect();
     assert_eq!(
@@ -314,7 +315,7 @@ mod mirrored {
                 expected_version: None,
             })),
             1 => (sku(), prop::option::of(0u64..6))
-                .prop_map(|(sku, threshold)| Op::Run(Command::SetLowStock { sku, threshold })),
+                .prop_map(|(sku, threshold)| Op::Run(Command::SetLowStock { sku, rule: threshold.map(LowStock::new) })),
             2 => (1u64..30).prop_map(Op::Advance),
             1 => Just(Op::ExpireDue),
             1 => sku().prop_map(Op::Snapshot),
@@ -403,6 +404,151 @@ mod mirrored {
                 let event = received.iter().find(|e| e.sku == sku && e.version == version);
                 prop_assert_eq!(event.map(|e| &e.change), Some(&change), "{} v{}", sku, version);
             }
+        }
+    }
+}
+
+/// Low-stock rules with hysteresis, against a model: after every command
+/// that landed, the model reads the SKU's totals, decides from its own
+/// armed flag whether the version must carry `Notice::LowStock`, and the
+/// notices received must be exactly those. Holds without deadlines and a
+/// still clock keep every command to exactly one version.
+mod low_stock_hysteresis {
+    use super::*;
+    use proptest::prelude::*;
+    use stockroom::{LowStockBasis, ReservationId};
+
+    #[test]
+    fn a_rule_fires_once_and_rearms_only_above_its_margin() {
+        let (ledger, _clock) = evented();
+        let events = ledger.subscribe(1_024).expect("subscribe");
+        ledger.define_sku(SKU, AllocationPolicy::Fifo).expect("define");
+        ledger.receive(SKU, NewLot::new(LotId(1), 20)).expect("v1");
+        ledger.set_low_stock_rule(SKU, Some(LowStock::new(10).rearm_margin(5))).expect("v2: armed, 20 > 10");
+        ledger.take(&AllocateRequest::new(SKU, 10)).expect("v3: 10, fires");
+        // The oscillation that used to fire on every dip: 11, 10, 11, 10.
+        for version in 4..8 {
+            let delta = if version % 2 == 0 { 1 } else { -1 };
+            ledger.adjust(SKU, LotId(1), delta, AdjustmentReason::Recount).expect("oscillate");
+        }
+        ledger.adjust(SKU, LotId(1), 5, AdjustmentReason::Recount).expect("v8: 15, not above 15");
+        ledger.take(&AllocateRequest::new(SKU, 5)).expect("v9: 10, still disarmed");
+        ledger.adjust(SKU, LotId(1), 6, AdjustmentReason::Recount).expect("v10: 16, re-armed");
+        ledger.take(&AllocateRequest::new(SKU, 7)).expect("v11: 9, fires");
+        let low: Vec<(u64, Notice)> =
+            notices(&drain(&events)).into_iter().filter(|(_, n)| matches!(n, Notice::LowStock { .. })).collect();
+        assert_eq!(
+            low,
+            [
+                (3, Notice::LowStock { available: qty(10), threshold: qty(10) }),
+                (11, Notice::LowStock { available: qty(9), threshold: qty(10) }),
+            ]
+        );
+    }
+
+    #[test]
+    fn on_hand_rules_ignore_holds_and_fire_on_the_commit() {
+        let (ledger, _clock) = evented();
+        let events = ledger.subscribe(1_024).expect("subscribe");
+        ledger.define_sku(SKU, AllocationPolicy::Fifo).expect("define");
+        ledger.receive(SKU, NewLot::new(LotId(1), 10)).expect("v1");
+        let rule = LowStock::new(5).basis(LowStockBasis::OnHand);
+        ledger.set_low_stock_rule(SKU, Some(rule)).expect("v2");
+        let hold = ledger.allocate(&AllocateRequest::new(SKU, 6)).expect("v3: 4 available, 10 on hand");
+        ledger.commit(hold.reservation, None).expect("v4: 4 on hand, fires");
+        let low: Vec<(u64, Notice)> =
+            notices(&drain(&events)).into_iter().filter(|(_, n)| matches!(n, Notice::LowStock { .. })).collect();
+        assert_eq!(low, [(4, Notice::LowStock { available: qty(4), threshold: qty(5) })]);
+        assert!(ledger.set_low_stock_rule(SKU, Some(LowStock::new(1).rearm_margin(u64::MAX))).is_err());
+        assert!(ledger.set_low_stock_rule(SKU, Some(LowStock::new(Quantity::MAX.get() + 1))).is_err());
+        assert_eq!(ledger.snapshot(SKU).expect("defined").version(), 4, "refused rules change nothing");
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Receive(u64, u64),
+        Take(u64),
+        Hold(u64),
+        Release(prop::sample::Index),
+        Commit(prop::sample::Index),
+        Adjust(u64, i64),
+        Rule(Option<(u64, u64, bool)>),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            2 => (0u64..4, 1u64..8).prop_map(|(lot, units)| Op::Receive(lot, units)),
+            3 => (1u64..4).prop_map(Op::Take),
+            3 => (1u64..4).prop_map(Op::Hold),
+            2 => any::<prop::sample::Index>().prop_map(Op::Release),
+            2 => any::<prop::sample::Index>().prop_map(Op::Commit),
+            2 => (0u64..4, -3i64..4).prop_map(|(lot, delta)| Op::Adjust(lot, delta)),
+            1 => prop::option::of((0u64..12, 0u64..6, any::<bool>())).prop_map(Op::Rule),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+        #[test]
+        fn notices_follow_the_armed_model(ops in prop::collection::vec(op(), 1..120)) {
+            let (ledger, _clock) = evented();
+            let events = ledger.subscribe(1 << 16).expect("subscribe");
+            ledger.define_sku(SKU, AllocationPolicy::Fifo).expect("define");
+            let mut holds: Vec<ReservationId> = Vec::new();
+            let mut rule: Option<LowStock> = None;
+            let mut armed = false;
+            let mut expected: Vec<(u64, Notice)> = Vec::new();
+            for op in &ops {
+                let landed = match op {
+                    Op::Receive(lot, units) => ledger.receive(SKU, NewLot::new(LotId(*lot), *units)).is_ok(),
+                    Op::Take(units) => ledger.take(&AllocateRequest::new(SKU, *units)).is_ok(),
+                    Op::Hold(units) => match ledger.allocate(&AllocateRequest::new(SKU, *units)) {
+                        Ok(hold) => { holds.push(hold.reservation); true }
+                        Err(_) => false,
+                    },
+                    Op::Release(pick) | Op::Commit(pick) if !holds.is_empty() => {
+                        let reservation = holds.remove(pick.index(holds.len()));
+                        match op {
+                            Op::Release(_) => ledger.release(reservation).is_ok(),
+                            _ => ledger.commit(reservation, None).is_ok(),
+                        }
+                    }
+                    Op::Release(_) | Op::Commit(_) => false,
+                    Op::Adjust(lot, delta) => {
+                        ledger.adjust(SKU, LotId(*lot), *delta, AdjustmentReason::Recount).is_ok()
+                    }
+                    Op::Rule(shape) => {
+                        let next = shape.map(|(threshold, margin, on_hand)| {
+                            let basis = if on_hand { LowStockBasis::OnHand } else { LowStockBasis::Available };
+                            LowStock::new(threshold).rearm_margin(margin).basis(basis)
+                        });
+                        ledger.set_low_stock_rule(SKU, next).expect("a valid rule on a defined SKU");
+                        rule = next;
+                        true
+                    }
+                };
+                if !landed {
+                    continue;
+                }
+                let snapshot = ledger.snapshot(SKU).expect("defined");
+                let totals = snapshot.totals();
+                let Some(current) = rule else { continue };
+                let stock = match current.basis {
+                    LowStockBasis::OnHand => totals.available.get() + totals.held.get(),
+                    _ => totals.available.get(),
+                };
+                if matches!(op, Op::Rule(_)) {
+                    armed = stock > current.threshold;
+                } else if armed && stock <= current.threshold {
+                    expected.push((snapshot.version(), Notice::LowStock { available: qty(stock), threshold: qty(current.threshold) }));
+                    armed = false;
+                } else if !armed && stock > current.threshold + current.margin {
+                    armed = true;
+                }
+            }
+            let received: Vec<(u64, Notice)> =
+                notices(&drain(&events)).into_iter().filter(|(_, n)| matches!(n, Notice::LowStock { .. })).collect();
+            prop_assert_eq!(received, expected);
         }
     }
 }

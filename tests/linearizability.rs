@@ -68,7 +68,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use stockroom::{
     AdjustError, AdjustmentReason, AllocateError, AllocateRequest, AllocationPolicy, Clock, Command, CommandError,
-    CommitError, ExtendError, FillMode, IdempotencyKey, Keyed, KeyedError, Ledger, LotId, ManualClock, NewLot,
+    CommitError, ExtendError, FillMode, IdempotencyKey, Keyed, KeyedError, Ledger, LotId, LowStock, ManualClock, NewLot,
     OrderError, OrderId, OrderLine, OrderRequest, Outcome, Quantity, ReceiveError, ReleaseError, ReservationId, SkuId,
     SnapshotData, ThresholdError, Timestamp,
 };
@@ -403,7 +403,7 @@ fn command_on(
                 _ => Duration::from_secs(rng.gen_range(1..=5)),
             },
         },
-        92..95 => Command::SetLowStock { sku, threshold: rng.gen_bool(0.7).then(|| rng.gen_range(0..10)) },
+        92..95 => Command::SetLowStock { sku, rule: rng.gen_bool(0.7).then(|| LowStock::new(rng.gen_range(0..10))) },
         _ => unreachable!("rolls are below 95"),
     }
 }
@@ -448,7 +448,7 @@ fn plan_keyed(rng: &mut StdRng, skus: &[SkuId], pool: &Mutex<Vec<ReservationId>>
             let other = (0..100)
                 .map(|attempt| draw(rng, sku, index + 5 + attempt))
                 .find(|other| Call::Command(other.clone()).sku() == sku)
-                .unwrap_or(Command::SetLowStock { sku, threshold: Some(99) });
+                .unwrap_or(Command::SetLowStock { sku, rule: Some(LowStock::new(99)) });
             let key = IdempotencyKey::new(format!("{sku}/key-{index}")).expect("a short key");
             Planned { key, command, other }
         })

@@ -47,7 +47,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use stockroom::{
     AdjustmentReason, AllocateRequest, AllocationPolicy, Clock, Command, FillMode, IdempotencyKey, KeyWindow,
-    KeyedError, Ledger, LotAttributes, LotId, ManualClock, NewLot, OrderLine, OrderRequest, Outcome, Quantity,
+    KeyedError, Ledger, LotAttributes, LotId, LowStock, LowStockBasis, ManualClock, NewLot, OrderLine, OrderRequest, Outcome, Quantity,
     ReservationId, SkuId, Timestamp,
 };
 
@@ -317,11 +317,14 @@ fn extension() -> impl Strategy<Value = Duration> {
     ]
 }
 
-fn threshold() -> impl Strategy<Value = Option<u64>> {
+fn threshold() -> impl Strategy<Value = Option<LowStock>> {
+    let edge = || prop::sample::select(vec![MAX, MAX + 1, u64::MAX]);
+    let basis = prop::sample::select(vec![LowStockBasis::Available, LowStockBasis::OnHand]);
     prop_oneof![
         2 => Just(None),
-        6 => (0u64..=30).prop_map(Some),
-        1 => prop::sample::select(vec![MAX, MAX + 1, u64::MAX]).prop_map(Some),
+        6 => (0u64..=30, 0u64..=5, basis).prop_map(|(t, m, b)| Some(LowStock::new(t).rearm_margin(m).basis(b))),
+        1 => (edge(), 0u64..=1).prop_map(|(t, m)| Some(LowStock::new(t).rearm_margin(m))),
+        1 => edge().prop_map(|m| Some(LowStock::new(1).rearm_margin(m))),
     ]
 }
 
@@ -353,7 +356,7 @@ fn command_step() -> BoxedStrategy<Step> {
         3 => order().prop_map(|order| Step::Run(Command::AllocateOrder(order), None)).boxed(),
         2 => (reservation(), extension()).prop_map(|(pick, by)| Step::Lifecycle(pick, Lifecycle::Extend(by))).boxed(),
         1 => (sku(), threshold())
-            .prop_map(|(sku, threshold)| Step::Run(Command::SetLowStock { sku, threshold }, None))
+            .prop_map(|(sku, threshold)| Step::Run(Command::SetLowStock { sku, rule: threshold }, None))
             .boxed(),
         2 => expire_offset.prop_map(Step::ExpireDue).boxed(),
     ]

@@ -56,7 +56,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use stockroom::{
     AdjustmentReason, AllocateRequest, AllocationPolicy, Clock, Command, CommandError, FillMode, IdempotencyKey,
-    KeyWindow, Keyed, KeyedError, Ledger, LedgerBuilder, LotAttributes, LotId, ManualClock, NewLot, OrderLine,
+    KeyWindow, Keyed, KeyedError, Ledger, LedgerBuilder, LotAttributes, LotId, LowStock, LowStockBasis, ManualClock, NewLot, OrderLine,
     OrderRequest, Outcome, Quantity, ReservationId, SkuId, SnapshotData, Timestamp,
 };
 
@@ -453,8 +453,14 @@ impl Bytes<'_> {
         })
     }
 
-    fn threshold(&mut self) -> Option<u64> {
-        if self.byte() & 1 == 0 { None } else { Some(self.quantity()) }
+    fn threshold(&mut self) -> Option<LowStock> {
+        let shape = self.byte();
+        if shape & 1 == 0 {
+            return None;
+        }
+        let basis = if shape & 2 == 0 { LowStockBasis::Available } else { LowStockBasis::OnHand };
+        let margin = if shape & 4 == 0 { 0 } else { self.quantity() };
+        Some(LowStock::new(self.quantity()).rearm_margin(margin).basis(basis))
     }
 
     fn adjust(&mut self) -> Command {
@@ -539,7 +545,7 @@ impl Bytes<'_> {
             12 => Step::Exec(Command::ExpireDue { now: self.sweep_instant() }),
             13 => {
                 let sku = self.sku();
-                Step::Exec(Command::SetLowStock { sku, threshold: self.threshold() })
+                Step::Exec(Command::SetLowStock { sku, rule: self.threshold() })
             }
             14 => {
                 let tag = self.byte();

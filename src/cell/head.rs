@@ -17,7 +17,7 @@
 //! | 56..80 | `desc`: 1 + the registry index of the last change's descriptor; 0 before the first |
 //! | 32..56 | `cursor`: arrival index of the lot the cursor is on |
 //! | 8..32 | `lots`: lots received so far |
-//! | 0..8 | `flags`: [`DEADLINES`], [`BACKORDERS`], [`QUIET`] |
+//! | 0..8 | `flags`: [`DEADLINES`], [`BACKORDERS`], [`QUIET`], [`DISARMED`] |
 
 use super::word::VERSION_MAX;
 
@@ -31,6 +31,10 @@ pub(crate) const DEADLINES: u8 = 1;
 /// Backorders are waiting: every change that gives units back fills them
 /// first (see [`super::backorder`]), so the fast paths stay off.
 pub(crate) const BACKORDERS: u8 = 1 << 1;
+/// The SKU's low-stock rule is disarmed: it fired (or was set while stock
+/// was low) and stock has not yet risen above threshold + margin (see
+/// [`crate::low_stock`]). Kept only when events are on.
+pub(crate) const DISARMED: u8 = 1 << 3;
 /// A long change asked the SKU to be quiet while it publishes: other
 /// changes wait for it, a bounded while (see [`super::quiet`]).
 pub(crate) const QUIET: u8 = 1 << 2;

@@ -222,13 +222,14 @@ pub(crate) enum Landed<'a, R> {
 
 /// What the events of a published version need to know besides the
 /// outcome: available units before and after (when totals are kept), the
-/// low-stock threshold before and after, the lot-expiry horizon before,
-/// and the backorders the change filled.
+/// low-stock notice it fires (the stock the rule counts, and the
+/// threshold), the lot-expiry horizon before, and the backorders the
+/// change filled.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Transition {
     pub(crate) version: u64,
     pub(crate) available: Option<(Quantity, Quantity)>,
-    pub(crate) threshold: (Option<Quantity>, Option<Quantity>),
+    pub(crate) low_stock: Option<(Quantity, Quantity)>,
     pub(crate) checked_before: Option<Timestamp>,
     pub(crate) filled: Vec<backorder::Filled>,
 }
@@ -498,7 +499,7 @@ impl SkuCell {
             Vec::new()
         };
         let mut transition = if self.totals_on {
-            let transition = self.transition(view, &draft).map_err(stale)?;
+            let transition = self.transition(view, &mut draft).map_err(stale)?;
             if let Some((available, held)) = draft_totals(view, &draft).map_err(stale)? {
                 draft.effect(Target::Totals, put(available.get(), 0, 40) | put(held.get(), 40, 40));
             }
@@ -576,18 +577,45 @@ impl SkuCell {
         self.applied.store(version, Ordering::Release);
     }
 
-    /// What the events of this change need (see [`Transition`]).
-    fn transition(&self, view: &View, draft: &Draft) -> Result<Transition, Stale> {
+    /// What the events of this change need (see [`Transition`]); decides
+    /// the low-stock rule's notice and leaves its armed bit in the draft's
+    /// flags, so the head's compare-and-swap publishes it with the change.
+    fn transition(&self, view: &View, draft: &mut Draft) -> Result<Transition, Stale> {
         let structure = view.structure()?;
-        let threshold_after = draft.structure.as_ref().map_or(structure.low_stock, |next| next.low_stock);
-        let available = match draft_totals(view, draft)? {
+        let rule_before = structure.low_stock;
+        let rule_after = draft.structure.as_ref().map_or(rule_before, |next| next.low_stock);
+        let totals_after = draft_totals(view, draft)?;
+        let available = match totals_after {
             Some((after, _)) => Some((view.totals()?.map_or(Quantity::ZERO, |totals| totals.0), after)),
             None => None,
         };
+        let mut low_stock = None;
+        let armed = match (rule_after, totals_after) {
+            (Some(rule), Some((available, held))) => {
+                let stock = rule.stock(available, held);
+                if rule_before == rule_after {
+                    let decision = rule.decide(!view.head.has(head::DISARMED), stock);
+                    if decision.fire {
+                        // stock <= threshold <= Quantity::MAX: the rule was validated.
+                        let quantity = |n| Quantity::new(n).expect("a validated threshold bounds it");
+                        low_stock = Some((quantity(stock), quantity(rule.threshold)));
+                    }
+                    decision.armed
+                } else {
+                    rule.armed_at(stock)
+                }
+            }
+            _ => true,
+        };
+        if armed {
+            draft.flags &= !head::DISARMED;
+        } else {
+            draft.flags |= head::DISARMED;
+        }
         Ok(Transition {
             version: view.version() + 1,
             available,
-            threshold: (structure.low_stock, threshold_after),
+            low_stock,
             checked_before: structure.lots_checked_until,
             filled: Vec::new(),
         })

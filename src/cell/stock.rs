@@ -32,6 +32,7 @@ use crate::clock::Timestamp;
 use crate::error::{AdjustError, ReceiveError, ThresholdError};
 use crate::ids::LotId;
 use crate::lot::{AdjustmentReason, LotQuantities, NewLot};
+use crate::low_stock::LowStock;
 use crate::outcome::{Adjusted, Line, Lines, LowStockSet, Received, Shortfall, Swept};
 use crate::policy::Eligibility;
 use crate::quantity::Quantity;
@@ -216,11 +217,11 @@ impl SkuCell {
         )
     }
 
-    /// Sets or clears the low-stock threshold.
+    /// Sets or clears the low-stock rule (validated by the caller).
     pub(crate) fn set_low_stock(
         &self,
         ctx: &Ctx,
-        threshold: Option<Quantity>,
+        rule: Option<LowStock>,
         landed: &mut dyn FnMut(Landed<'_, LowStockSet>),
     ) -> Result<LowStockSet, ThresholdError> {
         let sku = self.sku;
@@ -228,8 +229,8 @@ impl SkuCell {
             ctx,
             landed,
             |draft, _| {
-                draft.structure_mut()?.low_stock = threshold;
-                Ok(Step::Change(LowStockSet { sku, threshold, version: draft.view.version() + 1 }))
+                draft.structure_mut()?.low_stock = rule;
+                Ok(Step::Change(LowStockSet { sku, rule, version: draft.view.version() + 1 }))
             },
             |attempts| ThresholdError::Contended { sku, attempts },
         )

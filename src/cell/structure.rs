@@ -15,6 +15,7 @@
 
 use super::tree::Tree;
 use crate::clock::Timestamp;
+use crate::low_stock::LowStock;
 use crate::quantity::Quantity;
 use crate::sync::Arc;
 
@@ -27,8 +28,9 @@ pub(crate) struct Structure {
     pub(crate) order: Tree,
     /// Arrival indices by lot id.
     pub(crate) by_id: Tree,
-    /// The low-stock threshold.
-    pub(crate) low_stock: Option<Quantity>,
+    /// The low-stock rule, validated (threshold and margin at most
+    /// [`Quantity::MAX`]).
+    pub(crate) low_stock: Option<LowStock>,
     /// Lots expiring at or before this instant have been reported.
     pub(crate) lots_checked_until: Option<Timestamp>,
     /// Backorders still waiting for units, in arrival (= seq) order; at most

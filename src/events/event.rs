@@ -74,10 +74,15 @@ pub enum Change {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Notice {
-    /// Available units fell from above the SKU's low-stock threshold to at
-    /// or below it (a fall to zero also fires [`Notice::SoldOut`]).
+    /// The SKU's low-stock rule fired: the stock it counts fell to or below
+    /// its threshold while the rule was armed (see
+    /// [`Ledger::set_low_stock_rule`](crate::Ledger::set_low_stock_rule)).
+    /// Once per crossing: it fires again only after stock rose above
+    /// threshold + margin. A fall to zero available also fires
+    /// [`Notice::SoldOut`].
     LowStock {
-        /// Available units now.
+        /// The stock the rule counts, now: available units, or units on
+        /// hand under [`LowStockBasis::OnHand`](crate::LowStockBasis::OnHand).
         available: Quantity,
         /// The threshold.
         threshold: Quantity,

@@ -23,7 +23,7 @@ use stockroom::{
     AdjustError, Adjusted, AdjustmentReason, AllocateError, AllocateRequest, Allocation, AllocationPolicy, Command,
     CommandError, CommitError, Committed, DefineError, ExpireError, ExpiryReport, ExtendError, Extended, FillMode,
     IdempotencyKey, KeyWindow, Keyed, KeyedError, Lapsed, LedgerBuilder, Line, LocationId, LotAttribute, LotAttributes,
-    LotId, LotQuantities, LotSnapshot, LowStockSet, NewLot, OrderAllocation, OrderError, OrderId, OrderRequest,
+    LotId, LotQuantities, LotSnapshot, LowStock, LowStockSet, NewLot, OrderAllocation, OrderError, OrderId, OrderRequest,
     Outcome, Quantity, QueryError, ReceiveError, Received, ReleaseError, Released, Reservation, ReservationId, Sale,
     Shortfall, SkuDefined, SkuId, SnapshotData, Swept, ThresholdError, Timestamp,
 };
@@ -176,7 +176,7 @@ struct RefSku {
     /// Receipts plus positive adjustments.
     inflow: u64,
     /// The low-stock threshold.
-    low_stock: Option<u64>,
+    low_stock: Option<LowStock>,
     /// The latest instant `expire_due` reported expired lots up to.
     lots_checked_until: Option<Timestamp>,
 }
@@ -493,8 +493,8 @@ impl ReferenceLedger {
             Command::AllocateOrder(order) => Outcome::OrderAllocated(allocate_order(state, order, now)?),
             Command::Extend { reservation, by } => Outcome::Extended(extend(state, *reservation, *by, now)?),
             Command::ExpireDue { now: at } => Outcome::Expired(expire_due(state, *at, now)?),
-            Command::SetLowStock { sku, threshold } => {
-                Outcome::LowStockSet(set_low_stock(state, *sku, *threshold, now)?)
+            Command::SetLowStock { sku, rule } => {
+                Outcome::LowStockSet(set_low_stock(state, *sku, *rule, now)?)
             }
             Command::CommitOrder { .. }
             | Command::ReleaseOrder { .. }
@@ -930,19 +930,21 @@ fn adjust(
 fn set_low_stock(
     state: &mut State,
     sku: SkuId,
-    threshold: Option<u64>,
+    rule: Option<LowStock>,
     now: Timestamp,
 ) -> Result<LowStockSet, ThresholdError> {
-    if let Some(raw) = threshold {
-        if raw > MAX {
-            return Err(ThresholdError::TooLarge { sku, threshold: raw });
+    if let Some(rule) = rule {
+        for raw in [rule.threshold, rule.margin] {
+            if raw > MAX {
+                return Err(ThresholdError::TooLarge { sku, threshold: raw });
+            }
         }
     }
     let entry = state.skus.get_mut(&sku).ok_or(ThresholdError::UnknownSku { sku })?;
     entry.sweep(now, false);
-    entry.low_stock = threshold;
+    entry.low_stock = rule;
     entry.version += 1;
-    Ok(LowStockSet::new(sku, threshold.map(q), entry.version))
+    Ok(LowStockSet::new(sku, rule, entry.version))
 }
 
 fn allocate_order(state: &mut State, order: &OrderRequest, now: Timestamp) -> Result<OrderAllocation, OrderError> {
