@@ -769,7 +769,10 @@ mod tests {
             ),
             (Command::Extend { reservation: id, by: Duration::from_secs(60) }, "extend res:1/3 by 1min"),
             (Command::ExpireDue { now: Timestamp(1_000) }, "expire due at 1000ms"),
-            (Command::SetLowStock { sku: SKU, rule: Some(LowStock::new(10)) }, "set low stock of sku:1 to at or below 10 available"),
+            (
+                Command::SetLowStock { sku: SKU, rule: Some(LowStock::new(10)) },
+                "set low stock of sku:1 to at or below 10 available",
+            ),
             (Command::CommitOrder { order: OrderId(7) }, "commit order:7"),
             (Command::ReleaseOrder { order: OrderId(7) }, "release order:7"),
             (Command::ExtendOrder { order: OrderId(7), by: Duration::from_secs(120) }, "extend order:7 by 2min"),
@@ -822,10 +825,7 @@ mod tests {
         assert_eq!(tagged.to_string(), "1 line (1 of sku:1), tag 42");
         let id = ReservationId::new(SKU, 3);
         assert_eq!(Command::Commit { reservation: id, quantity: None }.to_string(), "commit res:1/3");
-        assert_eq!(
-            Command::SetLowStock { sku: SKU, rule: None }.to_string(),
-            "clear the low-stock rule of sku:1"
-        );
+        assert_eq!(Command::SetLowStock { sku: SKU, rule: None }.to_string(), "clear the low-stock rule of sku:1");
         let grow = Command::Adjust {
             sku: SKU,
             lot: LotId(7),

@@ -27,13 +27,13 @@ use crate::error::{
 };
 #[cfg(doc)]
 use crate::events::Delivery;
-use crate::low_stock::LowStock;
 use crate::events::hub::EventHub;
 use crate::events::{Change, Event, Notice, Subscription};
 use crate::idempotency::{Claimed, IdempotencyKey, KeyStore, KeyWindow};
 use crate::ids::{LOCATION_MAX, LotId, OrderId, ReservationId, SkuId};
 use crate::keyed_error::KeyedError;
 use crate::lot::{AdjustmentReason, NewLot};
+use crate::low_stock::LowStock;
 use crate::metrics::{CommandKind, Tallied};
 use crate::orders::OrderBook;
 use crate::outcome::{

@@ -216,8 +216,8 @@ pub use keyed_error::KeyedError;
 pub use kits::{KIT_COMPONENTS_MAX, Kit, KitComponent, KitDefined, KitError};
 pub use ledger::{Ledger, LedgerBuildError, LedgerBuilder, QueryError, SUBSCRIPTION_CAPACITY_MAX, SubscribeError};
 pub use locations::LocationStock;
-pub use low_stock::{LowStock, LowStockBasis};
 pub use lot::{AdjustmentReason, LotAttribute, LotAttributes, LotQuantities, LotSnapshot, NewLot};
+pub use low_stock::{LowStock, LowStockBasis};
 pub use metrics::{CommandCounts, CommandKind, MetricsSnapshot, RefusalCount, RefusalReason};
 pub use orders::{
     ORDERS_KEPT, OrderChangeError, OrderCommitted, OrderExtended, OrderReleased, OrderState, OrderStatus, PartFailure,

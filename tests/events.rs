@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use stockroom::{
-    AdjustmentReason, AllocateRequest, AllocationPolicy, Change, Delivery, Event, Ledger, LotId, LowStock, ManualClock, NewLot,
-    Notice, OrderLine, OrderRequest, Quantity, SUBSCRIPTION_CAPACITY_MAX, SkuId, SubscribeError, Subscription,
+    AdjustmentReason, AllocateRequest, AllocationPolicy, Change, Delivery, Event, Ledger, LotId, LowStock, ManualClock,
+    NewLot, Notice, OrderLine, OrderRequest, Quantity, SUBSCRIPTION_CAPACITY_MAX, SkuId, SubscribeError, Subscription,
     Timestamp,
 };
 

@@ -68,9 +68,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use stockroom::{
     AdjustError, AdjustmentReason, AllocateError, AllocateRequest, AllocationPolicy, Clock, Command, CommandError,
-    CommitError, ExtendError, FillMode, IdempotencyKey, Keyed, KeyedError, Ledger, LotId, LowStock, ManualClock, NewLot,
-    OrderError, OrderId, OrderLine, OrderRequest, Outcome, Quantity, ReceiveError, ReleaseError, ReservationId, SkuId,
-    SnapshotData, ThresholdError, Timestamp,
+    CommitError, ExtendError, FillMode, IdempotencyKey, Keyed, KeyedError, Ledger, LotId, LowStock, ManualClock,
+    NewLot, OrderError, OrderId, OrderLine, OrderRequest, Outcome, Quantity, ReceiveError, ReleaseError, ReservationId,
+    SkuId, SnapshotData, ThresholdError, Timestamp,
 };
 
 /// The instant every command of a history's concurrent phase runs at.

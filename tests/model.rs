@@ -47,8 +47,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use stockroom::{
     AdjustmentReason, AllocateRequest, AllocationPolicy, Clock, Command, FillMode, IdempotencyKey, KeyWindow,
-    KeyedError, Ledger, LotAttributes, LotId, LowStock, LowStockBasis, ManualClock, NewLot, OrderLine, OrderRequest, Outcome, Quantity,
-    ReservationId, SkuId, Timestamp,
+    KeyedError, Ledger, LotAttributes, LotId, LowStock, LowStockBasis, ManualClock, NewLot, OrderLine, OrderRequest,
+    Outcome, Quantity, ReservationId, SkuId, Timestamp,
 };
 
 const MAX: u64 = Quantity::MAX.get();

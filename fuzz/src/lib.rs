@@ -56,8 +56,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use stockroom::{
     AdjustmentReason, AllocateRequest, AllocationPolicy, Clock, Command, CommandError, FillMode, IdempotencyKey,
-    KeyWindow, Keyed, KeyedError, Ledger, LedgerBuilder, LotAttributes, LotId, LowStock, LowStockBasis, ManualClock, NewLot, OrderLine,
-    OrderRequest, Outcome, Quantity, ReservationId, SkuId, SnapshotData, Timestamp,
+    KeyWindow, Keyed, KeyedError, Ledger, LedgerBuilder, LotAttributes, LotId, LowStock, LowStockBasis, ManualClock,
+    NewLot, OrderLine, OrderRequest, Outcome, Quantity, ReservationId, SkuId, SnapshotData, Timestamp,
 };
 
 /// At most this many steps are decoded from one input, so that one input

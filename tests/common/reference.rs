@@ -23,9 +23,9 @@ use stockroom::{
     AdjustError, Adjusted, AdjustmentReason, AllocateError, AllocateRequest, Allocation, AllocationPolicy, Command,
     CommandError, CommitError, Committed, DefineError, ExpireError, ExpiryReport, ExtendError, Extended, FillMode,
     IdempotencyKey, KeyWindow, Keyed, KeyedError, Lapsed, LedgerBuilder, Line, LocationId, LotAttribute, LotAttributes,
-    LotId, LotQuantities, LotSnapshot, LowStock, LowStockSet, NewLot, OrderAllocation, OrderError, OrderId, OrderRequest,
-    Outcome, Quantity, QueryError, ReceiveError, Received, ReleaseError, Released, Reservation, ReservationId, Sale,
-    Shortfall, SkuDefined, SkuId, SnapshotData, Swept, ThresholdError, Timestamp,
+    LotId, LotQuantities, LotSnapshot, LowStock, LowStockSet, NewLot, OrderAllocation, OrderError, OrderId,
+    OrderRequest, Outcome, Quantity, QueryError, ReceiveError, Received, ReleaseError, Released, Reservation,
+    ReservationId, Sale, Shortfall, SkuDefined, SkuId, SnapshotData, Swept, ThresholdError, Timestamp,
 };
 
 /// The largest quantity, as a plain number.
@@ -493,9 +493,7 @@ impl ReferenceLedger {
             Command::AllocateOrder(order) => Outcome::OrderAllocated(allocate_order(state, order, now)?),
             Command::Extend { reservation, by } => Outcome::Extended(extend(state, *reservation, *by, now)?),
             Command::ExpireDue { now: at } => Outcome::Expired(expire_due(state, *at, now)?),
-            Command::SetLowStock { sku, rule } => {
-                Outcome::LowStockSet(set_low_stock(state, *sku, *rule, now)?)
-            }
+            Command::SetLowStock { sku, rule } => Outcome::LowStockSet(set_low_stock(state, *sku, *rule, now)?),
             Command::CommitOrder { .. }
             | Command::ReleaseOrder { .. }
             | Command::ExtendOrder { .. }
