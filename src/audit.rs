@@ -41,6 +41,7 @@ impl AuditReport {
 /// One broken invariant.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub enum Violation {
     /// A lot holds more units available and held than it has in the
     /// building and gone (`available + held > received + adjusted`):

@@ -266,6 +266,7 @@ pub enum AllocateError {
 /// What is wrong with a request's list of locations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub enum LocationsProblem {
     /// More than [`LOCATIONS_MAX`](crate::LOCATIONS_MAX) locations.
     #[error("{count} locations, at most {max}")]

@@ -148,6 +148,7 @@ pub struct IdempotencyKey(Arc<str>);
 /// A string was refused as an [`IdempotencyKey`].
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub enum KeyError {
     /// The key is empty.
     #[error("an idempotency key must not be empty")]

@@ -57,13 +57,17 @@ pub struct ReservationId {
 
 #[cfg(feature = "serde")]
 fn unknown_slot() -> u32 {
-    u32::MAX
+    ReservationId::SLOT_UNKNOWN
 }
 
 impl ReservationId {
-    /// The reservation `seq` of `sku`, its place unknown.
+    /// The locator of an id whose place is not known.
+    pub(crate) const SLOT_UNKNOWN: u32 = u32::MAX;
+
+    /// The reservation `seq` of `sku`, its place unknown (ending it scans
+    /// the SKU's reservations: an id the engine handed out is cheaper).
     pub const fn new(sku: SkuId, seq: u64) -> ReservationId {
-        ReservationId { sku, seq, slot: u32::MAX }
+        ReservationId { sku, seq, slot: ReservationId::SLOT_UNKNOWN }
     }
 
     /// An id with its place.

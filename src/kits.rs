@@ -69,6 +69,7 @@ pub struct Kit {
 /// Defining a kit was refused; nothing changed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub enum KitError {
     /// A kit with no components.
     #[error("{kit}: a kit needs at least one component")]

@@ -49,6 +49,7 @@ pub const LOCATIONS_MAX: usize = 16;
 /// take units from more than one location is its `split` setting.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub enum Locations {
     /// Any lot (lots without a location form a location of their own).
     #[default]

@@ -310,7 +310,17 @@ impl ReturnError {
 }
 
 impl Ledger {
-    /// Units that left the building come back (see [`crate::returns`]).
+    /// Units that left the building come back: into the lot they left (if
+    /// it still exists and has not expired) or into a new lot
+    /// ([`ReturnRequest::into_new_lot`]), counted as `returned` there, and
+    /// filling waiting backorders first like any units that come in.
+    ///
+    /// # Errors
+    ///
+    /// [`ReturnError`], nothing changed: more than the lot has committed
+    /// and not yet had back, an unknown SKU or lot, an expired original
+    /// lot, a link to a reservation or order that did not leave with these
+    /// units, or bad input (zero or too many units, a bad new lot).
     pub fn return_units(&self, request: &ReturnRequest) -> Result<Returned, ReturnError> {
         let sku = request.sku;
         let quantity = Quantity::new(request.quantity)

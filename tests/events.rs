@@ -86,6 +86,7 @@ fn every_version_is_one_event_including_sweeps_and_order_rollbacks() {
             Change::Committed(_) => "committed",
             Change::Pinned(_) => "pinned",
             Change::Returned(_) => "returned",
+            _ => "a change this test does not know",
         })
         .collect();
     assert_eq!(

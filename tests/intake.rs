@@ -410,6 +410,7 @@ fn every_accepted_order_gets_exactly_one_outcome_across_shutdown() {
                         Err(SubmitError::Full(back)) => (shed += 1, assert_eq!(*back, command)).0,
                         Err(SubmitError::Timeout(back)) => (timed_out += 1, assert_eq!(*back, command)).0,
                         Err(SubmitError::ShutDown(back)) => (shut_out += 1, assert_eq!(*back, command)).0,
+                        Err(other) => panic!("no other refusal is possible here: {other}"),
                     }
                 }
                 (tickets, shed, timed_out, shut_out)

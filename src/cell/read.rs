@@ -126,8 +126,12 @@ pub(crate) enum Lookup {
     Ended,
 }
 
-/// The live reservation `id` names. The id's slot is where to look; an id
-/// with the wrong slot (built by hand) is found by a scan of every slot.
+/// The live reservation `id` names. An id the engine issued carries its
+/// slot: one step, whether the hold is live or ended (a hold never moves
+/// slots, and an id names one use of one slot, so a slot that holds
+/// another `seq` means this one ended). Only an id built by hand
+/// ([`ReservationId::new`]: no slot) is found by a scan of every slot,
+/// O(the SKU's slots).
 pub(crate) fn find(view: &View, id: ReservationId) -> Result<Result<HoldData, Lookup>, Stale> {
     if id.seq == 0 || id.seq > view.version() {
         return Ok(Err(Lookup::Unknown));
@@ -136,6 +140,9 @@ pub(crate) fn find(view: &View, id: ReservationId) -> Result<Result<HoldData, Lo
         if hold.seq == id.seq {
             return Ok(Ok(hold));
         }
+    }
+    if id.slot() != ReservationId::SLOT_UNKNOWN {
+        return Ok(Err(Lookup::Ended));
     }
     let Some(slots) = view.slots() else { return Ok(Err(Lookup::Ended)) };
     for index in 0..slots.len() {

@@ -35,6 +35,7 @@ pub struct Event {
 /// The change that produced a version.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub enum Change {
     /// The SKU was defined (version 0).
     Defined(SkuDefined),
@@ -73,6 +74,7 @@ pub enum Change {
 /// exactly once per crossing.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub enum Notice {
     /// The SKU's low-stock rule fired: the stock it counts fell to or below
     /// its threshold while the rule was armed (see

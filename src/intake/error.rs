@@ -28,6 +28,7 @@ use crate::error::CommandError;
 /// assert_eq!(refused.into_inner(), command);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SubmitError {
     /// The intake is shut down (or shutting down); it accepts nothing more.
     /// Final: retrying on this intake will not help.
@@ -86,6 +87,7 @@ impl SubmitError {
 /// decided. The order is still accepted and will still get its outcome;
 /// wait again or poll later.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum WaitError {
     /// The timeout passed first.
     #[error("the order was not decided within the timeout")]
@@ -95,6 +97,7 @@ pub enum WaitError {
 /// An accepted order ended without an [`Outcome`](crate::Outcome).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub enum IntakeError {
     /// The ledger (or the executor) refused the command with its typed
     /// error; nothing changed.
@@ -167,6 +170,7 @@ impl Panicked {
 /// settings are checked first, in the order listed, before any thread is
 /// spawned.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum BuildError {
     /// The queue capacity is 0 or above [`Intake::CAPACITY_MAX`](super::Intake::CAPACITY_MAX).
     #[error("intake capacity {capacity} is outside 1..={}", super::Intake::<()>::CAPACITY_MAX)]

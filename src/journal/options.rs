@@ -11,6 +11,7 @@ use std::time::Duration;
 
 /// When an append is acknowledged, and when it is on disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Durability {
     /// Acknowledged only once on disk (`fdatasync`). Group commit: one sync
     /// covers every record that arrived while the previous sync ran.

@@ -17,6 +17,7 @@ use crate::quantity::Quantity;
 /// Where an order is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub enum OrderState {
     /// Every part is held.
     Held,
@@ -34,6 +35,7 @@ pub enum OrderState {
 /// How one part of an order stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub enum PartState {
     /// Held: `held` units now.
     Held {
@@ -109,6 +111,7 @@ pub struct OrderExtended {
 /// Why a part stopped its order's command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub enum PartFailure {
     /// The part lapsed at its deadline.
     Lapsed {
@@ -138,12 +141,29 @@ pub enum PartFailure {
     },
 }
 
+impl core::fmt::Display for PartFailure {
+    /// `lapsed at 34800000ms`, `ended`, `shorted: holds 2 of 5`, `waiting
+    /// for 3`, `has no deadline`, `would pass its latest deadline
+    /// 34800000ms`.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            PartFailure::Lapsed { deadline } => write!(f, "lapsed at {deadline}"),
+            PartFailure::Ended => f.write_str("ended"),
+            PartFailure::Shorted { held, granted } => write!(f, "shorted: holds {held} of {granted}"),
+            PartFailure::Waiting { outstanding } => write!(f, "waiting for {outstanding}"),
+            PartFailure::NoDeadline => f.write_str("has no deadline"),
+            PartFailure::BeyondMaximum { latest } => write!(f, "would pass its latest deadline {latest}"),
+        }
+    }
+}
+
 /// An order's commit, release or extension was refused. Nothing of it
 /// stayed done: a commit or an extension that a part stopped undid what
 /// it had done to the parts before it (a pinned part got its deadline
 /// back, an extended one its old deadline).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub enum OrderChangeError {
     /// The ledger never made this order, or forgot it (finished orders are
     /// kept for a bounded while: see [`ORDERS_KEPT`](crate::ORDERS_KEPT)).
@@ -167,7 +187,7 @@ pub enum OrderChangeError {
         state: OrderState,
     },
     /// A part stopped the command.
-    #[error("{order}: part {index} ({reservation}) stopped it: {failure:?}")]
+    #[error("{order}: part {index} ({reservation}) stopped it: {failure}")]
     Part {
         /// The order.
         order: OrderId,
