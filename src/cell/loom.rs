@@ -4,6 +4,9 @@
 /// Preemption bound when `LOOM_MAX_PREEMPTIONS` is not set.
 const PREEMPTIONS_DEFAULT: usize = 2;
 
+/// Atomic steps one execution may take before loom calls it a spin.
+const BRANCHES_MAX: usize = 20_000;
+
 /// How many preemptions per execution a model asks loom to explore.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Preemptions {
@@ -25,6 +28,10 @@ where
     use std::sync::atomic::AtomicUsize;
     let executions = std::sync::Arc::new(AtomicUsize::new(0));
     let mut builder = loom::model::Builder::new();
+    // Whole-ledger models (an order over two SKUs, then an audit) take more
+    // atomic steps per execution than loom's default of 1,000 allows; a
+    // spin would still be caught, only later.
+    builder.max_branches = BRANCHES_MAX;
     builder.preemption_bound = match preemptions {
         Preemptions::Unbounded => None,
         Preemptions::AtLeast(min) => Some(builder.preemption_bound.unwrap_or(PREEMPTIONS_DEFAULT).max(min)),

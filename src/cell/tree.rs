@@ -100,7 +100,7 @@ fn split<T, F: Fn(Arc<[T]>) -> Node>(mut entries: Vec<T>, node: F) -> (Node, Opt
 
 impl Tree {
     /// Entries, for a tree read at a lot count of `lots`.
-    #[cfg(test)]
+    #[cfg(all(test, not(stockroom_loom)))]
     pub(crate) fn len(&self, lots: u32) -> u32 {
         match self {
             Tree::Identity => lots,

@@ -85,6 +85,8 @@
 
 mod apply;
 mod error;
+#[cfg(all(test, stockroom_loom))]
+mod loom;
 mod shutdown;
 mod stats;
 mod ticket;

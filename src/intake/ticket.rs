@@ -23,7 +23,8 @@
 //! a poll that finds no decision registers its waker in the slot's
 //! [`WakerSet`](crate::waker::WakerSet) and looks again; deciding wakes the
 //! set after setting the cell (the hand-off protocol of `src/waker.rs`,
-//! checked by the loom model in `src/intake/loom.rs`).
+//! checked by its loom models; the blocking hand-off by
+//! `src/intake/loom.rs`).
 //!
 //! Every primitive here comes from the crate's facade (`crate::sync`), so
 //! the loom models see them.

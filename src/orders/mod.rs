@@ -38,6 +38,8 @@
 //! a competing request may be refused for units a failing order held for
 //! that moment.
 
+#[cfg(all(test, stockroom_loom))]
+mod loom;
 mod ops;
 pub(crate) mod record;
 mod types;
