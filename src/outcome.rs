@@ -846,7 +846,7 @@ mod tests {
             ),
             (
                 Outcome::LowStockSet(LowStockSet::new(SKU, Some(LowStock::new(10)), 6)),
-                "low-stock threshold of sku:1 set to 10 (version 6)",
+                "low stock of sku:1 set to at or below 10 available (version 6)",
             ),
             (
                 Outcome::OrderCommitted(OrderCommitted {
