@@ -40,11 +40,18 @@
 //! 5. **Window.** A recorded key is remembered while `now < recorded_at +
 //!    window` (both instants are the `now`s passed in; a clock that goes
 //!    backwards only remembers longer). Past that it is absent: the next
-//!    command with the key, any command, claims it afresh. When more than
-//!    `keys_max` keys are recorded, the oldest recorded (first in, first out
-//!    by record order) are forgotten. Neither rule ever removes a key in
-//!    flight, nor a newer entry recorded for the same key after the one
-//!    being forgotten (entries carry an identity, checked before removal).
+//!    command with the key, any command, claims it afresh. Forgetting never
+//!    removes a key in flight, nor a newer entry recorded for the same key
+//!    after the one being forgotten (entries carry an identity, checked
+//!    before removal).
+//! 6. **Room.** The table holds at most `keys_max` entries (recorded, in
+//!    flight, or expired and not yet swept; racing claims of new keys can
+//!    pass the bound by none: the count is taken by `fetch_add` before the
+//!    insert). A claim of a new key when it is full first forgets up to
+//!    [`FULL_SWEEP_MAX`] expired entries from the front of the record
+//!    order; if it is still full, the call returns `Full` and applies
+//!    nothing. A key inside its window is never forgotten to make room:
+//!    that would let a retry of it apply twice.
 //!
 //! `Applied(r)` means this call ran `apply`, which returned `r` (recorded if
 //! final).
@@ -76,12 +83,13 @@
 //!
 //! # Memory
 //!
-//! The table holds at most `keys_max` recorded entries plus the ones in
-//! flight, plus, for a moment, one just-recorded entry per thread that is
-//! between recording and evicting: at most `keys_max + T` entries for `T`
-//! threads inside `run`. The record-order queue holds at most `keys_max`
-//! items (an item whose entry was already replaced counts until it reaches
-//! the front). Per recorded key, on a 64-bit target:
+//! The table holds at most `keys_max` entries, recorded or in flight. The
+//! record-order queue holds one item per entry recorded and not yet
+//! forgotten, plus items whose entry was replaced after its window (they
+//! count until they reach the front, and they are expired, so the sweep
+//! drops them on reaching them). A claim racing a refused one at the bound
+//! may be refused too (the refused claim's count is undone just after);
+//! its retry finds the room. Per recorded key, on a 64-bit target:
 //!
 //! - the table slot, `size_of::<(IdempotencyKey, Slot<C, R>)>()` = 16 +
 //!   `size_of::<Slot<C, R>>()` (about `size_of::<C>() + size_of::<R>() + 24`),
@@ -111,7 +119,7 @@
 mod loom;
 
 use crate::clock::Timestamp;
-use crate::sync::{Arc, AtomicU64, Backoff, KeyedMap, Mutex, Ordering};
+use crate::sync::{Arc, AtomicU64, AtomicUsize, Backoff, KeyedMap, Mutex, Ordering};
 use core::fmt;
 use smallvec::SmallVec;
 use std::collections::VecDeque;
@@ -125,6 +133,11 @@ pub const KEY_LEN_MAX: usize = 128;
 /// (every record adds one entry and may forget up to this many).
 const SWEEP_MAX: usize = 8;
 const _: () = assert!(SWEEP_MAX >= 1, "the sweep must be able to keep up with records");
+
+/// Expired entries a claim that finds the store full forgets, at most,
+/// before it refuses (`Claimed::Full`): the store stays full only if fewer
+/// than this many of its oldest entries have expired.
+const FULL_SWEEP_MAX: usize = 1_024;
 
 /// A caller-chosen key naming one logical command, so that retries of it
 /// are recognised: 1 to [`KEY_LEN_MAX`] bytes of UTF-8.
@@ -229,8 +242,11 @@ impl fmt::Display for IdempotencyKey {
 pub struct KeyWindow {
     /// A recorded key is forgotten this long after it was recorded.
     pub window: Duration,
-    /// At most this many recorded keys are remembered; past it the oldest
-    /// recorded are forgotten first.
+    /// At most this many keys are remembered at once. A key is never
+    /// forgotten inside its window: when this many are remembered and none
+    /// has expired, a keyed command with a new key is refused
+    /// ([`KeyedError::KeysFull`](crate::KeyedError::KeysFull)) and nothing
+    /// is applied. At least 1 (the ledger's builder refuses 0).
     pub keys_max: usize,
 }
 
@@ -258,6 +274,9 @@ pub(crate) enum Claimed<C, R> {
     /// The key is recorded (or in flight) with a different command: the
     /// first command, so the caller can name what differs.
     Conflict(C),
+    /// The key is new and `keys_max` keys are remembered, none of them past
+    /// its window: nothing was applied.
+    Full,
 }
 
 /// One attempt at a key's command, shared with the duplicates waiting for
@@ -333,6 +352,8 @@ enum Claim<C, R> {
     },
     Replayed(R),
     Conflict(C),
+    /// The key is new and the store holds `keys_max` entries.
+    Full,
 }
 
 /// The idempotency key store: remembers, per key, the first command and its
@@ -344,6 +365,10 @@ pub(crate) struct KeyStore<C, R> {
     /// Recorded entries, oldest first. Only the record path locks it.
     order: Mutex<VecDeque<RecordedItem>>,
     entries: AtomicU64,
+    /// Entries in `slots` (recorded, past their window and not yet swept,
+    /// or in flight), counted as they are inserted and removed: at most
+    /// `keys_max`.
+    held: AtomicUsize,
 }
 
 impl<C, R> fmt::Debug for KeyStore<C, R> {
@@ -360,13 +385,24 @@ fn expired(recorded_at: Timestamp, window: Duration, now: Timestamp) -> bool {
 impl<C, R> KeyStore<C, R> {
     /// An empty store remembering keys for `window`.
     pub(crate) fn new(window: KeyWindow) -> Self {
-        KeyStore { window, slots: KeyedMap::new(), order: Mutex::new(VecDeque::new()), entries: AtomicU64::new(0) }
+        KeyStore {
+            window,
+            slots: KeyedMap::new(),
+            order: Mutex::new(VecDeque::new()),
+            entries: AtomicU64::new(0),
+            held: AtomicUsize::new(0),
+        }
     }
 
     /// Keys currently held: recorded (including any past their window and
     /// not yet swept: they are never replayed) and in flight.
     pub(crate) fn len(&self) -> usize {
         self.slots.len()
+    }
+
+    /// The bounds it keeps.
+    pub(crate) fn window(&self) -> KeyWindow {
+        self.window
     }
 }
 
@@ -388,9 +424,10 @@ impl<C: Clone + Eq, R: Clone> KeyStore<C, R> {
         // Each turn either returns or follows an attempt (by another call)
         // that ended transiently: see "Waiting, and who waits".
         loop {
-            let (attempt, differs) = match self.claim(key, command, now) {
+            let (attempt, differs) = match self.claim_or_sweep(key, command, now) {
                 Claim::Replayed(result) => return Claimed::Replayed(result),
                 Claim::Conflict(first) => return Claimed::Conflict(first),
+                Claim::Full => return Claimed::Full,
                 Claim::Mine { entry, attempt } => {
                     let guard = InFlightGuard { store: self, key, entry, attempt, recorded: false };
                     let result = apply();
@@ -437,9 +474,10 @@ impl<C: Clone + Eq, R: Clone> KeyStore<C, R> {
         // Each turn either returns or follows an attempt (by another call)
         // that ended transiently, as in `run`.
         loop {
-            let (attempt, differs) = match self.claim(key, command, now) {
+            let (attempt, differs) = match self.claim_or_sweep(key, command, now) {
                 Claim::Replayed(result) => return Claimed::Replayed(result),
                 Claim::Conflict(first) => return Claimed::Conflict(first),
+                Claim::Full => return Claimed::Full,
                 Claim::Mine { entry, attempt } => {
                     let guard = InFlightGuard { store: self, key, entry, attempt, recorded: false };
                     let result = apply();
@@ -459,8 +497,20 @@ impl<C: Clone + Eq, R: Clone> KeyStore<C, R> {
         }
     }
 
+    /// [`claim`](Self::claim); if the store is full, forgets up to
+    /// [`FULL_SWEEP_MAX`] expired entries and claims once more.
+    fn claim_or_sweep(&self, key: &IdempotencyKey, command: &C, now: Timestamp) -> Claim<C, R> {
+        match self.claim(key, command, now) {
+            Claim::Full => {
+                self.forget_expired(now, FULL_SWEEP_MAX);
+                self.claim(key, command, now)
+            }
+            claim => claim,
+        }
+    }
+
     /// One atomic look at `key` (under its shard lock): claims it if absent
-    /// or expired, else says what is there.
+    /// (and the store has room) or expired, else says what is there.
     fn claim(&self, key: &IdempotencyKey, command: &C, now: Timestamp) -> Claim<C, R> {
         let fresh = || {
             let entry = self.next_entry();
@@ -494,8 +544,53 @@ impl<C: Clone + Eq, R: Clone> KeyStore<C, R> {
                     Claim::Wait { attempt: Arc::clone(attempt), differs }
                 }
             },
-            fresh,
+            || {
+                // Relaxed: a capacity count. Its increments and decrements
+                // each go with an insertion or removal made under a shard
+                // lock; the count only decides room, and a race between two
+                // claims for the last place lets one through, which
+                // `fetch_add` decides.
+                if self.held.fetch_add(1, Ordering::Relaxed) >= self.window.keys_max {
+                    // Relaxed: undoes the increment above.
+                    self.held.fetch_sub(1, Ordering::Relaxed);
+                    return (None, Claim::Full);
+                }
+                let (slot, claim) = fresh();
+                (Some(slot), claim)
+            },
         )
+    }
+
+    /// Removes the entry `item` recorded, if it is still that entry (never
+    /// one in flight, never a newer entry for the same key).
+    fn forget(&self, item: &RecordedItem) {
+        let removed = self
+            .slots
+            .remove_if(&item.key, |slot| matches!(slot, Slot::Recorded { entry, .. } if *entry == item.entry));
+        if removed {
+            // Relaxed: the capacity count (see `claim`).
+            self.held.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Forgets up to `max` expired entries from the front of the record
+    /// order (the queue lock, then the removals: never nested).
+    fn forget_expired(&self, now: Timestamp, max: usize) {
+        let mut forgotten = Vec::new();
+        {
+            let mut order = self.order.lock();
+            for _ in 0..max {
+                match order.front() {
+                    Some(front) if expired(front.recorded_at, self.window.window, now) => {
+                        forgotten.extend(order.pop_front());
+                    }
+                    _ => break,
+                }
+            }
+        }
+        for item in &forgotten {
+            self.forget(item);
+        }
     }
 
     /// A fresh entry identity.
@@ -507,18 +602,14 @@ impl<C: Clone + Eq, R: Clone> KeyStore<C, R> {
     }
 
     /// Appends a recorded entry to the record-order queue and forgets what
-    /// falls out of the window or past `keys_max`: O(1) under the queue lock,
+    /// fell out of the window at its front: O(1) under the queue lock,
     /// removals after it (never nesting the queue lock with a shard lock).
+    /// Nothing is forgotten by count: a full store refuses new keys.
     fn remember(&self, item: RecordedItem, now: Timestamp) {
-        let mut forgotten: SmallVec<[RecordedItem; SWEEP_MAX + 1]> = SmallVec::new();
+        let mut forgotten: SmallVec<[RecordedItem; SWEEP_MAX]> = SmallVec::new();
         {
             let mut order = self.order.lock();
             order.push_back(item);
-            // The queue held at most `keys_max` before this push.
-            if order.len() > self.window.keys_max {
-                forgotten.extend(order.pop_front());
-            }
-            debug_assert!(order.len() <= self.window.keys_max);
             for _ in 0..SWEEP_MAX {
                 match order.front() {
                     Some(front) if expired(front.recorded_at, self.window.window, now) => {
@@ -528,11 +619,8 @@ impl<C: Clone + Eq, R: Clone> KeyStore<C, R> {
                 }
             }
         }
-        for item in forgotten {
-            // Only the entry this item recorded: never one in flight, never a
-            // newer entry for the same key.
-            self.slots
-                .remove_if(&item.key, |slot| matches!(slot, Slot::Recorded { entry, .. } if *entry == item.entry));
+        for item in &forgotten {
+            self.forget(item);
         }
     }
 }
@@ -627,6 +715,10 @@ impl crate::ledger::Ledger {
                 let field = first.first_difference(command).unwrap_or("command").to_owned();
                 return Err(KeyedError::KeyReused { key: key.clone(), field }).tallied(probe);
             }
+            Claimed::Full => {
+                return Err(KeyedError::KeysFull { key: key.clone(), keys_max: self.key_store().window().keys_max })
+                    .tallied(probe);
+            }
         };
         match result {
             Ok(outcome) => Ok(crate::outcome::Keyed { outcome, replay }),
@@ -681,7 +773,10 @@ impl<C: Clone + Eq, R: Clone> Drop for InFlightGuard<'_, C, R> {
             return;
         }
         let entry = self.entry;
-        self.store.slots.remove_if(self.key, |slot| matches!(slot, Slot::InFlight { entry: e, .. } if *e == entry));
+        if self.store.slots.remove_if(self.key, |slot| matches!(slot, Slot::InFlight { entry: e, .. } if *e == entry)) {
+            // Relaxed: the capacity count (see `KeyStore::claim`).
+            self.store.held.fetch_sub(1, Ordering::Relaxed);
+        }
         // After the removal, so a waiter that claims again finds the key free.
         self.attempt.end(AttemptState::Freed);
     }
@@ -933,28 +1028,31 @@ mod tests {
     }
 
     #[test]
-    fn eviction_by_count_forgets_oldest_first() {
-        let store = store(1_000_000, 3);
+    fn a_full_store_refuses_new_keys_and_never_forgets_one_inside_its_window() {
+        let store = store(1_000, 3);
         let applied = AtomicUsize::new(0);
-        for i in 0..5u64 {
-            run_ok(&store, &key(&format!("k{i}")), 1, i, i, &applied);
-            assert!(store.len() <= 3, "len {} after {} records", store.len(), i + 1);
+        for i in 0..3u64 {
+            assert_eq!(run_ok(&store, &key(&format!("k{i}")), 1, i, i, &applied), Claimed::Applied(Ok(i)));
         }
-        assert_eq!(store.len(), 3);
-        // The newest three replay (replays record nothing, so order is kept).
-        for i in 2..5u64 {
-            assert_eq!(run_ok(&store, &key(&format!("k{i}")), 1, 10, 99, &applied), Claimed::Replayed(Ok(i)));
+        // Full: a new key is refused and nothing is applied or remembered.
+        assert_eq!(run_ok(&store, &key("k3"), 1, 10, 3, &applied), Claimed::Full);
+        assert_eq!((store.len(), applied.load(Ordering::Relaxed)), (3, 3));
+        // Every remembered key still replays, the oldest included.
+        for i in 0..3u64 {
+            assert_eq!(run_ok(&store, &key(&format!("k{i}")), 1, 999, 99, &applied), Claimed::Replayed(Ok(i)));
         }
-        // The oldest two were forgotten: any command applies.
-        assert_eq!(run_ok(&store, &key("k0"), 2, 10, 50, &applied), Claimed::Applied(Ok(50)));
-        assert_eq!(run_ok(&store, &key("k1"), 2, 10, 51, &applied), Claimed::Applied(Ok(51)));
+        // Once the oldest key's window passes (recorded at 0, window 1,000),
+        // a new key takes its place; the others still replay.
+        assert_eq!(run_ok(&store, &key("k3"), 1, 1_000, 3, &applied), Claimed::Applied(Ok(3)));
+        assert_eq!(run_ok(&store, &key("k1"), 1, 1_000, 99, &applied), Claimed::Replayed(Ok(1)));
+        assert_eq!(run_ok(&store, &key("k0"), 2, 1_000, 50, &applied), Claimed::Full, "k0 forgotten, no room for it");
         assert_eq!(store.len(), 3);
-        assert_eq!(applied.load(Ordering::Relaxed), 7);
+        assert_eq!(applied.load(Ordering::Relaxed), 4);
     }
 
     #[test]
-    fn eviction_never_removes_an_in_flight_key() {
-        let store = store(1_000_000, 1);
+    fn a_key_in_flight_takes_a_place_and_a_freed_one_gives_it_back() {
+        let store = store(1_000_000, 2);
         let applied = AtomicUsize::new(0);
         let k = key("in-flight");
         let outcome = store.run(
@@ -962,31 +1060,32 @@ mod tests {
             &1,
             at(0),
             || {
-                // Records that push everything else out while `k` is in flight.
-                for i in 0..3 {
-                    run_ok(&store, &key(&format!("other-{i}")), 1, 0, i, &applied);
-                }
+                // One place left while `k` is in flight.
+                assert_eq!(run_ok(&store, &key("other-0"), 1, 0, 0, &applied), Claimed::Applied(Ok(0)));
+                assert_eq!(run_ok(&store, &key("other-1"), 1, 0, 1, &applied), Claimed::Full);
                 assert_eq!(store.len(), 2, "one recorded, one in flight");
-                Ok(7)
+                Err("busy".to_owned())
             },
-            always,
+            |result| result.is_ok(),
         );
-        assert_eq!(outcome, Claimed::Applied(Ok(7)));
-        assert_eq!(run_ok(&store, &k, 1, 1, 99, &applied), Claimed::Replayed(Ok(7)));
-        assert_eq!(run_ok(&store, &k, 2, 1, 99, &applied), Claimed::Conflict(1));
+        assert_eq!(outcome, Claimed::Applied(Err("busy".to_owned())));
+        // The transient attempt freed its place.
         assert_eq!(store.len(), 1);
+        assert_eq!(run_ok(&store, &key("other-1"), 1, 1, 1, &applied), Claimed::Applied(Ok(1)));
+        assert_eq!(run_ok(&store, &k, 1, 1, 7, &applied), Claimed::Full);
     }
 
     #[test]
-    fn zero_window_and_zero_keys_remember_nothing_and_do_not_panic() {
-        for (window_ms, keys_max) in [(0, 10), (1_000, 0)] {
-            let store = store(window_ms, keys_max);
-            let applied = AtomicUsize::new(0);
-            let k = key("a");
-            assert_eq!(run_ok(&store, &k, 1, 5, 1, &applied), Claimed::Applied(Ok(1)));
-            assert_eq!(run_ok(&store, &k, 1, 5, 2, &applied), Claimed::Applied(Ok(2)));
-            assert!(store.len() <= 1);
-        }
+    fn a_zero_window_remembers_nothing_and_zero_keys_refuse_every_key() {
+        let forgetful = store(0, 10);
+        let applied = AtomicUsize::new(0);
+        let k = key("a");
+        assert_eq!(run_ok(&forgetful, &k, 1, 5, 1, &applied), Claimed::Applied(Ok(1)));
+        assert_eq!(run_ok(&forgetful, &k, 1, 5, 2, &applied), Claimed::Applied(Ok(2)));
+        assert!(forgetful.len() <= 1);
+        let no_room = store(1_000, 0);
+        assert_eq!(run_ok(&no_room, &k, 1, 5, 1, &applied), Claimed::Full);
+        assert_eq!((no_room.len(), applied.load(Ordering::Relaxed)), (0, 2));
     }
 
     #[test]
@@ -1107,6 +1206,7 @@ mod tests {
                             }
                             Ok(Claimed::Replayed(r)) => Ok(r),
                             Ok(Claimed::Conflict(c)) => Err(format!("conflict with {c:?}")),
+                            Ok(Claimed::Full) => Err("full".to_owned()),
                             Err(_) => Err("panicked".to_owned()),
                         };
                         results.lock().expect("no panics hold it")[i].push(value);

@@ -31,6 +31,19 @@ pub enum KeyedError {
         /// one (`"command"` for a different kind of command).
         field: String,
     },
+    /// The key is new and the ledger already remembers
+    /// [`KeyWindow::keys_max`](crate::KeyWindow::keys_max) keys, none past
+    /// its window: nothing was applied and nothing is remembered. A key is
+    /// never forgotten early to make room (a retry of it would apply
+    /// twice); retry once older keys' windows have passed, or raise the
+    /// bound.
+    #[error("idempotency key {key} refused: {keys_max} keys are remembered, none past its window")]
+    KeysFull {
+        /// The key.
+        key: IdempotencyKey,
+        /// The bound.
+        keys_max: usize,
+    },
     /// The command was refused. A final refusal is remembered for the key:
     /// every retry with it gets the same refusal, marked as a replay. A
     /// transient one (`Contended`) is not: a retry may apply.
@@ -49,7 +62,7 @@ impl KeyedError {
     pub fn command_error(&self) -> Option<&CommandError> {
         match self {
             KeyedError::Refused { error, .. } => Some(error),
-            KeyedError::KeyReused { .. } => None,
+            KeyedError::KeyReused { .. } | KeyedError::KeysFull { .. } => None,
         }
     }
 }
@@ -61,6 +74,7 @@ impl KeyedError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             KeyedError::KeyReused { .. } => ErrorKind::Conflict,
+            KeyedError::KeysFull { .. } => ErrorKind::Limit,
             KeyedError::Refused { error, .. } => error.kind(),
         }
     }
@@ -81,7 +95,10 @@ mod tests {
     #[test]
     fn keyed_errors_take_their_refusal_s_kind() {
         let key = IdempotencyKey::new("k").expect("short");
-        let mut cases = vec![(KeyedError::KeyReused { key, field: "quantity".to_owned() }, Conflict)];
+        let mut cases = vec![
+            (KeyedError::KeyReused { key: key.clone(), field: "quantity".to_owned() }, Conflict),
+            (KeyedError::KeysFull { key, keys_max: 3 }, ErrorKind::Limit),
+        ];
         for (error, kind) in command_cases() {
             cases.push((KeyedError::Refused { error: error.clone(), replay: false }, kind));
             cases.push((KeyedError::Refused { error, replay: true }, kind));
@@ -90,9 +107,10 @@ mod tests {
             &cases,
             |e| match e {
                 KeyedError::KeyReused { .. } => "KeyReused",
+                KeyedError::KeysFull { .. } => "KeysFull",
                 KeyedError::Refused { .. } => "Refused",
             },
-            &["KeyReused", "Refused"],
+            &["KeyReused", "KeysFull", "Refused"],
         );
     }
 

@@ -903,6 +903,10 @@ impl Ledger {
                 let field = first.first_difference(command).unwrap_or("command").to_owned();
                 return Err(KeyedError::KeyReused { key: key.clone(), field }).tallied(probe);
             }
+            Claimed::Full => {
+                return Err(KeyedError::KeysFull { key: key.clone(), keys_max: self.keys.window().keys_max })
+                    .tallied(probe);
+            }
         };
         match result {
             Ok(outcome) => Ok(Keyed { outcome, replay }),

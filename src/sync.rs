@@ -567,19 +567,21 @@ mod keyed {
         }
 
         /// Under the key's shard lock: `occupied` on the value if there is
-        /// one, else inserts the value `vacant` makes. Returns the closure's
+        /// one, else inserts the value `vacant` makes (if it makes one). Returns the closure's
         /// answer.
         pub(crate) fn entry<T>(
             &self,
             key: K,
             occupied: impl FnOnce(&mut V) -> T,
-            vacant: impl FnOnce() -> (V, T),
+            vacant: impl FnOnce() -> (Option<V>, T),
         ) -> T {
             match self.map.entry(key) {
                 Entry::Occupied(mut entry) => occupied(entry.get_mut()),
                 Entry::Vacant(entry) => {
                     let (value, answer) = vacant();
-                    entry.insert(value);
+                    if let Some(value) = value {
+                        entry.insert(value);
+                    }
                     answer
                 }
             }
@@ -624,13 +626,15 @@ mod keyed {
             &self,
             key: K,
             occupied: impl FnOnce(&mut V) -> T,
-            vacant: impl FnOnce() -> (V, T),
+            vacant: impl FnOnce() -> (Option<V>, T),
         ) -> T {
             match self.map.lock().entry(key) {
                 Entry::Occupied(mut entry) => occupied(entry.get_mut()),
                 Entry::Vacant(entry) => {
                     let (value, answer) = vacant();
-                    entry.insert(value);
+                    if let Some(value) = value {
+                        entry.insert(value);
+                    }
                     answer
                 }
             }

@@ -131,7 +131,7 @@ fn racing_duplicates_apply_once_and_all_get_its_outcome() {
 }
 
 #[test]
-fn keys_are_forgotten_after_the_window_and_past_the_count() {
+fn keys_are_forgotten_after_the_window_and_never_before_it() {
     let window = KeyWindow { window: Duration::from_secs(60), keys_max: 2 };
     let (ledger, clock) = ledger_with(window);
     ledger.execute_keyed(&key("t"), &take(1)).expect("applies at 0 s");
@@ -139,11 +139,18 @@ fn keys_are_forgotten_after_the_window_and_past_the_count() {
     assert!(ledger.execute_keyed(&key("t"), &take(1)).expect("remembered").replay);
     clock.set(Timestamp(60_000));
     assert!(!ledger.execute_keyed(&key("t"), &take(1)).expect("forgotten: applies again").replay);
-    // Count: "t" (recorded at 60 s), then "u" and "v": "t" is the oldest.
+    // Room for 2: "t" (recorded at 60 s) and "u"; "v" is refused, and "t"
+    // still replays: a full table never forgets a key inside its window.
     ledger.execute_keyed(&key("u"), &take(1)).expect("applies");
-    ledger.execute_keyed(&key("v"), &take(1)).expect("applies");
-    assert!(!ledger.execute_keyed(&key("t"), &take(1)).expect("evicted: applies again").replay);
-    assert_eq!(ledger.snapshot(SKU).expect("defined").totals().committed.get(), 5);
+    let full = ledger.execute_keyed(&key("v"), &take(1));
+    assert_eq!(full, Err(KeyedError::KeysFull { key: key("v"), keys_max: 2 }));
+    assert_eq!(full.unwrap_err().kind(), stockroom::ErrorKind::Limit);
+    assert!(ledger.execute_keyed(&key("t"), &take(1)).expect("still remembered").replay);
+    assert_eq!(ledger.snapshot(SKU).expect("defined").totals().committed.get(), 3, "v applied nothing");
+    // Once "t"'s window has passed, "v" takes its place.
+    clock.set(Timestamp(120_000));
+    assert!(!ledger.execute_keyed(&key("v"), &take(1)).expect("room now").replay);
+    assert_eq!(ledger.snapshot(SKU).expect("defined").totals().committed.get(), 4);
     assert_eq!(
         Ledger::builder().key_window(KeyWindow { window: Duration::ZERO, keys_max: 1 }).build().err(),
         Some(LedgerBuildError::EmptyKeyWindow)

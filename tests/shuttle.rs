@@ -32,14 +32,13 @@
 //!   one and at most one per hold lapsed inside another operation's
 //!   sweep), and every reservation's life is checked end to end (see the
 //!   scenarios' doc comments).
-//! - **Idempotency** (`retry_storm`, `retry_storm_evicting`): with every
-//!   key remembered, exactly one call per key applies its command and every
-//!   other answer is that result marked `replay` (or `KeyReused` naming the
-//!   field that differs); when keys are forgotten (`keys_max` 1), every
-//!   replay is the result of some application of an equal command with
-//!   that key, the applications, however many, account exactly for the
-//!   versions published and the units held and committed, and a key applied
-//!   again was forgotten in between (another key's success lies between).
+//! - **Idempotency** (`retry_storm`, `retry_storm_full`): no key is ever
+//!   applied twice; with room for every key, exactly one call per key
+//!   applies its command and every other answer is that result marked
+//!   `replay` (or `KeyReused` naming the field that differs); with room for
+//!   2 of the 4 keys, a key is applied at most once and the others are
+//!   refused `KeysFull` (nothing applied), and the applications account
+//!   exactly for the versions published and the units held and committed.
 //! - **The invariants**: a clean `audit()` (conservation per lot, held
 //!   against holds, totals) and, per lot, `held + committed <= received +
 //!   adjusted`.
@@ -53,11 +52,10 @@
 //! causes and `expire_due`), `orders_vs_lines` (2-SKU orders and their
 //! rollbacks racing single-line allocations and sales), `resourcing`
 //! (holds re-sourced or shorted by shrinks racing them, and a conditional
-//! adjustment), and `retry_storm` and `retry_storm_evicting` (the same
+//! adjustment), and `retry_storm` and `retry_storm_full` (the same
 //! keyed commands sent by every thread at once, a key reused with another
-//! command, a sold-out take whose refusal sticks; every key remembered, or
-//! each forgotten as soon as another is recorded, so forgetting races the
-//! claims).
+//! command, a sold-out take whose refusal sticks; room for every key, or
+//! for 2 of the 4, so a full table races the claims).
 //!
 //! Under the crate's `stockroom_shuttle` cfg every atomic is shuttle's (the
 //! manual clock's included) and the snapshot cell is a shuttle mutex around
@@ -228,7 +226,7 @@ scenario!(commit_vs_expiry);
 scenario!(orders_vs_lines);
 scenario!(resourcing);
 scenario!(retry_storm);
-scenario!(retry_storm_evicting);
+scenario!(retry_storm_full);
 
 // ---------------------------------------------------------------------------
 // Histories and the checks every scenario ends with
@@ -381,7 +379,7 @@ impl KeyedStep {
         match &self.answer {
             Ok(keyed) => Some(Ok(&keyed.outcome)),
             Err(KeyedError::Refused { error, .. }) => Some(Err(error)),
-            Err(KeyedError::KeyReused { .. }) => None,
+            Err(KeyedError::KeyReused { .. } | KeyedError::KeysFull { .. }) => None,
             Err(other) => panic!("no keyed step expects {other:?}"),
         }
     }
@@ -1705,17 +1703,13 @@ fn retry_storm() {
     storm(KeyWindow::KEYS_MAX_DEFAULT);
 }
 
-/// Race: [`storm`] with `keys_max` 1: every record forgets the key recorded
-/// before it, so keys are forgotten while copies of them are still on the
-/// way (or in flight), and a late copy, or the reusing thread's different
-/// command, claims the key afresh: a second hold on the unit `t-1` has not
-/// sold yet, a `c-1` commit naming it (`KeyReused` on `reservation`, or
-/// applied), a second commit of a committed hold (`Ended`), the reusing
-/// thread's takes applied (and refused: sold out) and the senders' copies
-/// refused `KeyReused` after them. (With `keys_max` 2 no second hold is ever
-/// granted: `a-1` is forgotten only at the third record, `t-1`'s sale.)
-fn retry_storm_evicting() {
-    storm(1);
+/// Race: [`storm`] with `keys_max` 2: two keys are remembered (in flight,
+/// then recorded) and never forgotten inside the window; a claim of a third
+/// key while both places are taken is refused `KeysFull` and applies
+/// nothing, so no key is ever applied twice (the eviction this replaced let
+/// a late copy of a forgotten key apply again).
+fn retry_storm_full() {
+    storm(2);
 }
 
 /// One retry-storm thread's keyed commands, on a SKU of 2 units: allocate 1
@@ -1767,30 +1761,26 @@ fn reused_field(key: &str) -> &'static str {
 /// left, and a `KeyReused` came after the reusing thread's own `s-1` saw
 /// none left; so every `s-1` finds the SKU sold out, whatever is forgotten.
 ///
-/// Asserts, per key: at least one answer applied the command (`replay ==
+/// Asserts, per key: at most one answer applied the command (`replay ==
 /// false`, a success or a refusal), and exactly one when `keys_max` covers
-/// the 4 keys (one record per key: none is ever forgotten); every other
-/// answer either replays, unchanged, the result of an application of an
-/// equal command with that key (so with every key remembered, all answers
-/// for a key agree modulo the replay flag) or is `KeyReused` naming that key
-/// and the first field in which it differs from an applied command
-/// (`command` for `a-1`, `quantity` for `t-1`, `reservation` for `c-1`;
-/// never for `s-1`). Every answer is an allocation or sale of exactly 1
-/// unit, a full commit of 1 unit, or an `Insufficient` refusal with nothing
-/// available (every `s-1`, every refused allocation or take); a commit of a
-/// hold already committed (`Ended`) only when keys are forgotten. However
-/// often a forgotten key was applied again, the applications account for
-/// the SKU exactly: the applied successes are exactly the versions
-/// published (`final - setup` of them, one each; replays, `KeyReused` and
-/// refusals publish none); each applied allocation grants a distinct hold,
-/// and each hold is committed by at most one applied commit; units
+/// the 4 keys; every other answer either replays, unchanged, the result of
+/// the application (so with every key remembered, all answers for a key
+/// agree modulo the replay flag), or is `KeyReused` naming that key and the
+/// first field in which it differs from the applied command (`command` for
+/// `a-1`, `quantity` for `t-1`, `reservation` for `c-1`; never for `s-1`),
+/// or, only when the table has no room for every key, `KeysFull` naming
+/// the key and the bound. Every answer is an allocation or sale of exactly
+/// 1 unit, a full commit of 1 unit, or an `Insufficient` refusal with
+/// nothing available (every `s-1`, every refused allocation or take). The
+/// applications account for the SKU exactly: the applied successes are
+/// exactly the versions published (`final - setup` of them, one each;
+/// replays, `KeyReused`, `KeysFull` and refusals publish none); `a-1`
+/// grants at most one hold, committed by at most one applied commit; units
 /// committed equal the applied sales plus the applied commits (1 unit
 /// each); the live holds are exactly the applied allocations not committed
-/// (held = their count); available + held + committed = 2; and `a-1` grants
-/// a second hold only after another key published a version since the
-/// first (it must have been forgotten in between, see the comment at the
-/// check). With every key remembered, exactly 4 answers for `a-1` and
-/// `t-1` and 3 for `c-1` and `s-1`, 3 versions, 1 hold, 1 sale, 1 commit,
+/// (held = their count); available + held + committed = 2. With every key
+/// remembered, exactly 4 answers for `a-1` and `t-1` and 3 for `c-1` and
+/// `s-1`, 3 versions, 1 hold, 1 sale, 1 commit,
 /// nothing available. Plus the
 /// common checks on the applied commands alone (replays and `KeyReused` ran
 /// nothing), each thread's in its program order: versions gap-free and in
@@ -1814,6 +1804,9 @@ fn storm(keys_max: usize) {
     assert_eq!(by_key.keys().copied().collect::<Vec<_>>(), STORM_KEYS, "keys sent");
     for (&key, answers) in &by_key {
         let applications: Vec<&KeyedStep> = answers.iter().copied().filter(|step| step.applied()).collect();
+        // Never twice, whatever the room: a key inside its window is never
+        // forgotten.
+        assert!(applications.len() <= 1, "{key} applied more than once: {answers:#?}");
         if remembers_all {
             assert_eq!(applications.len(), 1, "{key} applied other than once, every key remembered: {answers:#?}");
             let sent = match key {
@@ -1821,12 +1814,14 @@ fn storm(keys_max: usize) {
                 _ => 3,
             };
             assert_eq!(answers.len(), sent, "{key}: {answers:#?}");
-        } else {
-            assert!(!applications.is_empty(), "{key} answered yet never applied: {answers:#?}");
         }
         for step in answers {
             match &step.answer {
                 _ if step.applied() => {}
+                Err(KeyedError::KeysFull { key: named, keys_max: max }) => {
+                    assert!(!remembers_all, "refused for room with room for every key: {step:?}");
+                    assert_eq!((named.as_str(), *max), (key, keys_max), "{step:?}");
+                }
                 Err(KeyedError::KeyReused { key: named, field }) => {
                     assert_eq!(named.as_str(), key, "{step:?}");
                     assert_eq!(field, reused_field(key), "{step:?}");
@@ -1866,9 +1861,7 @@ fn storm(keys_max: usize) {
             (_, Command::Commit { .. }, Some(Ok(Outcome::Committed(done)))) => {
                 assert_eq!((units(&done.committed), units(&done.returned)), (1, 0), "{step:?}")
             }
-            (_, Command::Commit { .. }, Some(Err(CommandError::Commit(CommitError::Ended { .. }))))
-                if !remembers_all => {}
-            // KeyReused: checked above.
+            // KeyReused and KeysFull: checked above.
             (_, _, None) => {}
             _ => panic!("unexpected answer: {step:?}"),
         }
@@ -1886,31 +1879,7 @@ fn storm(keys_max: usize) {
         applied_successes += u64::from(matches!(step.result(), Some(Ok(_))));
     }
 
-    // Two holds granted under `a-1`, at versions v1 < v2: the key was
-    // forgotten in between, so another key was recorded in between; until v2
-    // a unit is left and only the first hold exists, so that record is no
-    // refusal (an `Insufficient` needs none left, an `Ended` commit a hold
-    // committed in between) but a success, publishing a version in between.
-    let version_of_applied = |step: &&KeyedStep| match step.result() {
-        Some(Ok(outcome)) if step.applied() => Some(version_of(outcome)),
-        _ => None,
-    };
-    let grants: BTreeSet<u64> = by_key["a-1"].iter().filter_map(version_of_applied).collect();
-    let grants: Vec<u64> = grants.into_iter().collect();
-    let others: BTreeSet<u64> = by_key
-        .iter()
-        .filter(|(key, _)| **key != "a-1")
-        .flat_map(|(_, steps)| steps.iter().filter_map(version_of_applied))
-        .collect();
-    for pair in grants.windows(2) {
-        assert!(
-            others.range(pair[0] + 1..pair[1]).next().is_some(),
-            "a-1 granted at versions {} and {} with no other key applied in between: it was never forgotten",
-            pair[0],
-            pair[1]
-        );
-    }
-
+    assert!(granted.len() <= 1, "a-1 granted more than one hold: {granted:?}");
     let snapshot = ledger.snapshot(SKU).expect("defined");
     let totals = snapshot.totals();
     assert_eq!(snapshot.version() - start, applied_successes, "one version per applied success, and no other");

@@ -102,7 +102,7 @@ fn transient_result_lets_the_duplicate_apply() {
         let mut outcomes: Vec<_> = racers.into_iter().map(|racer| racer.join().expect("no panic")).collect();
         outcomes.sort_by_key(|outcome| match outcome {
             Claimed::Applied(n) | Claimed::Replayed(n) => *n,
-            Claimed::Conflict(_) => u64::MAX,
+            Claimed::Conflict(_) | Claimed::Full => u64::MAX,
         });
         assert_eq!(outcomes, [Claimed::Applied(0), Claimed::Applied(1)]);
         assert_eq!(applied.load(Ordering::Relaxed), 2);
@@ -156,16 +156,17 @@ fn different_commands_race_one_conflicts() {
 }
 
 /// Race: with room for one key, thread 1 reuses key `a`, whose recorded
-/// entry has expired, while thread 2 records key `b`; each record evicts
-/// what falls out, including the old entry of `a` (by its queue item).
+/// entry has expired (replaced in place: no room needed), while thread 2
+/// claims a new key `b` and, finding the table full, forgets the expired
+/// entries at the front of the record order (the old entry of `a`, by its
+/// queue item) and claims again.
 ///
-/// Asserts: both apply (the expired entry is absent to thread 1); exactly
-/// one key survives, the one recorded last, and it replays; the old queue
-/// item of `a` never removed the new entry of `a` (if `a` was recorded
-/// last, it replays).
+/// Asserts: exactly one of them applies and the other is refused `Full`
+/// (the table never holds two); the survivor replays its value; the old
+/// queue item of `a` never removed the new entry of `a`.
 #[test]
-fn eviction_races_a_reclaim() {
-    check("eviction_races_a_reclaim", Preemptions::Unbounded, || {
+fn a_full_table_races_a_reclaim() {
+    check("full_table_races_a_reclaim", Preemptions::Unbounded, || {
         let store: Arc<Store> = Arc::new(KeyStore::new(KeyWindow { window: Duration::from_millis(10), keys_max: 1 }));
         let (a, b) = (IdempotencyKey::new("a").expect("valid"), IdempotencyKey::new("b").expect("valid"));
         let t = Timestamp::from_millis;
@@ -178,10 +179,12 @@ fn eviction_races_a_reclaim() {
             })
             .collect();
         let outcomes: Vec<_> = racers.into_iter().map(|racer| racer.join().expect("no panic")).collect();
-        assert_eq!(outcomes, [Claimed::Applied(20), Claimed::Applied(30)]);
+        let (survivor, command, value) = match outcomes.as_slice() {
+            [Claimed::Applied(20), Claimed::Full] => (a, 2, 20),
+            [Claimed::Full, Claimed::Applied(30)] => (b, 3, 30),
+            other => panic!("not one applied and one refused for room: {other:?}"),
+        };
         assert_eq!(store.len(), 1);
-        let survivor = store.order.lock().front().map(|item| item.key.clone()).expect("one key recorded");
-        let expected = if survivor == a { (2, 20) } else { (3, 30) };
-        assert_eq!(store.run(&survivor, &expected.0, t(21), || 99, |_| true), Claimed::Replayed(expected.1));
+        assert_eq!(store.run(&survivor, &command, t(21), || 99, |_| true), Claimed::Replayed(value));
     });
 }

@@ -94,7 +94,7 @@ impl OrderBook {
     pub(crate) fn insert(&self, record: OrderRecord) {
         let id = record.id;
         let record = Arc::new(record);
-        self.records.entry(id, |_| unreachable!("order ids are unique"), || (record, ()));
+        self.records.entry(id, |_| unreachable!("order ids are unique"), || (Some(record), ()));
         self.made.push(id);
     }
 

@@ -361,6 +361,10 @@ struct State {
 /// under 8 never produce).
 const KEY_SWEEP_MAX: usize = 8;
 
+/// Expired records a new key that finds no room drops from the front of
+/// the order before it is refused (the store's bound).
+const KEYS_FULL_SWEEP_MAX: usize = 1_024;
+
 /// A key's record: the first command and its final result, when it was
 /// recorded, and which record it is (a key recorded again after its window
 /// is a new record).
@@ -406,9 +410,36 @@ impl Keys {
         }
     }
 
-    /// Records `result` for `key` at `now`, then drops by count (more than
-    /// `keys_max` records in the order: the oldest) and by time (expired
-    /// records at the front of the order).
+    /// Whether `key` may be taken at `now`: it has a record (expired: it is
+    /// replaced in place), or fewer than `keys_max` records are kept once
+    /// up to [`KEYS_FULL_SWEEP_MAX`] expired ones are dropped from the front
+    /// of the order. A record inside its window is never dropped for room.
+    fn has_room(&mut self, key: &IdempotencyKey, now: Timestamp) -> bool {
+        if self.records.contains_key(key) {
+            return true;
+        }
+        if self.records.len() >= self.window.keys_max {
+            self.drop_expired(now, KEYS_FULL_SWEEP_MAX);
+        }
+        self.records.len() < self.window.keys_max
+    }
+
+    /// Drops up to `max` expired records from the front of the order.
+    fn drop_expired(&mut self, now: Timestamp, max: usize) {
+        for _ in 0..max {
+            match self.order.front() {
+                Some(&(_, _, recorded_at)) if self.expired(recorded_at, now) => {
+                    let (key, number, _) = self.order.pop_front().expect("a front");
+                    self.drop_record(&key, number);
+                }
+                _ => break,
+            }
+        }
+    }
+
+    /// Records `result` for `key` at `now`, then drops expired records at
+    /// the front of the order (never any by count: a full table refuses new
+    /// keys instead).
     fn record(
         &mut self,
         key: &IdempotencyKey,
@@ -421,20 +452,7 @@ impl Keys {
         let record = KeyRecord { command: command.clone(), result: result.clone(), recorded_at: now, number };
         self.records.insert(key.clone(), record);
         self.order.push_back((key.clone(), number, now));
-        if self.order.len() > self.window.keys_max {
-            if let Some((key, number, _)) = self.order.pop_front() {
-                self.drop_record(&key, number);
-            }
-        }
-        for _ in 0..KEY_SWEEP_MAX {
-            match self.order.front() {
-                Some(&(_, _, recorded_at)) if self.expired(recorded_at, now) => {
-                    let (key, number, _) = self.order.pop_front().expect("a front");
-                    self.drop_record(&key, number);
-                }
-                _ => break,
-            }
-        }
+        self.drop_expired(now, KEY_SWEEP_MAX);
     }
 }
 
@@ -527,6 +545,12 @@ impl ReferenceLedger {
             Some(Ok(result)) => (result, true),
             Some(Err(field)) => return Err(KeyedError::KeyReused { key: key.clone(), field }),
             None => {
+                // A new key needs room: forget what expired at the front of
+                // the record order, and refuse if there is still none.
+                if !self.lock().keys.has_room(key, now) {
+                    let keys_max = self.lock().keys.window.keys_max;
+                    return Err(KeyedError::KeysFull { key: key.clone(), keys_max });
+                }
                 // A record past its window is forgotten as the key is taken
                 // afresh (its place in the record order stays).
                 self.lock().keys.records.remove(key);
