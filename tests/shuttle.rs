@@ -450,7 +450,8 @@ fn applied_steps(threads: &[Vec<KeyedStep>]) -> Vec<Vec<Step>> {
 }
 
 /// Every (SKU, version) an outcome reports having published: one for a
-/// single-SKU command, one per SKU part of an order, one per sweep of an
+/// single-SKU command, one per SKU part of an order (allocated or
+/// released), one per sweep of an
 /// `expire_due` report.
 fn versions_of(outcome: &Outcome) -> Vec<(SkuId, u64)> {
     match outcome {
@@ -464,6 +465,7 @@ fn versions_of(outcome: &Outcome) -> Vec<(SkuId, u64)> {
         Outcome::Extended(o) => vec![(o.reservation.sku, o.version)],
         Outcome::LowStockSet(o) => vec![(o.sku, o.version)],
         Outcome::OrderAllocated(o) => o.allocations.iter().map(|a| (a.reservation.sku, a.version)).collect(),
+        Outcome::OrderReleased(o) => o.parts.iter().map(|p| (p.reservation.sku, p.version)).collect(),
         Outcome::Expired(o) => o.swept.iter().map(|swept| (swept.sku, swept.version)).collect(),
         other => panic!("no versions known for {other:?}"),
     }
@@ -780,7 +782,14 @@ fn flash_sale() {
     let lot = |id| snapshot.lot(LotId(id)).expect("received").quantities;
     assert_eq!((lot(1).available.get(), lot(1).committed.get()), (0, 3));
     assert_eq!((lot(2).available.get(), lot(2).committed.get()), (0, 2));
-    assert_eq!((lot(3).available.get(), lot(3).committed.get()), (4, 0), "the expired lot was sold from");
+    // The expired lot's units are all still there, counted as expired (never
+    // available), and none was sold.
+    let expired = lot(3);
+    assert_eq!(
+        (expired.available.get(), expired.expired.get(), expired.committed.get()),
+        (0, 4, 0),
+        "the expired lot was sold from"
+    );
 }
 
 /// Race: 3 allocators each hold 2 of a FIFO SKU's 8 units (two 4-unit
@@ -1405,8 +1414,9 @@ fn commit_vs_expiry() {
 /// Race: 2-SKU orders against single lines on the same SKUs: SKU 40 (FIFO,
 /// two lots of 3) and SKU 41 (FEFO, 3 units expiring at 100 and 2 at 200),
 /// 10 units of demand on each. Orders: [40×2, 41×2] then [41×1, 40×1]
-/// held for 500 ms; [40×3, 41×2], then releasing its SKU 40 hold if
-/// granted; [40×1, 41×1, 40×1] (two lines of one SKU). Single lines: hold
+/// held for 500 ms; [40×3, 41×2], then releasing it (the whole order: a
+/// part alone is refused `OrderPart`) if granted; [40×1, 41×1, 40×1] (two
+/// lines of one SKU). Single lines: hold
 /// 41×2, then commit it; take up to 41×2, then hold 40×2.
 ///
 /// An order refused on SKU 41 first held and then rolled back its SKU 40
@@ -1447,7 +1457,7 @@ fn orders_vs_lines() {
         Box::new(|steps: &[Step]| match steps {
             [] => Some(Command::AllocateOrder(order(&[(LOW, 3), (HIGH, 2)]))),
             [Step { result: Ok(Outcome::OrderAllocated(placed)), .. }] => {
-                Some(Command::Release { reservation: placed.allocations[0].reservation })
+                Some(Command::ReleaseOrder { order: placed.order })
             }
             _ => None,
         }),
@@ -1519,6 +1529,13 @@ fn orders_vs_lines() {
             }
             (_, Ok(Outcome::Released(released))) => {
                 assert!(ended.insert(released.reservation, per_lot(&released.lines)).is_none(), "{released:?}");
+            }
+            (Command::ReleaseOrder { .. }, Ok(Outcome::OrderReleased(released))) => {
+                // Its parts have no deadline: none can have lapsed.
+                assert!(released.already_ended.is_empty(), "{released:?}");
+                for part in &released.parts {
+                    assert!(ended.insert(part.reservation, per_lot(&part.lines)).is_none(), "{released:?}");
+                }
             }
             (command, result) => panic!("unexpected {command:?} -> {result:?}"),
         }
