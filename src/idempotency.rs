@@ -356,6 +356,15 @@ enum Claim<C, R> {
     Full,
 }
 
+/// What one turn of a keyed call came to.
+enum Turn<C, R> {
+    /// The call's answer.
+    Done(Claimed<C, R>),
+    /// Another call's attempt is in flight: wait for it (`differs` as in
+    /// [`Claim::Wait`]).
+    Wait { attempt: Arc<Attempt<R>>, differs: Option<C> },
+}
+
 /// The idempotency key store: remembers, per key, the first command and its
 /// final result for [`KeyWindow::window`], at most [`KeyWindow::keys_max`]
 /// keys. See the module docs for the contract.
@@ -421,23 +430,13 @@ impl<C: Clone + Eq, R: Clone> KeyStore<C, R> {
         is_final: impl Fn(&R) -> bool,
     ) -> Claimed<C, R> {
         let backoff = Backoff::new();
+        let mut apply = Some(apply);
         // Each turn either returns or follows an attempt (by another call)
         // that ended transiently: see "Waiting, and who waits".
         loop {
-            let (attempt, differs) = match self.claim_or_sweep(key, command, now) {
-                Claim::Replayed(result) => return Claimed::Replayed(result),
-                Claim::Conflict(first) => return Claimed::Conflict(first),
-                Claim::Full => return Claimed::Full,
-                Claim::Mine { entry, attempt } => {
-                    let guard = InFlightGuard { store: self, key, entry, attempt, recorded: false };
-                    let result = apply();
-                    if is_final(&result) {
-                        guard.record(command.clone(), result.clone(), now);
-                    }
-                    // A transient result: the guard's drop frees the key.
-                    return Claimed::Applied(result);
-                }
-                Claim::Wait { attempt, differs } => (attempt, differs),
+            let (attempt, differs) = match self.turn(key, command, now, &mut apply, &is_final) {
+                Turn::Done(claimed) => return claimed,
+                Turn::Wait { attempt, differs } => (attempt, differs),
             };
             // Waiting on the attempt, not the map: the key's shard stays free
             // for other keys.
@@ -471,22 +470,13 @@ impl<C: Clone + Eq, R: Clone> KeyStore<C, R> {
         apply: impl FnOnce() -> R,
         is_final: impl Fn(&R) -> bool,
     ) -> Claimed<C, R> {
+        let mut apply = Some(apply);
         // Each turn either returns or follows an attempt (by another call)
         // that ended transiently, as in `run`.
         loop {
-            let (attempt, differs) = match self.claim_or_sweep(key, command, now) {
-                Claim::Replayed(result) => return Claimed::Replayed(result),
-                Claim::Conflict(first) => return Claimed::Conflict(first),
-                Claim::Full => return Claimed::Full,
-                Claim::Mine { entry, attempt } => {
-                    let guard = InFlightGuard { store: self, key, entry, attempt, recorded: false };
-                    let result = apply();
-                    if is_final(&result) {
-                        guard.record(command.clone(), result.clone(), now);
-                    }
-                    return Claimed::Applied(result);
-                }
-                Claim::Wait { attempt, differs } => (attempt, differs),
+            let (attempt, differs) = match self.turn(key, command, now, &mut apply, &is_final) {
+                Turn::Done(claimed) => return claimed,
+                Turn::Wait { attempt, differs } => (attempt, differs),
             };
             if let Some(result) = (AttemptEnd { attempt: &attempt }).await {
                 return match differs {
@@ -495,6 +485,35 @@ impl<C: Clone + Eq, R: Clone> KeyStore<C, R> {
                 };
             }
         }
+    }
+
+    /// One turn of `run` and `run_async`: claims the key and, if it is
+    /// ours, applies the command (taking `apply`: a turn that applies
+    /// returns, so it is taken at most once) and records a final result;
+    /// otherwise says what the key holds or which attempt to wait for.
+    fn turn(
+        &self,
+        key: &IdempotencyKey,
+        command: &C,
+        now: Timestamp,
+        apply: &mut Option<impl FnOnce() -> R>,
+        is_final: &impl Fn(&R) -> bool,
+    ) -> Turn<C, R> {
+        Turn::Done(match self.claim_or_sweep(key, command, now) {
+            Claim::Replayed(result) => Claimed::Replayed(result),
+            Claim::Conflict(first) => Claimed::Conflict(first),
+            Claim::Full => Claimed::Full,
+            Claim::Mine { entry, attempt } => {
+                let guard = InFlightGuard { store: self, key, entry, attempt, recorded: false };
+                let result = apply.take().expect("a turn that applies ends the call")();
+                if is_final(&result) {
+                    guard.record(command.clone(), result.clone(), now);
+                }
+                // A transient result: the guard's drop frees the key.
+                Claimed::Applied(result)
+            }
+            Claim::Wait { attempt, differs } => return Turn::Wait { attempt, differs },
+        })
     }
 
     /// [`claim`](Self::claim); if the store is full, forgets up to
