@@ -16,8 +16,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 use stockroom::{
-    AllocateRequest, AllocationPolicy, Delivery, Event, KitComponent, Ledger, LocationId, LotId, LowStock, ManualClock,
-    NewLot, Notice, OrderLine, OrderRequest, ReturnReason, ReturnRequest, ReturnSource, SkuId, Subscription, Timestamp,
+    AllocateRequest, AllocationPolicy, Clock, Delivery, Event, KitComponent, Ledger, LocationId, LotId, LowStock,
+    ManualClock, NewLot, Notice, OrderLine, OrderRequest, ReturnReason, ReturnRequest, ReturnSource, SkuId,
+    Subscription, Timestamp,
 };
 
 const MILK: SkuId = SkuId(1);
@@ -40,7 +41,7 @@ struct Log {
 impl Log {
     fn say(&mut self, clock: &ManualClock, what: impl AsRef<str>) {
         self.drain();
-        let now = clock.now_ms();
+        let now = clock.now().0;
         println!("{:02}:{:02}  {}", now / HOUR, now % HOUR / 60_000, what.as_ref());
     }
 
@@ -69,17 +70,6 @@ impl Log {
         if !ok {
             self.failures.push(what.to_owned());
         }
-    }
-}
-
-/// A clock the example moves by hand, readable in milliseconds.
-trait Millis {
-    fn now_ms(&self) -> u64;
-}
-
-impl Millis for ManualClock {
-    fn now_ms(&self) -> u64 {
-        stockroom::Clock::now(self).0
     }
 }
 
@@ -177,7 +167,7 @@ fn run() -> Result<Vec<String>, Box<dyn std::error::Error>> {
 
     // 13:05: the morning milk expired; the shop writes it off.
     clock.set(at(13, 5));
-    let report = ledger.write_off_expired(clock.now_ms().into_timestamp())?;
+    let report = ledger.write_off_expired(clock.now())?;
     let written: u64 = report.swept.iter().flat_map(|s| s.written_off.iter()).map(|l| l.quantity.get()).sum();
     log.say(&clock, format!("expired milk written off: {written} units"));
 
@@ -242,15 +232,4 @@ fn run() -> Result<Vec<String>, Box<dyn std::error::Error>> {
     );
     println!("\n{}", if log.failures.is_empty() { "every check held" } else { "SOME CHECKS FAILED" });
     Ok(log.failures)
-}
-
-/// Milliseconds as the ledger's instant.
-trait IntoTimestamp {
-    fn into_timestamp(self) -> Timestamp;
-}
-
-impl IntoTimestamp for u64 {
-    fn into_timestamp(self) -> Timestamp {
-        Timestamp(self)
-    }
 }
