@@ -545,13 +545,17 @@ fn main() {
     let mut oversold_units = 0u64;
     for lot in snapshot.lots() {
         let q = lot.quantities;
-        let inflow = i128::from(q.received.get()) + i128::from(q.adjusted);
+        let inflow = i128::from(q.received.get()) + i128::from(q.adjusted) + i128::from(q.returned.get())
+            - i128::from(q.written_off.get());
         let out = i128::from(q.held.get()) + i128::from(q.committed.get());
         if out > inflow {
             oversold_units += (out - inflow) as u64;
             failures.push(format!("{} oversold: {q:?}", lot.id));
         }
-        if inflow != out + i128::from(q.available.get()) {
+        // Units of a lot past its expiry are counted as expired, not
+        // available: received + adjusted + returned - written off =
+        // available + expired + held + committed.
+        if inflow != out + i128::from(q.available.get()) + i128::from(q.expired.get()) {
             failures.push(format!("{} does not conserve units: {q:?}", lot.id));
         }
     }
@@ -562,7 +566,8 @@ fn main() {
         ("adjusted", i128::from(totals.adjusted), i128::from(chaos.net_delta)),
         ("committed", i128::from(totals.committed.get()), i128::from(committed)),
         ("held", i128::from(totals.held.get()), held_tally),
-        ("available", i128::from(totals.available.get()), available_tally),
+        // The tallies cannot tell expired units from available ones.
+        ("available + expired", i128::from(totals.available.get()) + i128::from(totals.expired.get()), available_tally),
     ];
     for (name, ledger_says, tallies_say) in checks {
         if ledger_says != tallies_say {
@@ -606,6 +611,7 @@ fn main() {
                 "received": totals.received.get(),
                 "adjusted": totals.adjusted,
                 "available": totals.available.get(),
+                "expired": totals.expired.get(),
                 "held": totals.held.get(),
                 "committed": totals.committed.get(),
             },
@@ -673,10 +679,11 @@ fn main() {
             lb(shorted_total)
         );
         println!(
-            "  units (lb) received {}  adjusted {}  available {}  held {}  committed {}",
+            "  units (lb) received {}  adjusted {}  available {}  expired {}  held {}  committed {}",
             lb(totals.received.get()),
             lb_signed(totals.adjusted),
             lb(totals.available.get()),
+            lb(totals.expired.get()),
             lb(totals.held.get()),
             lb(totals.committed.get())
         );
