@@ -978,7 +978,7 @@ impl Ledger {
         let (found, swept) = self.read(id.sku, &moment, |view| {
             let found = find(view, id)?;
             Ok(match found {
-                Ok(hold) => Ok(Snapshot::new(materialize_one(view, &hold)?).reservations().next().expect("one hold")),
+                Ok(hold) => Ok(crate::snapshot::reservation_in(view, &hold)),
                 Err(lookup) => Err(lookup),
             })
         })?;
@@ -1045,17 +1045,6 @@ pub(crate) fn check_locations(sku: SkuId, locations: &Locations) -> Result<(), A
 /// The deadline of `seq` if one of `swept` lapsed it.
 fn lapsed_in(swept: &[Swept], seq: u64) -> Option<Timestamp> {
     swept.iter().flat_map(|sweep| sweep.lapsed.iter()).find(|lapsed| lapsed.reservation.seq == seq).map(|l| l.deadline)
-}
-
-/// A SKU as read, with only `hold` among its holds (to show one
-/// reservation with its lines' lot ids).
-fn materialize_one(
-    view: &crate::cell::view::View,
-    hold: &crate::cell::HoldData,
-) -> Result<crate::cell::SkuData, crate::cell::view::Stale> {
-    let mut data = materialize(view)?;
-    data.holds.retain(|other| other.seq == hold.seq);
-    Ok(data)
 }
 
 /// The threshold notices a version's change crossed.

@@ -196,6 +196,7 @@ mod reservation;
 mod returns;
 mod sku_table;
 mod snapshot;
+mod stock;
 mod sync;
 mod trace;
 #[cfg(any(feature = "async", all(test, stockroom_loom)))]
@@ -233,6 +234,7 @@ pub use reaper::{Reaper, ReaperConfig, ReaperError, ReaperStats};
 pub use reservation::Reservation;
 pub use returns::{ReturnError, ReturnInto, ReturnReason, ReturnRequest, ReturnSource, Returned};
 pub use snapshot::{Snapshot, SnapshotData};
+pub use stock::{LotLevel, StockLevels};
 
 /// Internals the benches measure directly (`benches/sku_table.rs`). Not
 /// part of the API: outside semver, may change or go at any time.

@@ -138,9 +138,19 @@ pub(crate) fn public_lines(data: &SkuData, hold: &HoldData) -> Lines {
 }
 
 pub(crate) fn reservation(data: &SkuData, hold: &HoldData) -> Reservation {
+    reservation_with(hold.id(data.sku), public_lines(data, hold), hold)
+}
+
+/// One live hold as a [`Reservation`], read straight from a view: O(its
+/// lines), where materializing the SKU would read every hold.
+pub(crate) fn reservation_in(view: &crate::cell::view::View, hold: &HoldData) -> Reservation {
+    reservation_with(hold.id(view.cell.sku), crate::cell::maintain::public_lines(view, hold), hold)
+}
+
+fn reservation_with(id: crate::ids::ReservationId, lines: Lines, hold: &HoldData) -> Reservation {
     Reservation {
-        id: hold.id(data.sku),
-        lines: public_lines(data, hold),
+        id,
+        lines,
         granted: hold.granted,
         shorted: hold.granted.minus(hold.held()).minus(hold.outstanding),
         backordered: hold.outstanding,

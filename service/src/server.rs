@@ -439,32 +439,35 @@ fn sku_id(text: &str) -> Result<SkuId, Problem> {
     text.parse().map(SkuId).map_err(|_| Problem::invalid("sku", format!("{text} is not a SKU id")))
 }
 
+/// A SKU's stock as JSON, from `Ledger::stock`: O(lots) per read (the
+/// ledger keeps events), where a snapshot would list every live hold.
+/// Held and committed units are told apart per SKU; per lot and per
+/// location the body gives what is available, expired, and held or
+/// committed.
 fn inventory_of(app: &App, sku: SkuId) -> Result<serde_json::Value, QueryError> {
-    let snapshot = app.ledger.snapshot(sku)?;
+    let stock = app.ledger.stock(sku)?;
     let now = app.ledger.now();
-    let totals = snapshot.totals();
     let mut lots = Vec::new();
     let mut locations: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-    for lot in snapshot.lots() {
-        let lapsed = lot.expires_at.is_some_and(|expiry| expiry <= now);
+    for lot in &stock.lots {
         let location = lot.location.map(|location| location.0.to_string());
         let entry = locations.entry(location.clone().unwrap_or_else(|| "unspecified".to_owned())).or_default();
-        entry.0 += lot.quantities.available.get();
-        entry.1 += lot.quantities.held.get();
+        entry.0 += lot.available.get();
+        entry.1 += lot.held_or_committed.get();
         lots.push(serde_json::json!({
-            "lot": lot.id.0, "available": lot.quantities.available.get(), "held": lot.quantities.held.get(),
-            "committed": lot.quantities.committed.get(), "expires_at_ms": lot.expires_at.map(Timestamp::as_millis),
-            "expired": lapsed, "location": location,
+            "lot": lot.lot.0, "available": lot.available.get(), "held_or_committed": lot.held_or_committed.get(),
+            "expires_at_ms": lot.expires_at.map(Timestamp::as_millis), "expired": lot.expires_at.is_some_and(|expiry| expiry <= now),
+            "expired_units": lot.expired.get(), "location": location,
         }));
     }
     let per_location: BTreeMap<_, _> = locations
         .into_iter()
-        .map(|(name, (available, held))| (name, serde_json::json!({"available": available, "held": held})))
+        .map(|(name, (available, out))| (name, serde_json::json!({"available": available, "held_or_committed": out})))
         .collect();
     Ok(serde_json::json!({
-        "sku": sku.0, "version": snapshot.version(),
-        "available": totals.available.get(), "held": totals.held.get(),
-        "committed": totals.committed.get(), "expired": totals.expired.get(),
+        "sku": sku.0, "version": stock.version,
+        "available": stock.available.get(), "held": stock.held.get(),
+        "committed": stock.committed.get(), "expired": stock.expired.get(),
         "lots": lots, "locations": per_location,
     }))
 }
