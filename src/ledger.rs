@@ -751,7 +751,9 @@ impl Ledger {
     /// rule counts (available units, or on hand: see [`LowStockBasis`](crate::LowStockBasis)) to
     /// or below its threshold while the rule is armed; it re-arms only on a
     /// version that leaves stock above threshold + margin. Setting a rule
-    /// fires nothing; it starts armed when stock is above the threshold.
+    /// fires nothing; a new rule starts armed when stock is above its
+    /// threshold, and setting the rule already in force leaves its arming
+    /// as it is.
     ///
     /// # Errors
     ///

@@ -13,8 +13,10 @@
 //! disarms it; it re-arms only on a version that leaves stock above
 //! threshold + margin. The armed bit lives in the SKU's head word, which
 //! every change compare-and-swaps, so two versions can never both see it
-//! armed (see `cell::head::LOW`). Setting a rule fires nothing: it starts
-//! armed exactly when stock is above its threshold.
+//! armed (see `cell::head::DISARMED`). Setting a rule fires nothing: a new
+//! rule starts armed exactly when stock is above its threshold, and setting
+//! the rule already in force changes nothing (a host that re-sends its
+//! settings does not re-arm a rule that has fired).
 
 use crate::quantity::Quantity;
 use core::fmt;

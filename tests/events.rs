@@ -448,6 +448,32 @@ mod low_stock_hysteresis {
     }
 
     #[test]
+    fn the_rule_in_force_set_again_keeps_its_arming() {
+        let (ledger, _clock) = evented();
+        let events = ledger.subscribe(1_024).expect("subscribe");
+        ledger.define_sku(SKU, AllocationPolicy::Fifo).expect("define");
+        ledger.receive(SKU, NewLot::new(LotId(1), 5)).expect("v1");
+        let rule = LowStock::new(4).rearm_margin(4);
+        ledger.set_low_stock_rule(SKU, Some(rule)).expect("v2: armed, 5 > 4");
+        ledger.take(&AllocateRequest::new(SKU, 1)).expect("v3: 4, fires");
+        ledger.adjust(SKU, LotId(1), 1, AdjustmentReason::Recount).expect("v4: 5, not above 8");
+        ledger.set_low_stock_rule(SKU, Some(rule)).expect("v5: the same rule, still disarmed");
+        ledger.take(&AllocateRequest::new(SKU, 1)).expect("v6: 4, no second notice");
+        // A different rule starts afresh: armed, since 4 > 3.
+        ledger.set_low_stock_rule(SKU, Some(LowStock::new(3))).expect("v7");
+        ledger.take(&AllocateRequest::new(SKU, 1)).expect("v8: 3, fires");
+        let low: Vec<(u64, Notice)> =
+            notices(&drain(&events)).into_iter().filter(|(_, n)| matches!(n, Notice::LowStock { .. })).collect();
+        assert_eq!(
+            low,
+            [
+                (3, Notice::LowStock { available: qty(4), threshold: qty(4) }),
+                (8, Notice::LowStock { available: qty(3), threshold: qty(3) }),
+            ]
+        );
+    }
+
+    #[test]
     fn on_hand_rules_ignore_holds_and_fire_on_the_commit() {
         let (ledger, _clock) = evented();
         let events = ledger.subscribe(1_024).expect("subscribe");
@@ -498,6 +524,7 @@ mod low_stock_hysteresis {
             let mut holds: Vec<ReservationId> = Vec::new();
             let mut rule: Option<LowStock> = None;
             let mut armed = false;
+            let mut changed = false;
             let mut expected: Vec<(u64, Notice)> = Vec::new();
             for op in &ops {
                 let landed = match op {
@@ -524,6 +551,8 @@ mod low_stock_hysteresis {
                             LowStock::new(threshold).rearm_margin(margin).basis(basis)
                         });
                         ledger.set_low_stock_rule(SKU, next).expect("a valid rule on a defined SKU");
+                        // The rule in force set again keeps its arming.
+                        changed = next != rule;
                         rule = next;
                         true
                     }
@@ -538,7 +567,7 @@ mod low_stock_hysteresis {
                     LowStockBasis::OnHand => totals.available.get() + totals.held.get(),
                     _ => totals.available.get(),
                 };
-                if matches!(op, Op::Rule(_)) {
+                if matches!(op, Op::Rule(_)) && changed {
                     armed = stock > current.threshold;
                 } else if armed && stock <= current.threshold {
                     expected.push((snapshot.version(), Notice::LowStock { available: qty(stock), threshold: qty(current.threshold) }));
