@@ -596,19 +596,26 @@ impl<C: Clone + Eq, R: Clone> KeyStore<C, R> {
     /// order (the queue lock, then the removals: never nested).
     fn forget_expired(&self, now: Timestamp, max: usize) {
         let mut forgotten = Vec::new();
-        {
-            let mut order = self.order.lock();
-            for _ in 0..max {
-                match order.front() {
-                    Some(front) if expired(front.recorded_at, self.window.window, now) => {
-                        forgotten.extend(order.pop_front());
-                    }
-                    _ => break,
-                }
-            }
-        }
+        self.pop_expired(&mut self.order.lock(), now, max, &mut forgotten);
         for item in &forgotten {
             self.forget(item);
+        }
+    }
+
+    /// Moves up to `max` items past their window at `now` from the front of
+    /// the record order into `into`, stopping at the first one inside it.
+    fn pop_expired(
+        &self,
+        order: &mut VecDeque<RecordedItem>,
+        now: Timestamp,
+        max: usize,
+        into: &mut impl Extend<RecordedItem>,
+    ) {
+        for _ in 0..max {
+            match order.front() {
+                Some(front) if expired(front.recorded_at, self.window.window, now) => into.extend(order.pop_front()),
+                _ => break,
+            }
         }
     }
 
@@ -629,14 +636,7 @@ impl<C: Clone + Eq, R: Clone> KeyStore<C, R> {
         {
             let mut order = self.order.lock();
             order.push_back(item);
-            for _ in 0..SWEEP_MAX {
-                match order.front() {
-                    Some(front) if expired(front.recorded_at, self.window.window, now) => {
-                        forgotten.extend(order.pop_front());
-                    }
-                    _ => break,
-                }
-            }
+            self.pop_expired(&mut order, now, SWEEP_MAX, &mut forgotten);
         }
         for item in &forgotten {
             self.forget(item);
