@@ -82,3 +82,40 @@ fn the_reaper_sweep_writes_off_when_the_ledger_is_built_to() {
     assert_eq!(ledger.reservation(hold.reservation).expect("held").held(), q(2));
     conserved(&ledger);
 }
+
+/// One write-off, two expired lots under one hold: each lot's loss is
+/// re-sourced onto the same good lot, the second chained after the lines
+/// the first made. (A write-off once read the holds once and redrafted the
+/// hold's chain from the stale read: the first re-sourced line vanished
+/// from the hold and its unit showed up as committed.)
+#[test]
+fn a_hold_on_two_expired_lots_keeps_every_re_sourced_line() {
+    let (ledger, clock) = manual_ledger(1_000);
+    ledger.define_sku(SKU, AllocationPolicy::Fefo).expect("fresh");
+    ledger.receive(SKU, NewLot::new(LotId(1), 2).expires_at(Timestamp(2_000))).expect("lot 1");
+    ledger.receive(SKU, NewLot::new(LotId(2), 2).expires_at(Timestamp(2_000))).expect("lot 2");
+    ledger.receive(SKU, NewLot::new(LotId(3), 3)).expect("lot 3, never expires");
+    let hold = ledger.allocate(&AllocateRequest::new(SKU, 4).hold_for(Duration::from_secs(60))).expect("lots 1 and 2");
+    assert_eq!(hold.lines.iter().map(|line| line.lot.0).collect::<Vec<_>>(), [1, 2]);
+    clock.set(Timestamp(2_000));
+
+    let report = ledger.write_off_expired(Timestamp(2_000)).expect("write off");
+    let swept = &report.swept[0];
+    assert_eq!(swept.written_off.iter().map(|line| line.quantity.get()).sum::<u64>(), 4);
+    let resourced: u64 = swept.shortfalls.iter().flat_map(|s| s.resourced.iter()).map(|line| line.quantity.get()).sum();
+    let shorted: u64 = swept.shortfalls.iter().map(|s| s.shorted.get()).sum();
+    assert_eq!((resourced, shorted), (3, 1), "{swept:?}");
+
+    let reservation = ledger.reservation(hold.reservation).expect("still held");
+    assert!(reservation.lines.iter().all(|line| line.lot == LotId(3)), "{reservation:?}");
+    assert_eq!(reservation.held(), q(3), "every re-sourced unit stays on the hold: {reservation:?}");
+    let totals = ledger.snapshot(SKU).expect("defined").totals();
+    assert_eq!((totals.available, totals.held, totals.committed, totals.written_off), (q(0), q(3), q(0), q(4)));
+    let stock = ledger.stock(SKU).expect("defined");
+    assert_eq!((stock.held, stock.committed), (q(3), q(0)));
+    conserved(&ledger);
+    // Releasing it frees all three units of lot 3.
+    ledger.release(hold.reservation).expect("live");
+    assert_eq!(ledger.snapshot(SKU).expect("defined").totals().available, q(3));
+    conserved(&ledger);
+}

@@ -23,7 +23,7 @@ use super::lots::{Counts, LotExt, LotFacts};
 use super::maintain::expire;
 use super::ops::claim_lines;
 use super::plan::{advance, draw, give, walk};
-use super::read::{HoldData, holds};
+use super::read::{HoldData, HoldLine, holds};
 use super::slots::{Ext, Fill, NEVER, NO_SLOT, Terms};
 use super::tree::Tree;
 use super::view::{Draft, Stale, View};
@@ -178,7 +178,7 @@ impl SkuCell {
                 let before = view.counts(arrival)?;
                 // The caller checked |delta| <= Quantity::MAX.
                 let size = Quantity::new(delta.unsigned_abs()).expect("checked by the ledger");
-                let live = holds(view)?;
+                let mut live = holds(view)?;
                 let held = held_on(&live, arrival);
                 let out_of_range = || AdjustError::OutOfRange { sku, lot, on_hand: before.available.plus(held), delta };
                 let mut shortfalls = Vec::new();
@@ -198,7 +198,7 @@ impl SkuCell {
                         return Ok(Step::Refuse(out_of_range()));
                     }
                     let now = || ctx.moment.now();
-                    held_after = shrink(draft, owner, &live, arrival, size, &now, &mut shortfalls)?;
+                    held_after = shrink(draft, owner, &mut live, arrival, size, &now, &mut shortfalls)?;
                 }
                 let after = draft.counts(arrival)?;
                 // Re-sourced units are now held on other lots; this lot's
@@ -254,13 +254,15 @@ impl SkuCell {
 
 /// Takes `size` units off lot `arrival` (at most what it has on hand):
 /// first from its available units, then from the holds on it (see
-/// [`displace`]), and moves the cursor on. `live` is every live hold;
+/// [`displace`]), and moves the cursor on. `live` is every live hold as
+/// this change leaves it so far, and is kept so: a caller that shrinks
+/// several lots in one change (the write-off) passes the same list on.
 /// `now` reads the clock (only if holds lose units: re-sourcing skips
 /// expired lots). Answers the units the lot still holds for reservations.
 pub(crate) fn shrink(
     draft: &mut Draft,
     owner: u32,
-    live: &[HoldData],
+    live: &mut [HoldData],
     arrival: u32,
     size: Quantity,
     now: &dyn Fn() -> Timestamp,
@@ -290,50 +292,63 @@ pub(crate) fn held_on(holds: &[HoldData], arrival: u32) -> Quantity {
         .fold(Quantity::ZERO, |sum, line| sum.plus(line.quantity))
 }
 
+/// A slot's extension word as this change leaves it so far: the draft's
+/// pending write if it made one, else the word as read.
+fn ext_now(draft: &Draft, slot: u32) -> Result<Ext, Stale> {
+    match draft.pending(Target::SlotExt(slot)) {
+        Some(payload) => Ok(Ext::from_payload(payload)),
+        None => draft.view.ext(draft.view.slots().expect("a hold has slots").get(slot).expect("installed")),
+    }
+}
+
 /// Takes `shortage` units of lot `arrival` from the holds on it, newest
 /// reservation first, moving each loss to other eligible lots by the
 /// SKU's policy where they have units; what no lot covers is shorted.
+/// Each hold in `live` it touches is updated to what the change leaves:
+/// its lines on the lot lose what was taken, and re-sourced units are new
+/// lines at its end (a later displacement in the same change chains after
+/// them, not after the line the hold ended with when it was read).
 fn displace(
     draft: &mut Draft,
     owner: u32,
-    live: &[HoldData],
+    live: &mut [HoldData],
     arrival: u32,
     mut shortage: Quantity,
     now: Timestamp,
     out: &mut Vec<Shortfall>,
 ) -> Result<(), Stale> {
-    let view = draft.view;
-    let mut holders: Vec<&HoldData> = live
-        .iter()
-        .filter(|hold| hold.lines.iter().any(|line| line.lot == arrival && !line.quantity.is_zero()))
+    let sku = draft.view.cell.sku;
+    let mut holders: Vec<usize> = (0..live.len())
+        .filter(|&at| live[at].lines.iter().any(|line| line.lot == arrival && !line.quantity.is_zero()))
         .collect();
-    holders.sort_unstable_by_key(|hold| core::cmp::Reverse(hold.seq));
+    holders.sort_unstable_by_key(|&at| core::cmp::Reverse(live[at].seq));
     let eligibility = Eligibility::at(now, Duration::ZERO);
-    for hold in holders {
+    for at in holders {
         if shortage.is_zero() {
             break;
         }
+        let hold = &mut live[at];
         // Take from the hold's lines on the lot, first line first.
         let mut lost = Quantity::ZERO;
-        let mut exts: smallvec::SmallVec<[(u32, Ext); 2]> = smallvec::SmallVec::new();
         let on_lot = hold
             .lines
             .iter()
             .filter(|line| line.lot == arrival)
             .fold(Quantity::ZERO, |sum, line| sum.plus(line.quantity));
         let emptied = on_lot <= shortage;
-        for line in hold.lines.iter().filter(|line| line.lot == arrival) {
+        for line in hold.lines.iter_mut().filter(|line| line.lot == arrival) {
             let taken = line.quantity.min(shortage.minus(lost));
             if taken.is_zero() && (!emptied || line.removed) {
                 continue;
             }
-            let slot = view.slots().expect("a hold has slots").get(line.slot).expect("installed");
-            let mut ext = view.ext(slot)?;
+            let mut ext = ext_now(draft, line.slot)?;
             ext.taken = ext.taken.plus(taken);
             // The lot's line reached zero: it is removed (units re-sourced
             // onto the lot later make a new line at the end).
             ext.removed |= emptied;
-            exts.push((line.slot, ext));
+            draft.effect(Target::SlotExt(line.slot), ext.payload());
+            line.quantity = line.quantity.minus(taken);
+            line.removed |= emptied;
             lost = lost.plus(taken);
         }
         let (moved, _) = walk(draft, None, eligibility, lost, Some(arrival))?;
@@ -348,25 +363,22 @@ fn displace(
             // this hold, so redraft it as `Line`.
             let (lot, quantity) = moved[0];
             draft.effect(Target::Slot(first), super::slots::Main::Line { lot, quantity }.payload());
-            match exts.iter_mut().find(|(slot, _)| *slot == last) {
-                Some((_, ext)) => ext.next = first,
-                None => {
-                    let slot = view.slots().expect("a hold has slots").get(last).expect("installed");
-                    let mut ext = view.ext(slot)?;
-                    ext.next = first;
-                    exts.push((last, ext));
-                }
+            let mut ext = ext_now(draft, last)?;
+            ext.next = first;
+            draft.effect(Target::SlotExt(last), ext.payload());
+            let mut slot = first;
+            for &(lot, quantity) in &moved {
+                hold.lines.push(HoldLine { slot, lot, quantity, removed: false });
+                slot = ext_now(draft, slot)?.next;
             }
             draft.totals.0 -= resourced_units.get() as i64;
         }
-        for (slot, ext) in exts {
-            draft.effect(Target::SlotExt(slot), ext.payload());
-        }
         let short = lost.minus(resourced_units);
         draft.totals.1 -= short.get() as i64;
+        let view = draft.view;
         let resourced: Lines =
             moved.iter().map(|&(lot, quantity)| Line { lot: view.facts(lot).id, quantity }).collect();
-        out.push(Shortfall { reservation: hold.id(view.cell.sku), quantity: lost, resourced, shorted: short });
+        out.push(Shortfall { reservation: hold.id(sku), quantity: lost, resourced, shorted: short });
         shortage = shortage.minus(lost);
     }
     debug_assert!(shortage.is_zero(), "a lot held more than its holds add up to");

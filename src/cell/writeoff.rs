@@ -62,13 +62,14 @@ pub(crate) fn write_off(
     if expired.is_empty() {
         return Ok((written, shortfalls));
     }
-    let holds = if expired.iter().any(|(_, counts)| counts.net > counts.available) { live(draft)? } else { Vec::new() };
+    let mut holds =
+        if expired.iter().any(|(_, counts)| counts.net > counts.available) { live(draft)? } else { Vec::new() };
     for (arrival, counts) in expired {
         let on_hand = counts.available.plus(held_on(&holds, arrival));
         if on_hand.is_zero() {
             continue;
         }
-        shrink(draft, owner, &holds, arrival, on_hand, &|| now, &mut shortfalls)?;
+        shrink(draft, owner, &mut holds, arrival, on_hand, &|| now, &mut shortfalls)?;
         let mut ext = draft.lot_ext(arrival)?;
         ext.written_off = ext.written_off.plus(on_hand);
         draft.set_lot_ext(arrival, ext);
