@@ -547,6 +547,43 @@ impl Backoff {
     }
 }
 
+/// Nanoseconds since the first call in this process, from the monotonic
+/// clock: how long a long change's attempt took, and how long a writer
+/// waits out its quiet window (see `cell::quiet`). Under a checker no time
+/// passes: it is always 0 (the models bound waits by rounds instead).
+#[cfg(not(any(stockroom_loom, stockroom_shuttle)))]
+pub(crate) fn monotonic_nanos() -> u64 {
+    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let epoch = *EPOCH.get_or_init(std::time::Instant::now);
+    // 2^64 ns is 584 years of uptime.
+    u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// See the normal build's `monotonic_nanos`.
+#[cfg(any(stockroom_loom, stockroom_shuttle))]
+pub(crate) fn monotonic_nanos() -> u64 {
+    0
+}
+
+/// One step of a wait for another thread's long change: a backoff step
+/// while the backoff is short, then a 50 µs sleep (the wait may last
+/// milliseconds; a waiter must not take the core from the thread it waits
+/// for). Under a checker, a yield.
+#[cfg(not(any(stockroom_loom, stockroom_shuttle)))]
+pub(crate) fn pause(backoff: &Backoff) {
+    if backoff.is_completed() {
+        std::thread::sleep(std::time::Duration::from_micros(50));
+    } else {
+        backoff.snooze();
+    }
+}
+
+/// See the normal build's `pause`.
+#[cfg(any(stockroom_loom, stockroom_shuttle))]
+pub(crate) fn pause(_: &Backoff) {
+    yield_now();
+}
+
 pub(crate) use keyed::KeyedMap;
 
 #[cfg(not(any(stockroom_loom, stockroom_shuttle)))]

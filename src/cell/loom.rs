@@ -353,3 +353,36 @@ fn racing_holds_never_share_a_slot() {
         assert_sound(&ledger, 4);
     });
 }
+
+/// A change that lost an attempt asks for quiet (under loom every lost
+/// attempt counts as long), and a seller that meets the quiet head
+/// waits, then clears it: the shrink and every sale land exactly once,
+/// nothing is lost, and the shrink lands on the head it computed on.
+/// Catches: a quiet flag a landing change carries on (the seller waits for
+/// nobody, the model spins out), a waiter that proceeds on a quiet head
+/// without clearing it (the owner's swap succeeds on a moved head: the
+/// audit finds the lost sale), and an owner refused on its quiet head that
+/// leaves the flag standing.
+#[test]
+fn a_long_change_gets_quiet_and_a_seller_waits_it_out() {
+    check("long_change_quiet", Preemptions::AtLeast(3), || {
+        let (ledger, _) = ledger_with(AllocationPolicy::Fifo, &[(1, 2, None), (2, 4, None)]);
+        let hold = ledger.allocate(&AllocateRequest::new(SKU, 1)).expect("stocked");
+        let seller = {
+            let ledger = Arc::clone(&ledger);
+            thread::spawn(move || (0..3).filter(|_| ledger.take(&AllocateRequest::new(SKU, 1)).is_ok()).count() as u64)
+        };
+        let shrinker = {
+            let ledger = Arc::clone(&ledger);
+            thread::spawn(move || ledger.adjust(SKU, LotId(1), -1, AdjustmentReason::Damage))
+        };
+        let sold = seller.join().expect("seller");
+        let adjusted = shrinker.join().expect("shrinker").expect("one unit of lot 1 is always on hand");
+        assert_eq!(sold, 3, "5 units were free for 3 sales and a shrink of 1");
+        assert!(adjusted.shortfalls.iter().all(|shortfall| shortfall.shorted.is_zero()));
+        assert_eq!(ledger.reservation(hold.reservation).expect("live").held().get(), 1);
+        let totals = ledger.snapshot(SKU).expect("defined").totals();
+        assert_eq!((totals.committed.get(), totals.held.get(), totals.available.get()), (3, 1, 1));
+        assert_sound(&ledger, 6);
+    });
+}

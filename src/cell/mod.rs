@@ -89,6 +89,7 @@ pub(crate) mod lots;
 pub(crate) mod maintain;
 pub(crate) mod ops;
 pub(crate) mod plan;
+pub(crate) mod quiet;
 pub(crate) mod read;
 pub(crate) mod returns;
 pub(crate) mod slots;
@@ -115,6 +116,7 @@ use desc::{Descriptor, Published, Registry};
 use effect::{Big, Effect, Target};
 use head::Head;
 use lots::Lots;
+use quiet::Quiet;
 use slots::{NEVER, Slots};
 use structure::Structure;
 use view::{ClaimPool, Draft, Stale, View};
@@ -151,6 +153,9 @@ pub(crate) struct Extra {
     /// Lots' came-back words (units that left and came back), by arrival
     /// index.
     pub(crate) lot_back: chunks::Chunks<VWord>,
+    /// When the quiet window a long change asked for ends, in
+    /// [`monotonic_nanos`](crate::sync::monotonic_nanos) (see [`quiet`]).
+    pub(crate) quiet_until: AtomicU64,
 }
 
 impl core::fmt::Debug for chunks::Chunks<OnceLock<Arc<LotAttributes>>> {
@@ -181,6 +186,7 @@ impl Extra {
             attributes: chunks::Chunks::new(),
             lot_ext: chunks::Chunks::new(),
             lot_back: chunks::Chunks::new(),
+            quiet_until: AtomicU64::new(0),
         }
     }
 }
@@ -267,6 +273,27 @@ impl SkuCell {
 
     fn extra(&self) -> &Extra {
         self.extra.get_or_init(|| Box::new(Extra::new()))
+    }
+
+    fn quiet_until(&self) -> &AtomicU64 {
+        &self.extra().quiet_until
+    }
+
+    /// The head as it is now, packed (for waiters comparing it to the head
+    /// they settled on).
+    fn head_raw(&self) -> u128 {
+        // Acquire: pairs with the head's AcqRel compare-and-swaps, as in
+        // `settle`.
+        self.head.load(Ordering::Acquire)
+    }
+
+    /// Replaces the head `expected` by `new` of the same version (only the
+    /// quiet flag differs; see [`quiet`]). False if the head moved.
+    fn swap_head(&self, expected: u128, new: u128) -> bool {
+        debug_assert_eq!(Head::unpack(expected).version, Head::unpack(new).version);
+        // AcqRel: Release publishes `quiet_until` (stored before) to the
+        // waiters that load this head; Acquire as `settle`'s load.
+        self.head.compare_exchange(expected, new, Ordering::AcqRel, Ordering::Acquire).is_ok()
     }
 
     /// A view of the SKU with the head's last change fully applied
@@ -357,12 +384,14 @@ impl SkuCell {
         let backoff = Backoff::new();
         let mut swept = Vec::new();
         let mut claimed = ClaimPool::default();
+        let mut quiet = Quiet::default();
         let mut published = 0;
         let result = 'attempts: {
             for _ in 0..ATTEMPTS_MAX {
-                let view = self.settle(ctx.registry);
+                let view = self.settle_to_write(ctx.registry, &mut quiet);
                 let now = view.head.has(head::DEADLINES).then(|| ctx.moment.now());
                 let Ok(maintenance) = maintain::check(&view, now) else {
+                    quiet.lost();
                     backoff.snooze();
                     continue;
                 };
@@ -377,7 +406,10 @@ impl SkuCell {
                             landed(Landed::Swept(&sweep, transition));
                             swept.push(sweep);
                         }
-                        _ => backoff.snooze(),
+                        _ => {
+                            quiet.lost();
+                            backoff.snooze();
+                        }
                     }
                     continue;
                 }
@@ -391,12 +423,16 @@ impl SkuCell {
                         landed(Landed::Step(&outcome, transition));
                         break 'attempts Ok(outcome);
                     }
-                    Ok(None) | Err(Publish::Stale) => backoff.snooze(),
+                    Ok(None) | Err(Publish::Stale) => {
+                        quiet.lost();
+                        backoff.snooze();
+                    }
                     Err(Publish::Refused(error)) => break 'attempts Err(error),
                 }
             }
             Err(contended(ATTEMPTS_MAX))
         };
+        self.end_quiet(&quiet);
         claimed.release(self, ctx.desc.0, published);
         result
     }
@@ -422,6 +458,11 @@ impl SkuCell {
                 continue;
             };
             if let Some(sweep) = maintenance.as_ref().and_then(|maintenance| maintenance.sweep.clone()) {
+                if view.head.has(head::QUIET) {
+                    // Publishing the sweep is a write: it waits its turn.
+                    self.wait_out_quiet(&view);
+                    continue;
+                }
                 let bookkeeping = maintenance.as_ref().map(|maintenance| &maintenance.bookkeeping);
                 let attempt = self.publish(ctx, &view, &mut claimed, |draft| {
                     maintain::apply(draft, bookkeeping)?;
@@ -455,8 +496,10 @@ impl SkuCell {
     ) -> Result<Swept, ()> {
         let backoff = Backoff::new();
         let mut claimed = ClaimPool::default();
+        let mut quiet = Quiet::default();
+        let mut result = Err(());
         for _ in 0..ATTEMPTS_MAX {
-            let view = self.settle(ctx.registry);
+            let view = self.settle_to_write(ctx.registry, &mut quiet);
             let attempt = self.publish(ctx, &view, &mut claimed, |draft| {
                 Ok(match compute(draft)? {
                     Some(swept) => Step::Change(swept),
@@ -466,13 +509,18 @@ impl SkuCell {
             match attempt {
                 Ok(Some((swept, transition, _))) => {
                     landed(Landed::Swept(&swept, transition));
-                    return Ok(swept);
+                    result = Ok(swept);
+                    break;
                 }
-                Ok(None) | Err(Publish::Stale) => backoff.snooze(),
-                Err(Publish::Refused(())) => return Err(()),
+                Ok(None) | Err(Publish::Stale) => {
+                    quiet.lost();
+                    backoff.snooze();
+                }
+                Err(Publish::Refused(())) => break,
             }
         }
-        Err(())
+        self.end_quiet(&quiet);
+        result
     }
 
     /// Computes one attempt on `view` and tries to publish it: `Ok(Some)`

@@ -454,6 +454,8 @@ impl<'v, 'a> Draft<'v, 'a> {
 
     /// The head the change leaves, with descriptor `desc`.
     pub(crate) fn head(&self, desc: u32) -> Head {
-        Head { version: self.view.head.version + 1, desc, cursor: self.cursor, lots: self.lot_count, flags: self.flags }
+        // A change landing ends any quiet window (see `super::quiet`).
+        let flags = self.flags & !super::head::QUIET;
+        Head { version: self.view.head.version + 1, desc, cursor: self.cursor, lots: self.lot_count, flags }
     }
 }
