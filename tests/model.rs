@@ -19,6 +19,18 @@
 //! random `Query` steps, which query every SKU after the clock moved — the
 //! query that finds a hold lapsed reports `Expired` — and at the end.
 //!
+//! Shop features: a kit (id 10, usually 1–3 of SKU 1 and 1–3 of SKU 2) is
+//! defined up front and sometimes again (valid and invalid), order lines
+//! name it, `allocate`/`take` of it are refused; orders are committed,
+//! released and extended (recent orders, or unknown ids), with tags;
+//! returns bring units back into a lot that sold (or any lot id), into a
+//! new lot, linked to nothing, a reservation or an order; a few small lots
+//! expiring soon are received up front, and each case builds both ledgers
+//! with or without `write_off_expired`, with `write_off_expired(now)`
+//! steps too, so holds on expired lots are written off, re-sourced and
+//! shorted. After order commands the order is queried (`order`), and
+//! `Query` steps also read the kit and the latest orders.
+//!
 //! Keyed steps (`execute_keyed`) draw their command from the same
 //! generators, with one of 4 idempotency keys; most of them repeat the last
 //! command sent with that key (a replay, if the key is still remembered),
@@ -40,19 +52,22 @@
 
 mod common;
 
-use common::reference::{ReferenceLedger, touched};
+use common::reference::ReferenceLedger;
 use proptest::prelude::*;
 use proptest::test_runner::{RngAlgorithm, TestCaseError};
 use std::sync::Arc;
 use std::time::Duration;
 use stockroom::{
     AdjustmentReason, AllocateRequest, AllocationPolicy, Clock, Command, FillMode, IdempotencyKey, KeyWindow,
-    KeyedError, Ledger, LotAttributes, LotId, LowStock, LowStockBasis, ManualClock, NewLot, OrderLine, OrderRequest,
-    Outcome, Quantity, ReservationId, SkuId, Timestamp,
+    KeyedError, KitComponent, Ledger, LotAttributes, LotId, LowStock, LowStockBasis, ManualClock, NewLot, OrderId,
+    OrderLine, OrderRequest, Outcome, Quantity, ReservationId, ReturnReason, ReturnRequest, ReturnSource, SkuId,
+    Timestamp,
 };
 
 const MAX: u64 = Quantity::MAX.get();
 const SKUS: [SkuId; 3] = [SkuId(1), SkuId(2), SkuId(3)];
+/// The kit id the runs define (usually as 1 of SKU 1 and 2 of SKU 2).
+const KIT: SkuId = SkuId(10);
 const SHELF_LIVES: [Duration; 3] = [Duration::ZERO, Duration::from_millis(40), Duration::MAX];
 /// The longest hold both ledgers allow: short, so deadlines keep lapsing.
 const HOLD_MAX: Duration = Duration::from_millis(200);
@@ -83,6 +98,16 @@ enum Step {
     /// Releases, commits or extends the reservation `pick` names when the
     /// step runs.
     Lifecycle(Pick, Lifecycle),
+    /// Commits, releases or extends the order `pick` names when the step
+    /// runs.
+    OrderLifecycle(OrderPick, OrderLifecycle),
+    /// Returns units (`request`, its link resolved from `source` when the
+    /// step runs; with `Some(lot)`, its lot is instead one of the SKU's lots
+    /// with committed units, if it has any).
+    Return(ReturnRequest, SourcePick, Option<prop::sample::Index>),
+    /// `write_off_expired` at the clock plus this many milliseconds (as
+    /// [`Step::ExpireDue`]); not a command, so never keyed.
+    WriteOff(i64),
     /// Sends a command with idempotency key `key` (an index into the
     /// keys): with `repeat`, the last command sent with that key (if any);
     /// else (or if none) `command`, a `Run` or `ExpireDue` step resolved
@@ -125,6 +150,42 @@ impl Pick {
     }
 }
 
+/// An order a step names, resolved when the step runs.
+#[derive(Clone, Debug)]
+enum OrderPick {
+    /// The `n`-th most recently made order (0: the newest), wrapping; with
+    /// none made yet, order 0 (never issued).
+    Recent(usize),
+    /// This id as it is (0 and ids not made yet are unknown).
+    Literal(OrderId),
+}
+
+impl OrderPick {
+    fn resolve(&self, orders: &[OrderId]) -> OrderId {
+        match self {
+            OrderPick::Recent(_) if orders.is_empty() => OrderId(0),
+            OrderPick::Recent(back) => orders[orders.len() - 1 - back % orders.len()],
+            OrderPick::Literal(id) => *id,
+        }
+    }
+}
+
+/// What a [`Step::OrderLifecycle`] does to its order.
+#[derive(Clone, Debug)]
+enum OrderLifecycle {
+    Commit,
+    Release,
+    Extend(Duration),
+}
+
+/// What a return is linked to, resolved when the step runs.
+#[derive(Clone, Debug)]
+enum SourcePick {
+    Unlinked,
+    Reservation(Pick),
+    Order(OrderPick),
+}
+
 /// What a [`Step::Lifecycle`] does to its reservation.
 #[derive(Clone, Debug)]
 enum Lifecycle {
@@ -140,9 +201,14 @@ fn cases() -> u32 {
     }
 }
 
-/// SKUs 1 and 2 are usually defined; 3 often is not.
+/// SKUs 1 and 2 are usually defined; 3 often is not; rarely the kit.
 fn sku() -> impl Strategy<Value = SkuId> {
-    prop_oneof![4 => Just(SkuId(1)), 4 => Just(SkuId(2)), 1 => Just(SkuId(3))]
+    prop_oneof![8 => Just(SkuId(1)), 8 => Just(SkuId(2)), 2 => Just(SkuId(3)), 1 => Just(KIT)]
+}
+
+/// An order line's SKU: the kit often.
+fn line_sku() -> impl Strategy<Value = SkuId> {
+    prop_oneof![3 => sku(), 1 => Just(KIT)]
 }
 
 fn lot_id() -> impl Strategy<Value = LotId> {
@@ -205,6 +271,17 @@ fn new_lot() -> impl Strategy<Value = NewLot> {
             lot
         },
     )
+}
+
+/// A lot received before the random steps: small (so holds span lots),
+/// mostly expiring soon (so holds on it meet its expiry and write-off).
+fn prologue_lot() -> impl Strategy<Value = NewLot> {
+    let expiry = prop_oneof![3 => (1u64..=8).prop_map(|t| Some(Timestamp::from_millis(t * 20))), 1 => Just(None)];
+    (lot_id(), 1u64..=12, expiry).prop_map(|(id, quantity, expires_at)| {
+        let mut lot = NewLot::new(id, quantity);
+        lot.expires_at = expires_at;
+        lot
+    })
 }
 
 fn shelf_life() -> impl Strategy<Value = Duration> {
@@ -286,7 +363,8 @@ fn define() -> impl Strategy<Value = Step> {
 }
 
 fn order_line() -> impl Strategy<Value = OrderLine> {
-    (sku(), quantity(), prop::option::weighted(0.3, policy()), shelf_life()).prop_map(
+    let quantity = prop_oneof![10 => 1u64..=6, 1 => quantity()];
+    (line_sku(), quantity, prop::option::weighted(0.3, policy()), shelf_life()).prop_map(
         |(sku, quantity, policy, min_shelf_life)| {
             let mut line = OrderLine::new(sku, quantity).min_shelf_life(min_shelf_life);
             line.policy = policy;
@@ -302,11 +380,67 @@ fn order() -> impl Strategy<Value = OrderRequest> {
         1 => Just(Vec::new()),
         1 => Just(vec![OrderLine::new(SkuId(1), 1); OrderRequest::LINES_MAX + 1]),
     ];
-    (lines, hold_for()).prop_map(|(lines, hold_for)| {
-        let mut order = OrderRequest::new(lines);
+    let tag = prop_oneof![3 => Just(0u64), 1 => Just(9u64)];
+    (lines, hold_for(), tag).prop_map(|(lines, hold_for, tag)| {
+        let mut order = OrderRequest::new(lines).tag(tag);
         order.hold_for = hold_for;
         order
     })
+}
+
+fn order_pick() -> impl Strategy<Value = OrderPick> {
+    prop_oneof![
+        8 => (0usize..3).prop_map(OrderPick::Recent),
+        1 => prop::sample::select(vec![0u64, 1, 2, 5, u64::MAX]).prop_map(|id| OrderPick::Literal(OrderId(id))),
+    ]
+}
+
+fn order_lifecycle() -> impl Strategy<Value = OrderLifecycle> {
+    prop_oneof![
+        3 => Just(OrderLifecycle::Commit),
+        2 => Just(OrderLifecycle::Release),
+        2 => extension().prop_map(OrderLifecycle::Extend),
+    ]
+}
+
+/// The kit (usually) as 1–3 of SKU 1 and 1–3 of SKU 2; sometimes any
+/// components (none, repeated, zero, undefined, the kit itself), or
+/// another id.
+fn define_kit() -> impl Strategy<Value = Step> {
+    let id = prop_oneof![6 => Just(KIT), 1 => Just(SkuId(1)), 1 => Just(SkuId(3)), 1 => Just(SkuId(11))];
+    let usual =
+        (1u64..=3, 1u64..=3).prop_map(|(a, b)| vec![KitComponent::new(SkuId(1), a), KitComponent::new(SkuId(2), b)]);
+    let units = prop_oneof![6 => 1u64..=3, 1 => Just(0u64), 1 => prop::sample::select(vec![MAX, MAX + 1])];
+    let any = prop::collection::vec((prop_oneof![4 => sku(), 1 => Just(SkuId(11))], units), 0..=3)
+        .prop_map(|parts| parts.into_iter().map(|(sku, units)| KitComponent::new(sku, units)).collect());
+    (id, prop_oneof![4 => usual, 1 => any])
+        .prop_map(|(kit, components)| Step::Run(Command::DefineKit { kit, components }, None))
+}
+
+/// A return: mostly a few units of one of the lots back into it, linked to
+/// nothing, a reservation or an order; sometimes into a new lot (ids 4–9,
+/// with or without an expiry), or zero or too many units.
+fn return_step() -> impl Strategy<Value = Step> {
+    let units = prop_oneof![10 => 1u64..=8, 1 => Just(0u64), 1 => prop::sample::select(vec![MAX, MAX + 1])];
+    let reason = prop::sample::select(vec![ReturnReason::Returned, ReturnReason::Restocked, ReturnReason::Other]);
+    let new_lot = prop::option::weighted(0.3, ((4u64..=9).prop_map(LotId), expiry(), prop::bool::weighted(0.1)));
+    let source = prop_oneof![
+        6 => Just(SourcePick::Unlinked),
+        2 => reservation().prop_map(SourcePick::Reservation),
+        2 => (0usize..2).prop_map(|back| SourcePick::Order(OrderPick::Recent(back))),
+    ];
+    let sold = prop::option::weighted(0.8, any::<prop::sample::Index>());
+    (sku(), lot_id(), units, reason, new_lot, source, sold).prop_map(
+        |(sku, lot, units, reason, new_lot, source, sold)| {
+            let mut request = ReturnRequest::new(sku, lot, units).reason(reason);
+            if let Some((id, expires_at, mismatch)) = new_lot {
+                let mut lot = NewLot::new(id, if mismatch { units.wrapping_add(1) } else { units });
+                lot.expires_at = expires_at;
+                request = request.into_new_lot(lot);
+            }
+            Step::Return(request, source, sold)
+        },
+    )
 }
 
 fn extension() -> impl Strategy<Value = Duration> {
@@ -334,7 +468,6 @@ fn threshold() -> impl Strategy<Value = Option<LowStock>> {
 /// a debug run.
 fn command_step() -> BoxedStrategy<Step> {
     let commit_quantity = prop_oneof![3 => Just(None), 4 => quantity().prop_map(Some)];
-    let expire_offset = prop_oneof![4 => Just(0i64), 2 => -120i64..0, 1 => 1i64..=40, 1 => Just(i64::MIN)];
     prop_oneof![
         1 => define().boxed(),
         5 => (sku(), new_lot()).prop_map(|(sku, lot)| Step::Run(Command::Receive { sku, lot }, None)).boxed(),
@@ -353,14 +486,23 @@ fn command_step() -> BoxedStrategy<Step> {
                 Step::Run(Command::Adjust { sku, lot, delta, reason, expected_version }, offset)
             })
             .boxed(),
-        3 => order().prop_map(|order| Step::Run(Command::AllocateOrder(order), None)).boxed(),
+        4 => order().prop_map(|order| Step::Run(Command::AllocateOrder(order), None)).boxed(),
+        5 => (order_pick(), order_lifecycle()).prop_map(|(pick, what)| Step::OrderLifecycle(pick, what)).boxed(),
+        4 => return_step().boxed(),
+        1 => define_kit().boxed(),
         2 => (reservation(), extension()).prop_map(|(pick, by)| Step::Lifecycle(pick, Lifecycle::Extend(by))).boxed(),
         1 => (sku(), threshold())
             .prop_map(|(sku, threshold)| Step::Run(Command::SetLowStock { sku, rule: threshold }, None))
             .boxed(),
-        2 => expire_offset.prop_map(Step::ExpireDue).boxed(),
+        2 => expire_offset().prop_map(Step::ExpireDue).boxed(),
     ]
     .boxed()
+}
+
+/// An `expire_due` (or write-off) instant relative to the clock: mostly
+/// now, sometimes in the past, in the future (refused) or at time 0.
+fn expire_offset() -> impl Strategy<Value = i64> {
+    prop_oneof![4 => Just(0i64), 2 => -120i64..0, 1 => 1i64..=40, 1 => Just(i64::MIN)]
 }
 
 /// A keyed command: one of the [`KEYS`], usually repeating the key's last
@@ -375,23 +517,36 @@ fn step() -> BoxedStrategy<Step> {
     prop_oneof![
         33 => command_step(),
         10 => keyed_step(),
-        4 => (1u64..=60).prop_map(Step::Advance).boxed(),
+        6 => (1u64..=60).prop_map(Step::Advance).boxed(),
         1 => prop_oneof![18 => 0u64..=400, 1 => Just(u64::MAX - 10), 1 => Just(u64::MAX)].prop_map(Step::SetClock).boxed(),
         1 => reservation().prop_map(Step::Query).boxed(),
+        1 => expire_offset().prop_map(Step::WriteOff).boxed(),
     ]
     .boxed()
 }
 
 /// SKUs 1 and 2 defined first (so most commands meet a real SKU), SKU 3
-/// sometimes, then random steps: at most 100 in all.
-fn steps() -> impl Strategy<Value = Vec<Step>> {
-    (policy(), policy(), prop::option::of(policy()), prop::collection::vec(step(), 1..=97)).prop_map(
-        |(first, second, third, body)| {
+/// sometimes, the kit usually, up to 4 lots received into SKUs 1 and 2,
+/// then random steps: at most 100 in all.
+/// With the script, whether both ledgers write off expired lots at every
+/// `expire_due` (the builder's `write_off_expired`).
+fn steps() -> impl Strategy<Value = (bool, Vec<Step>)> {
+    let kit = prop::option::weighted(0.8, (1u64..=3, 1u64..=3));
+    let stock = prop::collection::vec((prop_oneof![Just(SkuId(1)), Just(SkuId(2))], prologue_lot()), 0..=5)
+        .prop_map(|lots| lots.into_iter().map(|(sku, lot)| Step::Run(Command::Receive { sku, lot }, None)).collect());
+    let body = prop::collection::vec(step(), 1..=92);
+    (policy(), policy(), prop::option::of(policy()), kit, prop::bool::ANY, (stock, body)).prop_map(
+        |(first, second, third, kit, write_off, (stock, body)): (_, _, _, _, _, (Vec<Step>, _))| {
             let define = |sku, policy| Step::Run(Command::DefineSku { sku: SkuId(sku), policy }, None);
             let mut steps = vec![define(1, first), define(2, second)];
             steps.extend(third.map(|policy| define(3, policy)));
+            steps.extend(kit.map(|(a, b)| {
+                let components = vec![KitComponent::new(SkuId(1), a), KitComponent::new(SkuId(2), b)];
+                Step::Run(Command::DefineKit { kit: KIT, components }, None)
+            }));
+            steps.extend(stock);
             steps.extend(body);
-            steps
+            (write_off, steps)
         },
     )
 }
@@ -405,13 +560,43 @@ fn expected_version(command: &mut Command) -> Option<&mut Option<u64>> {
     }
 }
 
-/// The command a `Run`, `Lifecycle` or `ExpireDue` step sends at `now`
-/// (`None` for any other step): a relative expected version is set from
-/// the reference's version once the command's own sweep ran, a relative
-/// `expire_due` instant from the clock, a picked reservation from the ids
-/// `granted` so far.
-fn resolve(step: &Step, now: Timestamp, reference: &ReferenceLedger, granted: &[ReservationId]) -> Option<Command> {
+/// The command a `Run`, `Lifecycle`, `OrderLifecycle`, `Return` or
+/// `ExpireDue` step sends at `now` (`None` for any other step): a relative
+/// expected version is set from the reference's version once the
+/// command's own sweep ran, a relative `expire_due` instant from the
+/// clock, a picked reservation from the ids `granted` so far, a picked
+/// order from the `orders` made so far.
+fn resolve(
+    step: &Step,
+    now: Timestamp,
+    reference: &ReferenceLedger,
+    granted: &[ReservationId],
+    orders: &[OrderId],
+) -> Option<Command> {
     match step {
+        Step::OrderLifecycle(pick, lifecycle) => {
+            let order = pick.resolve(orders);
+            Some(match lifecycle {
+                OrderLifecycle::Commit => Command::CommitOrder { order },
+                OrderLifecycle::Release => Command::ReleaseOrder { order },
+                OrderLifecycle::Extend(by) => Command::ExtendOrder { order, by: *by },
+            })
+        }
+        Step::Return(request, source, sold) => {
+            let source = match source {
+                SourcePick::Unlinked => ReturnSource::Unlinked,
+                SourcePick::Reservation(pick) => ReturnSource::Reservation(pick.resolve(granted, reference, now)),
+                SourcePick::Order(pick) => ReturnSource::Order(pick.resolve(orders)),
+            };
+            let mut request = request.clone().from(source);
+            let lots = reference.peek(request.sku).map_or(Vec::new(), |data| data.lots);
+            let sold_lots: Vec<LotId> =
+                lots.iter().filter(|lot| !lot.quantities.committed.is_zero()).map(|lot| lot.id).collect();
+            if let (Some(index), false) = (sold, sold_lots.is_empty()) {
+                request.lot = *index.get(&sold_lots);
+            }
+            Some(Command::Return(request))
+        }
         Step::Lifecycle(pick, lifecycle) => {
             let reservation = pick.resolve(granted, reference, now);
             Some(match lifecycle {
@@ -439,15 +624,16 @@ fn resolve(step: &Step, now: Timestamp, reference: &ReferenceLedger, granted: &[
 }
 
 /// Runs `steps` against both ledgers, checking agreement after each.
-fn run(steps: &[Step]) -> Result<(), TestCaseError> {
+fn run(write_off: bool, steps: &[Step]) -> Result<(), TestCaseError> {
     let clock = Arc::new(ManualClock::new(Timestamp::from_millis(0)));
     let ledger = Ledger::builder()
         .clock(clock.clone())
         .hold_max(HOLD_MAX)
         .key_window(KEY_WINDOW)
+        .write_off_expired(write_off)
         .build()
         .expect("a non-zero hold_max and key window");
-    let reference = ReferenceLedger::with_limits(HOLD_MAX, KEY_WINDOW);
+    let reference = ReferenceLedger::with_limits(HOLD_MAX, KEY_WINDOW).with_write_off(write_off);
     let keys: Vec<IdempotencyKey> =
         (0..KEYS).map(|key| IdempotencyKey::new(format!("key-{key}")).expect("a short key")).collect();
     // The last command sent with each key.
@@ -455,6 +641,8 @@ fn run(steps: &[Step]) -> Result<(), TestCaseError> {
     // Every reservation granted so far (allocations and order parts), in
     // the order they were granted.
     let mut granted: Vec<ReservationId> = Vec::new();
+    // Every order made so far, in the order they were made.
+    let mut orders: Vec<OrderId> = Vec::new();
     for (index, step) in steps.iter().enumerate() {
         let now = clock.now();
         match step {
@@ -464,6 +652,21 @@ fn run(steps: &[Step]) -> Result<(), TestCaseError> {
             }
             Step::SetClock(millis) => {
                 clock.set(Timestamp::from_millis(*millis));
+                continue;
+            }
+            Step::WriteOff(offset) => {
+                let at = Timestamp::from_millis(now.as_millis().saturating_add_signed(*offset));
+                prop_assert_eq!(
+                    ledger.write_off_expired(at),
+                    reference.write_off_expired(at, now),
+                    "step {}: write_off_expired({}) at {} differs (left: ledger, right: reference)",
+                    index,
+                    at,
+                    now
+                );
+                for sku in SKUS {
+                    check_sku(&ledger, &reference, sku, now, index, step, &granted)?;
+                }
                 continue;
             }
             Step::Query(pick) => {
@@ -476,6 +679,23 @@ fn run(steps: &[Step]) -> Result<(), TestCaseError> {
                     first,
                     now
                 );
+                prop_assert_eq!(
+                    ledger.kit(KIT),
+                    reference.kit(KIT, now),
+                    "step {}: kit query at {} differs",
+                    index,
+                    now
+                );
+                for &order in orders.iter().rev().take(3) {
+                    prop_assert_eq!(
+                        ledger.order(order),
+                        reference.order(order, now),
+                        "step {}: query of {} at {} differs",
+                        index,
+                        order,
+                        now
+                    );
+                }
                 for sku in SKUS {
                     check_sku(&ledger, &reference, sku, now, index, step, &granted)?;
                 }
@@ -491,11 +711,11 @@ fn run(steps: &[Step]) -> Result<(), TestCaseError> {
             Step::Keyed { key, repeat, command } => {
                 let command = match (&sent[*key], repeat) {
                     (Some(last), true) => last.clone(),
-                    _ => resolve(command, now, &reference, &granted).expect("keyed steps hold a command"),
+                    _ => resolve(command, now, &reference, &granted, &orders).expect("keyed steps hold a command"),
                 };
                 sent[*key] = Some(command.clone());
                 let key = &keys[*key];
-                let single = command.sku().map(|sku| (sku, reference.version_at(sku, now)));
+                let single = single_sku(&command).map(|sku| (sku, reference.version_at(sku, now)));
                 let actual = ledger.execute_keyed(key, &command);
                 let expected = reference.execute_keyed(key, &command, now);
                 prop_assert_eq!(
@@ -508,7 +728,7 @@ fn run(steps: &[Step]) -> Result<(), TestCaseError> {
                     now
                 );
                 if let Ok(keyed) = &actual {
-                    grant(&mut granted, &keyed.outcome);
+                    grant(&mut granted, &mut orders, &keyed.outcome);
                 }
                 let applied = match actual {
                     Ok(keyed) => Some(!keyed.replay),
@@ -518,8 +738,8 @@ fn run(steps: &[Step]) -> Result<(), TestCaseError> {
                 (command, single.map(|single| (single, applied.unwrap_or(false))))
             }
             _ => {
-                let command = resolve(step, now, &reference, &granted).expect("a command step");
-                let single = command.sku().map(|sku| (sku, reference.version_at(sku, now)));
+                let command = resolve(step, now, &reference, &granted, &orders).expect("a command step");
+                let single = single_sku(&command).map(|sku| (sku, reference.version_at(sku, now)));
                 let actual = ledger.execute(&command);
                 let expected = reference.execute(&command, now);
                 prop_assert_eq!(
@@ -531,7 +751,7 @@ fn run(steps: &[Step]) -> Result<(), TestCaseError> {
                     now
                 );
                 if let Ok(outcome) = &actual {
-                    grant(&mut granted, outcome);
+                    grant(&mut granted, &mut orders, outcome);
                 }
                 (command, single.map(|single| (single, actual.is_ok())))
             }
@@ -556,8 +776,32 @@ fn run(steps: &[Step]) -> Result<(), TestCaseError> {
             defined.sort();
             prop_assert_eq!(defined, reference.skus(), "step {}: defined SKUs differ after {:?}", index, command);
         }
-        for sku in touched(&command, &SKUS) {
+        for sku in reference.touched_by(&command) {
             check_sku(&ledger, &reference, sku, now, index, step, &granted)?;
+        }
+        let order = match &command {
+            Command::CommitOrder { order } | Command::ReleaseOrder { order } | Command::ExtendOrder { order, .. } => {
+                Some(*order)
+            }
+            Command::Return(request) => match request.source {
+                ReturnSource::Order(order) => Some(order),
+                _ => None,
+            },
+            _ => orders.last().copied(),
+        };
+        if let Some(order) = order {
+            prop_assert_eq!(
+                ledger.order(order),
+                reference.order(order, now),
+                "step {}: query of {} at {} differs after {:?}",
+                index,
+                order,
+                now,
+                command
+            );
+        }
+        if let Command::DefineKit { .. } = command {
+            prop_assert_eq!(ledger.kit(KIT), reference.kit(KIT, now), "step {}: kit query after {:?}", index, command);
         }
         let audit = ledger.audit();
         prop_assert!(audit.is_clean(), "step {}: audit found {:?} after {:?}", index, audit.violations, command);
@@ -570,12 +814,28 @@ fn run(steps: &[Step]) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// The one SKU whose version a command leaves exactly one higher (or, if
+/// refused, where its sweep left it): the command's SKU, except for a
+/// kit's definition (a kit has no versions).
+fn single_sku(command: &Command) -> Option<SkuId> {
+    match command {
+        Command::DefineKit { .. } => None,
+        other => other.sku(),
+    }
+}
+
 /// Adds the reservations `outcome` granted (an allocation's, an order's
-/// parts) to `granted`, unless there already (a replay grants nothing new).
-fn grant(granted: &mut Vec<ReservationId>, outcome: &Outcome) {
+/// parts) to `granted`, and an order made to `orders`, unless there
+/// already (a replay grants nothing new).
+fn grant(granted: &mut Vec<ReservationId>, orders: &mut Vec<OrderId>, outcome: &Outcome) {
     let ids: Vec<ReservationId> = match outcome {
         Outcome::Allocated(allocation) => vec![allocation.reservation],
-        Outcome::OrderAllocated(placed) => placed.allocations.iter().map(|part| part.reservation).collect(),
+        Outcome::OrderAllocated(placed) => {
+            if !orders.contains(&placed.order) {
+                orders.push(placed.order);
+            }
+            placed.allocations.iter().map(|part| part.reservation).collect()
+        }
         _ => return,
     };
     for id in ids {
@@ -649,7 +909,23 @@ proptest! {
     })]
 
     #[test]
-    fn ledger_agrees_with_reference_on_every_outcome_snapshot_and_query(steps in steps()) {
-        run(&steps)?;
+    fn ledger_agrees_with_reference_on_every_outcome_snapshot_and_query((write_off, steps) in steps()) {
+        run(write_off, &steps)?;
     }
+}
+
+/// docs/semantics.md ("Shop features"): a commit first pins every part,
+/// with a deadline or without (pinning is also the check that the part is
+/// whole), then commits each: a one-part order held until ended commits at
+/// the version after its pin. (The reference's `pin` in
+/// `tests/common/reference_shop.rs` does the same.)
+#[test]
+fn commit_order_pins_every_part_then_commits_it() {
+    let (ledger, _clock) = common::manual_ledger(0);
+    ledger.define_sku(SkuId(1), AllocationPolicy::Fifo).expect("a new SKU");
+    ledger.receive(SkuId(1), NewLot::new(LotId(1), 5)).expect("a lot");
+    let order = ledger.allocate_order(&OrderRequest::new(vec![OrderLine::new(SkuId(1), 2)])).expect("in stock");
+    assert_eq!(order.allocations[0].version, 2);
+    let committed = ledger.commit_order(order.order).expect("a live order");
+    assert_eq!(committed.parts[0].version, 4, "version 3 pins the part, version 4 commits it");
 }

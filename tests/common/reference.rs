@@ -15,6 +15,9 @@
 //! `#[path = "../../tests/common/reference.rs"] mod reference;`.
 #![allow(dead_code, unreachable_pub)]
 
+#[path = "reference_shop.rs"]
+mod shop;
+
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -27,6 +30,7 @@ use stockroom::{
     OrderRequest, Outcome, Quantity, QueryError, ReceiveError, Received, ReleaseError, Released, Reservation,
     ReservationId, Sale, Shortfall, SkuDefined, SkuId, SnapshotData, Swept, ThresholdError, Timestamp,
 };
+use stockroom::{Kit, KitComponent, OrderStatus, ReturnSource};
 
 /// The largest quantity, as a plain number.
 const MAX: u64 = Quantity::MAX.get();
@@ -84,6 +88,13 @@ struct RefLot {
     available: u64,
     held: u64,
     committed: u64,
+    /// Units written off because the lot expired.
+    written_off: u64,
+    /// Units that came back into this lot (returns).
+    returned: u64,
+    /// Units that left this lot and came back (into it or a new lot): a
+    /// return may bring back at most `committed - came_back`.
+    came_back: u64,
 }
 
 impl RefLot {
@@ -92,6 +103,8 @@ impl RefLot {
     /// available.
     fn quantities(&self, at: Option<Timestamp>) -> LotQuantities {
         let mut quantities = quantities(self.received, self.adjusted, self.available, self.held, self.committed);
+        quantities.written_off = q(self.written_off);
+        quantities.returned = q(self.returned);
         if at.is_some_and(|at| self.expires_at.is_some_and(|expiry| expiry <= at)) {
             quantities.expired = quantities.available;
             quantities.available = Quantity::ZERO;
@@ -123,6 +136,8 @@ struct RefHold {
     lines: Vec<(LotId, u64)>,
     granted: u64,
     shorted: u64,
+    /// Units a backorder still waits for (0: whole, or not a backorder).
+    backordered: u64,
     /// When it lapses; `None` holds until ended.
     deadline: Option<Timestamp>,
     /// Its allocation instant plus the ledger's `hold_max`: the latest an
@@ -160,6 +175,7 @@ impl RefHold {
         let mut reservation =
             Reservation::new(id, self.public_lines(), q(self.granted), q(self.shorted), self.deadline);
         reservation.tag = self.tag;
+        reservation.backordered = q(self.backordered);
         reservation
     }
 }
@@ -224,6 +240,8 @@ impl RefSku {
             totals.expired = q(totals.expired.get() + lot.expired.get());
             totals.held = q(totals.held.get() + lot.held.get());
             totals.committed = q(totals.committed.get() + lot.committed.get());
+            totals.written_off = q(totals.written_off.get() + lot.written_off.get());
+            totals.returned = q(totals.returned.get() + lot.returned.get());
         }
         let reservations =
             self.holds.iter().map(|(&seq, hold)| hold.public(ReservationId::new(self.sku, seq))).collect();
@@ -272,6 +290,14 @@ impl RefSku {
     /// available), in seq order; with `lots`, also the newly expired lots
     /// (`expire_due`). One version if there was anything; `None` otherwise.
     fn sweep(&mut self, now: Timestamp, lots: bool) -> Option<Swept> {
+        self.sweep_with(now, lots, false)
+    }
+
+    /// [`sweep`](Self::sweep), and with `write_off` every expired lot's
+    /// units on hand (free and held) written off after the lapses, in
+    /// policy order, holds on them losing units as for a shrink (the page:
+    /// "re-sourcing or shorting holds on the lot as a shrink does").
+    fn sweep_with(&mut self, now: Timestamp, lots: bool, write_off: bool) -> Option<Swept> {
         let lapsed_seqs: Vec<u64> =
             self.holds.iter().filter(|(_, hold)| hold.lapsed(now)).map(|(&seq, _)| seq).collect();
         let mut lapsed = Vec::new();
@@ -295,14 +321,74 @@ impl RefSku {
                 }
             }
         }
-        if lapsed.is_empty() && expired_lots.is_empty() {
+        let mut written_off = Vec::new();
+        let mut shortfalls = Vec::new();
+        if write_off {
+            for i in self.order(self.policy) {
+                if self.lots[i].expires_at.is_none_or(|expiry| expiry > now) {
+                    continue;
+                }
+                let on_hand = self.lots[i].available + self.lots[i].held;
+                if on_hand == 0 {
+                    continue;
+                }
+                self.lots[i].available = 0;
+                let held = self.lots[i].held;
+                shortfalls.extend(self.displace(i, held, now));
+                self.lots[i].written_off += on_hand;
+                written_off.push(Line { lot: self.lots[i].id, quantity: q(on_hand) });
+            }
+        }
+        if lapsed.is_empty() && expired_lots.is_empty() && written_off.is_empty() {
             return None;
         }
         if !expired_lots.is_empty() {
             self.lots_checked_until = Some(self.lots_checked_until.map_or(now, |checked| checked.max(now)));
         }
         self.version += 1;
-        Some(Swept::new(self.sku, now, lapsed, expired_lots, self.version))
+        let mut swept = Swept::new(self.sku, now, lapsed, expired_lots, self.version);
+        swept.written_off = written_off;
+        swept.shortfalls = shortfalls;
+        Some(swept)
+    }
+
+    /// Takes `rest` held units of lot `i` from the holds with a line on
+    /// it, highest seq first, each loss re-sourced (the SKU's policy order,
+    /// skipping lot `i`, empty lots and lots not eligible at `now` with
+    /// shelf life 0) before the next hold is visited; the rest shorted.
+    fn displace(&mut self, i: usize, mut rest: u64, now: Timestamp) -> Vec<Shortfall> {
+        let lot = self.lots[i].id;
+        let mut shortfalls = Vec::new();
+        let seqs: Vec<u64> = self.holds.keys().rev().copied().collect();
+        for seq in seqs {
+            if rest == 0 {
+                break;
+            }
+            let hold = self.holds.get_mut(&seq).expect("listed above");
+            let Some(at) = hold.lines.iter().position(|&(line_lot, _)| line_lot == lot) else {
+                continue;
+            };
+            let taken = hold.lines[at].1.min(rest);
+            hold.lines[at].1 -= taken;
+            if hold.lines[at].1 == 0 {
+                hold.lines.remove(at);
+            }
+            rest -= taken;
+            self.lots[i].held -= taken;
+            let (plan, uncovered) = self.walk(&self.available_now(), self.policy, Duration::ZERO, taken, now, Some(i));
+            let mut resourced = Vec::new();
+            for &(j, units) in &plan {
+                self.lots[j].available -= units;
+                self.lots[j].held += units;
+                let lot_id = self.lots[j].id;
+                self.holds.get_mut(&seq).expect("listed above").add(lot_id, units);
+                resourced.push(Line { lot: lot_id, quantity: q(units) });
+            }
+            self.holds.get_mut(&seq).expect("listed above").shorted += uncovered;
+            shortfalls.push(Shortfall::new(ReservationId::new(self.sku, seq), q(taken), resourced, q(uncovered)));
+        }
+        assert_eq!(rest, 0, "reference: the holds on a lot add up to its held units");
+        shortfalls
     }
 
     /// The state of reservation `seq` after a sweep that reported `swept`.
@@ -353,6 +439,13 @@ struct State {
     /// The last order id handed out (ids count from 1, one per order that
     /// passed validation, refused for stock or not).
     last_order: u64,
+    /// Every order made, by id.
+    orders: BTreeMap<u64, shop::RefOrder>,
+    /// Every kit defined, and its components in the order given.
+    kits: BTreeMap<SkuId, Vec<KitComponent>>,
+    /// Whether `expire_due` also writes off expired lots (the builder's
+    /// `write_off_expired`).
+    write_off: bool,
 }
 
 /// Drops from the front of the record order per record, at most (the
@@ -484,7 +577,23 @@ impl ReferenceLedger {
     /// remembers idempotency keys as `keys` says.
     pub fn with_limits(hold_max: Duration, keys: KeyWindow) -> Self {
         let keys = Keys { window: keys, records: HashMap::new(), order: VecDeque::new(), made: 0 };
-        ReferenceLedger { state: Mutex::new(State { skus: BTreeMap::new(), hold_max, keys, last_order: 0 }) }
+        let state = State {
+            skus: BTreeMap::new(),
+            hold_max,
+            keys,
+            last_order: 0,
+            orders: BTreeMap::new(),
+            kits: BTreeMap::new(),
+            write_off: false,
+        };
+        ReferenceLedger { state: Mutex::new(state) }
+    }
+
+    /// This ledger, whose `expire_due` also writes off expired lots (as a
+    /// ledger built with `write_off_expired(write_off)`).
+    pub fn with_write_off(self, write_off: bool) -> Self {
+        self.lock().write_off = write_off;
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -512,10 +621,11 @@ impl ReferenceLedger {
             Command::Extend { reservation, by } => Outcome::Extended(extend(state, *reservation, *by, now)?),
             Command::ExpireDue { now: at } => Outcome::Expired(expire_due(state, *at, now)?),
             Command::SetLowStock { sku, rule } => Outcome::LowStockSet(set_low_stock(state, *sku, *rule, now)?),
-            Command::CommitOrder { .. }
-            | Command::ReleaseOrder { .. }
-            | Command::ExtendOrder { .. }
-            | Command::DefineKit { .. } => panic!("the reference does not model order commands yet: {command:?}"),
+            Command::CommitOrder { order } => Outcome::OrderCommitted(shop::commit_order(state, *order, now)?),
+            Command::ReleaseOrder { order } => Outcome::OrderReleased(shop::release_order(state, *order, now)?),
+            Command::ExtendOrder { order, by } => Outcome::OrderExtended(shop::extend_order(state, *order, *by, now)?),
+            Command::DefineKit { kit, components } => Outcome::KitDefined(shop::define_kit(state, *kit, components)?),
+            Command::Return(request) => Outcome::Returned(shop::return_units(state, request, now)?),
             other => unimplemented!("the reference does not know {other}"),
         })
     }
@@ -567,6 +677,51 @@ impl ReferenceLedger {
         }
     }
 
+    /// What `Ledger::write_off_expired(at)` should answer with the clock
+    /// reading `clock`: `expire_due` that also writes off expired lots.
+    pub fn write_off_expired(&self, at: Timestamp, clock: Timestamp) -> Result<ExpiryReport, ExpireError> {
+        sweep_all(&mut self.lock(), at, clock, true)
+    }
+
+    /// What `Ledger::order` should answer at `now` (it reads every part,
+    /// and each read sweeps the part's SKU).
+    pub fn order(&self, order: OrderId, now: Timestamp) -> Result<OrderStatus, QueryError> {
+        shop::order_status(&mut self.lock(), order, now)
+    }
+
+    /// What `Ledger::kit` should answer at `now`: the components and how
+    /// many whole kits their available units make (each read sweeps).
+    pub fn kit(&self, kit: SkuId, now: Timestamp) -> Result<Kit, QueryError> {
+        shop::kit(&mut self.lock(), kit, now)
+    }
+
+    /// Every SKU `command` operates on (swept when it runs), as far as the
+    /// reference knows now: [`touched`], with kit lines of an order
+    /// standing for their components, and every defined SKU for the order
+    /// commands and a return linked to an order (which read the order's
+    /// parts).
+    pub fn touched_by(&self, command: &Command) -> Vec<SkuId> {
+        let state = self.lock();
+        let defined: Vec<SkuId> = state.skus.keys().copied().collect();
+        match command {
+            Command::AllocateOrder(order) => {
+                let mut skus: Vec<SkuId> = Vec::new();
+                for line in &order.lines {
+                    match state.kits.get(&line.sku) {
+                        Some(components) => skus.extend(components.iter().map(|component| component.sku)),
+                        None => skus.push(line.sku),
+                    }
+                }
+                skus.sort();
+                skus.dedup();
+                skus
+            }
+            Command::CommitOrder { .. } | Command::ReleaseOrder { .. } | Command::ExtendOrder { .. } => defined,
+            Command::Return(request) if matches!(request.source, ReturnSource::Order(_)) => defined,
+            other => touched(other, &defined),
+        }
+    }
+
     /// What `Ledger::snapshot` should answer at `now` (it sweeps first), or
     /// `None` if the SKU is not defined.
     pub fn snapshot(&self, sku: SkuId, now: Timestamp) -> Option<SnapshotData> {
@@ -604,29 +759,49 @@ impl ReferenceLedger {
 
     /// What `Ledger::reservation` should answer at `now` (it sweeps first).
     pub fn reservation(&self, id: ReservationId, now: Timestamp) -> Result<Reservation, QueryError> {
-        let mut state = self.lock();
-        let entry = state.skus.get_mut(&id.sku).ok_or(QueryError::UnknownSku { sku: id.sku })?;
-        let swept = entry.sweep(now, false);
-        match entry.lookup(id.seq, &swept) {
-            Ok(hold) => Ok(hold.public(id)),
-            Err(NotLive::Unknown) => Err(QueryError::UnknownReservation { id }),
-            Err(NotLive::Ended) => Err(QueryError::Ended { id }),
-            Err(NotLive::Expired(deadline)) => Err(QueryError::Expired { id, deadline }),
-        }
+        query_reservation(&mut self.lock(), id, now)
     }
 
     /// What `Ledger::available` should answer at `now` (it sweeps first):
     /// every available unit of a lot eligible with `min_shelf_life`.
     pub fn available(&self, sku: SkuId, now: Timestamp, min_shelf_life: Duration) -> Result<Quantity, QueryError> {
-        let mut state = self.lock();
-        let entry = state.skus.get_mut(&sku).ok_or(QueryError::UnknownSku { sku })?;
-        entry.sweep(now, false);
-        Ok(q(entry.lots.iter().filter(|lot| lot.eligible(now, min_shelf_life)).map(|lot| lot.available).sum()))
+        query_available(&mut self.lock(), sku, now, min_shelf_life)
     }
 }
 
+/// `reservation(id)` at `now`: the SKU swept, then the hold read.
+fn query_reservation(state: &mut State, id: ReservationId, now: Timestamp) -> Result<Reservation, QueryError> {
+    let entry = state.skus.get_mut(&id.sku).ok_or(QueryError::UnknownSku { sku: id.sku })?;
+    let swept = entry.sweep(now, false);
+    match entry.lookup(id.seq, &swept) {
+        Ok(hold) => Ok(hold.public(id)),
+        Err(NotLive::Unknown) => Err(QueryError::UnknownReservation { id }),
+        Err(NotLive::Ended) => Err(QueryError::Ended { id }),
+        Err(NotLive::Expired(deadline)) => Err(QueryError::Expired { id, deadline }),
+    }
+}
+
+/// `available(sku, shelf)` at `now`: the SKU swept, then every available
+/// unit of a lot eligible with `min_shelf_life` (for a kit, `kit(sku)`'s
+/// availability, as `Ledger::available` documents).
+fn query_available(
+    state: &mut State,
+    sku: SkuId,
+    now: Timestamp,
+    min_shelf_life: Duration,
+) -> Result<Quantity, QueryError> {
+    if state.kits.contains_key(&sku) {
+        // A kit: whole kits its components make (no shelf life applied).
+        return shop::kit(state, sku, now).map(|kit| kit.available);
+    }
+    let entry = state.skus.get_mut(&sku).ok_or(QueryError::UnknownSku { sku })?;
+    entry.sweep(now, false);
+    Ok(q(entry.lots.iter().filter(|lot| lot.eligible(now, min_shelf_life)).map(|lot| lot.available).sum()))
+}
+
 fn define(state: &mut State, sku: SkuId, policy: AllocationPolicy) -> Result<SkuDefined, DefineError> {
-    if state.skus.contains_key(&sku) {
+    // Kit ids share the SKU ids' space.
+    if state.skus.contains_key(&sku) || state.kits.contains_key(&sku) {
         return Err(DefineError::AlreadyDefined { sku });
     }
     let fresh = RefSku {
@@ -680,6 +855,9 @@ fn receive(state: &mut State, sku: SkuId, lot: &NewLot, now: Timestamp) -> Resul
         available: units,
         held: 0,
         committed: 0,
+        written_off: 0,
+        returned: 0,
+        came_back: 0,
     });
     entry.version += 1;
     Ok(Received::new(sku, lot.id, received_at, entry.version))
@@ -702,6 +880,10 @@ fn hold_for(state: &State, hold_for: Option<Duration>) -> Result<Option<Duration
 fn plan(state: &mut State, request: &AllocateRequest, now: Timestamp) -> Result<Vec<(usize, u64)>, AllocateError> {
     let sku = request.sku;
     let wanted = check(request.quantity).expect("validated by the caller");
+    if state.kits.contains_key(&sku) {
+        // A kit has no stock of its own: it is allocated by an order.
+        return Err(AllocateError::Kit { sku });
+    }
     let entry = state.skus.get_mut(&sku).ok_or(AllocateError::UnknownSku { sku })?;
     entry.sweep(now, false);
     if let Some(expected) = request.expected_version {
@@ -747,6 +929,7 @@ fn hold(
         lines: Vec::new(),
         granted: 0,
         shorted: 0,
+        backordered: 0,
         deadline: duration.map(|d| later(now, d)),
         latest: later(now, hold_max),
     };
@@ -828,6 +1011,17 @@ fn commit(
     quantity: Option<u64>,
     now: Timestamp,
 ) -> Result<Committed, CommitError> {
+    commit_as(state, id, quantity, 0, now)
+}
+
+/// [`commit`] on behalf of order `as_order` (0: the caller itself).
+fn commit_as(
+    state: &mut State,
+    id: ReservationId,
+    quantity: Option<u64>,
+    as_order: u64,
+    now: Timestamp,
+) -> Result<Committed, CommitError> {
     let wanted = match quantity {
         None => None,
         Some(0) => return Err(CommitError::ZeroQuantity { id }),
@@ -837,7 +1031,13 @@ fn commit(
     let entry = state.skus.get_mut(&id.sku).ok_or(CommitError::UnknownSku { id })?;
     let swept = entry.sweep(now, false);
     let held = match entry.lookup(id.seq, &swept) {
-        Ok(hold) if hold.order != 0 => return Err(CommitError::OrderPart { id, order: OrderId(hold.order) }),
+        Ok(hold) if hold.order != as_order => {
+            return Err(if as_order == 0 {
+                CommitError::OrderPart { id, order: OrderId(hold.order) }
+            } else {
+                CommitError::UnknownReservation { id }
+            });
+        }
         Ok(hold) => hold.held(),
         Err(NotLive::Unknown) => return Err(CommitError::UnknownReservation { id }),
         Err(NotLive::Ended) => return Err(CommitError::Ended { id }),
@@ -853,13 +1053,30 @@ fn commit(
 }
 
 fn extend(state: &mut State, id: ReservationId, by: Duration, now: Timestamp) -> Result<Extended, ExtendError> {
+    extend_as(state, id, by, 0, now)
+}
+
+/// [`extend`] on behalf of order `as_order` (0: the caller itself).
+fn extend_as(
+    state: &mut State,
+    id: ReservationId,
+    by: Duration,
+    as_order: u64,
+    now: Timestamp,
+) -> Result<Extended, ExtendError> {
     if by < Duration::from_millis(1) {
         return Err(ExtendError::ZeroDuration { id });
     }
     let entry = state.skus.get_mut(&id.sku).ok_or(ExtendError::UnknownSku { id })?;
     let swept = entry.sweep(now, false);
     let (deadline, latest) = match entry.lookup(id.seq, &swept) {
-        Ok(hold) if hold.order != 0 => return Err(ExtendError::OrderPart { id, order: OrderId(hold.order) }),
+        Ok(hold) if hold.order != as_order => {
+            return Err(if as_order == 0 {
+                ExtendError::OrderPart { id, order: OrderId(hold.order) }
+            } else {
+                ExtendError::UnknownReservation { id }
+            });
+        }
         Ok(hold) => (hold.deadline, hold.latest),
         Err(NotLive::Unknown) => return Err(ExtendError::UnknownReservation { id }),
         Err(NotLive::Ended) => return Err(ExtendError::Ended { id }),
@@ -911,38 +1128,8 @@ fn adjust(
     } else {
         let from_available = entry.lots[i].available.min(size);
         entry.lots[i].available -= from_available;
-        let mut rest = size - from_available;
         // Newest reservation first; each loss re-sourced before the next.
-        let seqs: Vec<u64> = entry.holds.keys().rev().copied().collect();
-        for seq in seqs {
-            if rest == 0 {
-                break;
-            }
-            let hold = entry.holds.get_mut(&seq).expect("listed above");
-            let Some(at) = hold.lines.iter().position(|&(line_lot, _)| line_lot == lot) else {
-                continue;
-            };
-            let taken = hold.lines[at].1.min(rest);
-            hold.lines[at].1 -= taken;
-            if hold.lines[at].1 == 0 {
-                hold.lines.remove(at);
-            }
-            rest -= taken;
-            entry.lots[i].held -= taken;
-            let (plan, uncovered) =
-                entry.walk(&entry.available_now(), entry.policy, Duration::ZERO, taken, now, Some(i));
-            let mut resourced = Vec::new();
-            for &(j, units) in &plan {
-                entry.lots[j].available -= units;
-                entry.lots[j].held += units;
-                let lot_id = entry.lots[j].id;
-                entry.holds.get_mut(&seq).expect("listed above").add(lot_id, units);
-                resourced.push(Line { lot: lot_id, quantity: q(units) });
-            }
-            entry.holds.get_mut(&seq).expect("listed above").shorted += uncovered;
-            shortfalls.push(Shortfall::new(ReservationId::new(sku, seq), q(taken), resourced, q(uncovered)));
-        }
-        assert_eq!(rest, 0, "reference: the holds on a lot add up to its held units");
+        shortfalls = entry.displace(i, size - from_available, now);
     }
     entry.lots[i].adjusted += delta;
     entry.version += 1;
@@ -980,19 +1167,26 @@ fn allocate_order(state: &mut State, order: &OrderRequest, now: Timestamp) -> Re
         None => OrderError::ZeroHold,
         Some(requested) => OrderError::HoldTooLong { requested, max: state.hold_max },
     })?;
+    // Every line's kit expanded (a kit of zero, or one whose components
+    // would pass the maximum, is refused as the kit's line), then every
+    // expanded line's quantity, then every line's SKU.
+    let mut expanded: Vec<(usize, SkuId, u64)> = Vec::new();
     for (index, line) in order.lines.iter().enumerate() {
-        validate_request(&AllocateRequest::new(line.sku, line.quantity))
-            .map_err(|error| OrderError::Line { index, error })?;
+        expanded.extend(shop::kit_lines(state, index, line)?);
+    }
+    for &(index, sku, quantity) in &expanded {
+        validate_request(&AllocateRequest::new(sku, quantity)).map_err(|error| OrderError::Line { index, error })?;
     }
     for (index, line) in order.lines.iter().enumerate() {
-        if !state.skus.contains_key(&line.sku) {
+        if !state.skus.contains_key(&line.sku) && !state.kits.contains_key(&line.sku) {
             return Err(OrderError::Line { index, error: AllocateError::UnknownSku { sku: line.sku } });
         }
     }
-    // Line indices per SKU, SKUs ascending, lines in index order.
-    let mut groups: BTreeMap<SkuId, Vec<usize>> = BTreeMap::new();
-    for (index, line) in order.lines.iter().enumerate() {
-        groups.entry(line.sku).or_default().push(index);
+    // Expanded lines per SKU (line index and units), SKUs ascending, lines
+    // in index order.
+    let mut groups: BTreeMap<SkuId, Vec<(usize, u64)>> = BTreeMap::new();
+    for &(index, sku, quantity) in &expanded {
+        groups.entry(sku).or_default().push((index, quantity));
     }
     let hold_max = state.hold_max;
     state.last_order += 1;
@@ -1004,13 +1198,13 @@ fn allocate_order(state: &mut State, order: &OrderRequest, now: Timestamp) -> Re
         let mut available = entry.available_now();
         let mut plan = Vec::new();
         let mut short = None;
-        for &index in &indices {
+        for &(index, quantity) in &indices {
             let line = &order.lines[index];
             let policy = line.policy.unwrap_or(entry.policy);
-            let (walk, remaining) = entry.walk(&available, policy, line.min_shelf_life, line.quantity, now, None);
+            let (walk, remaining) = entry.walk(&available, policy, line.min_shelf_life, quantity, now, None);
             let taken: u64 = walk.iter().map(|&(_, units)| units).sum();
             if remaining > 0 {
-                let error = AllocateError::Insufficient { sku, requested: q(line.quantity), available: q(taken) };
+                let error = AllocateError::Insufficient { sku, requested: q(quantity), available: q(taken) };
                 short = Some(OrderError::Line { index, error });
                 break;
             }
@@ -1030,14 +1224,24 @@ fn allocate_order(state: &mut State, order: &OrderRequest, now: Timestamp) -> Re
         }
         made.push(hold(entry, &plan, duration, hold_max, now, order.tag, order_id.0));
     }
+    let parts = made.iter().map(|allocation| allocation.reservation).collect();
+    let deadline = made.first().and_then(|allocation| allocation.deadline);
+    state.orders.insert(order_id.0, shop::RefOrder::new(order.tag, parts, deadline));
     Ok(OrderAllocation::new(order_id, made))
 }
 
 fn expire_due(state: &mut State, at: Timestamp, clock: Timestamp) -> Result<ExpiryReport, ExpireError> {
+    let write_off = state.write_off;
+    sweep_all(state, at, clock, write_off)
+}
+
+/// `expire_due` (and `write_off_expired`, `write_off` set) at `at` with the
+/// clock reading `clock`: every SKU swept in ascending id order.
+fn sweep_all(state: &mut State, at: Timestamp, clock: Timestamp, write_off: bool) -> Result<ExpiryReport, ExpireError> {
     if at > clock {
         return Err(ExpireError::InFuture { now: at, clock });
     }
-    let swept = state.skus.values_mut().filter_map(|entry| entry.sweep(at, true)).collect();
+    let swept = state.skus.values_mut().filter_map(|entry| entry.sweep_with(at, true, write_off)).collect();
     Ok(ExpiryReport::new(swept))
 }
 
@@ -1052,7 +1256,11 @@ pub fn touched(command: &Command, defined: &[SkuId]) -> Vec<SkuId> {
             skus.dedup();
             skus
         }
-        Command::ExpireDue { .. } => defined.to_vec(),
+        Command::ExpireDue { .. }
+        | Command::CommitOrder { .. }
+        | Command::ReleaseOrder { .. }
+        | Command::ExtendOrder { .. } => defined.to_vec(),
+        Command::Return(request) if matches!(request.source, ReturnSource::Order(_)) => defined.to_vec(),
         other => other.sku().into_iter().collect(),
     }
 }
