@@ -8,7 +8,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Duration;
-use stockroom::{AllocateRequest, AllocationPolicy, Ledger, LotId, NewLot, SkuId, Timestamp};
+use stockroom::{AllocateRequest, AllocationPolicy, Command, IdempotencyKey, Ledger, LotId, NewLot, SkuId, Timestamp};
 
 struct Counting;
 
@@ -89,10 +89,32 @@ fn main() {
     let hold = holds(AllocateRequest::new(SkuId(1), 1));
     let deadline_hold = holds(AllocateRequest::new(SkuId(1), 1).hold_for(Duration::from_secs(3_600)));
 
+    // A keyed one-unit hold per key: keys like the service's (a UUID's
+    // 36 characters); the bytes a remembered key costs, its outcome
+    // included.
+    let keyed = |command: fn(u64) -> Command| {
+        per_unit(
+            || ledger_with_lots(1),
+            move || {
+                let ledger = ledger_with_lots(1);
+                for i in 0..10_000u64 {
+                    let key = IdempotencyKey::new(format!("{i:08x}-0000-4000-8000-000000000000")).expect("valid");
+                    ledger.execute_keyed(&key, &command(i)).expect("stocked");
+                }
+                ledger
+            },
+            10_000,
+        )
+    };
+    let key_take = keyed(|_| Command::Take(AllocateRequest::new(SkuId(1), 1)));
+    let key_hold = keyed(|_| Command::Allocate(AllocateRequest::new(SkuId(1), 1)));
+
     println!("| what | bytes | target |");
     println!("|---|---:|---:|");
     println!("| per lot (2,000-lot SKU) | {lot:.1} | 64 |");
     println!("| per SKU with one lot (10,000 SKUs) | {sku:.1} | 256 |");
     println!("| per live single-line reservation (10,000 on one SKU) | {hold:.1} | 96 |");
     println!("| per live single-line reservation with a deadline (10,000 on one SKU) | {deadline_hold:.1} | - |");
+    println!("| per remembered idempotency key, keyed one-unit take (36-character keys) | {key_take:.1} | 64 (issue 14) |");
+    println!("| per remembered idempotency key, keyed one-unit hold, hold included | {key_hold:.1} | - |");
 }
