@@ -1,12 +1,32 @@
 //! Time: instants, and the injectable clock the ledger reads them from.
 //!
 //! Owns: [`Timestamp`], the [`Clock`] trait, the [`SystemClock`] used by
-//! default and the [`ManualClock`] tests and simulations drive by hand.
+//! default and the [`ManualClock`] tests and simulations drive by hand,
+//! and the ledger's floor under its clock (`Floor`): the instants a
+//! ledger uses never run backwards.
 //!
 //! Must never: be read more than once per command. A command reads the
 //! clock once, before it touches state, and decides everything (expired
 //! lots, deadlines) against that one instant, so a replay with the same
 //! clock readings gives the same outcome.
+//!
+//! # Time that never runs backwards
+//!
+//! A wall clock can step back (NTP, a VM migrated, a host's
+//! `ManualClock::set`). If the ledger followed it, a lot it had reported
+//! expired would be sellable again and a hold that had lapsed would be
+//! live again. So every reading a ledger takes from its clock passes
+//! through its floor: the latest instant any of its operations used. A
+//! reading below the floor is clamped up to it, and counted (the count and
+//! the largest step show in [`MetricsSnapshot`](crate::MetricsSnapshot)).
+//! Instants a host passes explicitly (`expire_due(now)`) are the host's
+//! and are not clamped.
+//!
+//! Two threads reading a clock that ticks between their readings may
+//! store and see the floor in either order: the later loader is clamped
+//! to the other's instant, by the clock's own granularity (a millisecond
+//! for [`SystemClock`]). Those clamps are counted too; a real step shows
+//! as a large `clock_step_back_max_ms`.
 
 use crate::sync::{AtomicU64, Ordering};
 use core::fmt;
@@ -111,19 +131,68 @@ impl Clock for ManualClock {
     }
 }
 
+/// The latest instant a ledger's operations used, and the steps back its
+/// clock took (see the module docs).
+#[derive(Debug, Default)]
+pub(crate) struct Floor {
+    latest: AtomicU64,
+    clamped: AtomicU64,
+    largest_step: AtomicU64,
+}
+
+impl Floor {
+    /// `reading`, or the floor if the reading is below it; raises the
+    /// floor to the reading otherwise.
+    pub(crate) fn clamp(&self, reading: Timestamp) -> Timestamp {
+        // Acquire: pairs with the AcqRel `fetch_max` of the operation that
+        // raised the floor; by coherence on this one word an operation that
+        // happens after another never loads a floor below the other's
+        // instant.
+        let latest = self.latest.load(Ordering::Acquire);
+        if reading.0 > latest {
+            // AcqRel: pairs with the Acquire load above (and with other
+            // raisers); the previous maximum says whether another thread
+            // raised it past this reading first.
+            let before = self.latest.fetch_max(reading.0, Ordering::AcqRel);
+            if before <= reading.0 {
+                return reading;
+            }
+            self.stepped(before - reading.0);
+            return Timestamp(before);
+        }
+        if reading.0 < latest {
+            self.stepped(latest - reading.0);
+        }
+        Timestamp(latest)
+    }
+
+    fn stepped(&self, millis: u64) {
+        // Relaxed: statistics; nothing is decided on them.
+        let clamped = self.clamped.fetch_add(1, Ordering::Relaxed);
+        debug_assert!(clamped < u64::MAX, "clamps counted past u64::MAX");
+        self.largest_step.fetch_max(millis, Ordering::Relaxed);
+    }
+
+    /// Readings clamped so far, and the largest step back (ms).
+    pub(crate) fn steps_back(&self) -> (u64, u64) {
+        // Relaxed: statistics (see `stepped`).
+        (self.clamped.load(Ordering::Relaxed), self.largest_step.load(Ordering::Relaxed))
+    }
+}
+
 /// The one clock reading of one operation, taken lazily: a sold-out
 /// refusal of a SKU without deadlines never reads the clock; retries of the
 /// same operation reuse the reading.
 #[derive(Debug)]
 pub(crate) struct Moment<'a> {
-    clock: Option<&'a dyn Clock>,
+    clock: Option<(&'a dyn Clock, &'a Floor)>,
     now: std::cell::Cell<Option<Timestamp>>,
 }
 
 impl<'a> Moment<'a> {
-    /// Reads `clock` on first use.
-    pub(crate) fn of(clock: &'a dyn Clock) -> Moment<'a> {
-        Moment { clock: Some(clock), now: std::cell::Cell::new(None) }
+    /// Reads `clock` on first use, clamped by `floor`.
+    pub(crate) fn of(clock: &'a dyn Clock, floor: &'a Floor) -> Moment<'a> {
+        Moment { clock: Some((clock, floor)), now: std::cell::Cell::new(None) }
     }
 
     /// Always `now`.
@@ -135,7 +204,7 @@ impl<'a> Moment<'a> {
         if let Some(now) = self.now.get() {
             return now;
         }
-        let now = self.clock.map_or(Timestamp(0), |clock| clock.now());
+        let now = self.clock.map_or(Timestamp(0), |(clock, floor)| floor.clamp(clock.now()));
         self.now.set(Some(now));
         now
     }

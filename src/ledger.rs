@@ -19,7 +19,7 @@ use crate::cell::ops::{EndRefusal, HoldSpec, HoldTerms};
 use crate::cell::read::{Lookup, find, materialize};
 use crate::cell::slots::Marks;
 use crate::cell::{Ctx, Demand, Landed, SkuCell, Transition};
-use crate::clock::{Clock, Moment, SystemClock, Timestamp};
+use crate::clock::{Clock, Floor, Moment, SystemClock, Timestamp};
 use crate::command::{AllocateRequest, Command, Outcome};
 use crate::error::{
     AdjustError, AllocateError, CommandError, CommitError, DefineError, ExpireError, ExtendError, LocationsProblem,
@@ -214,6 +214,7 @@ impl LedgerBuilder {
         Ok(Ledger {
             skus: SkuTable::new(),
             clock: self.clock,
+            floor: Floor::default(),
             hold_max: self.hold_max,
             events,
             keys,
@@ -256,6 +257,9 @@ impl LedgerBuilder {
 pub struct Ledger {
     skus: SkuTable<Entry>,
     clock: Arc<dyn Clock>,
+    /// The latest instant an operation used: readings below it are clamped
+    /// (time never runs backwards; see [`crate::clock`]).
+    floor: Floor,
     hold_max: Duration,
     /// The outbox, when events are on.
     events: Option<EventHub<Event>>,
@@ -318,6 +322,7 @@ impl Ledger {
         Ledger {
             skus: SkuTable::new(),
             clock,
+            floor: Floor::default(),
             hold_max: LedgerBuilder::HOLD_MAX_DEFAULT,
             events: None,
             keys: KeyStore::new(KeyWindow::default()),
@@ -339,9 +344,17 @@ impl Ledger {
         }
     }
 
-    /// The ledger clock's current instant.
+    /// The ledger's current instant: its clock's reading, or the latest
+    /// instant an operation already used if the clock stepped back (see
+    /// [`MetricsSnapshot::clock_clamped`](crate::MetricsSnapshot::clock_clamped)).
     pub fn now(&self) -> Timestamp {
-        self.clock.now()
+        self.floor.clamp(self.clock.now())
+    }
+
+    /// Readings of the clock clamped to the floor so far, and the largest
+    /// step back (ms).
+    pub(crate) fn clock_steps_back(&self) -> (u64, u64) {
+        self.floor.steps_back()
     }
 
     /// The longest a reservation may be held, from its allocation.
@@ -350,7 +363,7 @@ impl Ledger {
     }
 
     pub(crate) fn moment(&self) -> Moment<'_> {
-        Moment::of(&*self.clock)
+        Moment::of(&*self.clock, &self.floor)
     }
 
     pub(crate) fn orders(&self) -> &OrderBook {
@@ -811,7 +824,7 @@ impl Ledger {
     /// The sweep of `expire_due_in`, writing off expired lots or not.
     fn sweep_skus(&self, skus: &[SkuId], now: Timestamp, write_off: bool) -> Result<ExpiryReport, ExpireError> {
         let probe = self.metrics.probe(CommandKind::ExpireDue, trace::command_span!("expire_due", skus = skus.len()));
-        let clock = self.clock.now();
+        let clock = self.now();
         if now > clock {
             return Err(ExpireError::InFuture { now, clock }).tallied(probe);
         }
@@ -896,7 +909,7 @@ impl Ledger {
     /// ```
     pub fn execute_keyed(&self, key: &IdempotencyKey, command: &Command) -> Result<Keyed<Outcome>, KeyedError> {
         let probe = self.metrics.probe(CommandKind::Keyed, trace::command_span!("execute_keyed", key = key.as_str()));
-        let now = self.clock.now();
+        let now = self.now();
         let is_final = |result: &Result<Outcome, CommandError>| !matches!(result, Err(error) if error.is_transient());
         let (result, replay) = match self.keys.run(key, command, now, || self.execute(command), is_final) {
             Claimed::Applied(result) => (result, false),

@@ -606,6 +606,13 @@ pub struct MetricsSnapshot {
     /// until the journal lands (nothing is journaled, so nothing lags); the
     /// field is here so exporters need not change then.
     pub journal_lag: u64,
+    /// Counter: clock readings clamped because the clock had stepped back
+    /// below an instant the ledger already used (see [`crate::clock`]:
+    /// readings of two threads a clock tick apart count too).
+    pub clock_clamped: u64,
+    /// The largest step back of the ledger's clock seen so far, in
+    /// milliseconds (0 if it never stepped back).
+    pub clock_step_back_max_ms: u64,
 }
 
 impl MetricsSnapshot {
@@ -641,6 +648,7 @@ impl crate::ledger::Ledger {
     /// price, not a command's.
     pub fn metrics(&self) -> MetricsSnapshot {
         let mut snapshot = self.metrics.snapshot();
+        (snapshot.clock_clamped, snapshot.clock_step_back_max_ms) = self.clock_steps_back();
         for sku in self.skus() {
             if let Ok(version) = self.snapshot(sku) {
                 snapshot.skus += 1;

@@ -191,8 +191,8 @@ pub enum Step {
     Query(Pick),
     /// Move the clock forward (saturating).
     Advance(u64),
-    /// Set the clock to an instant (possibly backwards: expiry decisions
-    /// must follow the clock, never crash).
+    /// Set the clock to an instant; one before the clock's reading leaves
+    /// it where it is (a ledger's time never runs backwards).
     Set(u64),
     /// Send a command with idempotency key `key` (below [`KEYS`]): the
     /// command of `step` (an `Exec`, `Lifecycle` or `Conditional`, resolved
@@ -808,7 +808,11 @@ pub fn run_script(steps: &[Step]) {
             }
             Step::Query(id) => pair.query(index + 1, *id),
             Step::Advance(millis) => pair.clock.advance(Duration::from_millis(*millis)),
-            Step::Set(millis) => pair.clock.set(Timestamp(*millis)),
+            // A ledger's time never runs backwards (a clock that steps back
+            // is clamped to the latest instant used; `tests/clock.rs` checks
+            // that): the harness's clock does not step back either, so the
+            // instant it hands the reference is the one the ledger uses.
+            Step::Set(millis) => pair.clock.set(Timestamp((*millis).max(pair.clock.now().0))),
         }
     }
     pair.compare_all();

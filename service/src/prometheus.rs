@@ -41,6 +41,18 @@ pub(crate) fn render(app: &App) -> String {
         ("stockroom_intake_queue_depth", "gauge", "Orders waiting in the intake.", metrics.intake_queue_depth),
         ("stockroom_intake_in_flight", "gauge", "Orders accepted, not decided.", metrics.intake_in_flight),
         ("stockroom_journal_lag", "gauge", "Changes not yet durable (0: no journal yet).", metrics.journal_lag),
+        (
+            "stockroom_clock_clamped_total",
+            "counter",
+            "Clock readings clamped: the clock stepped back.",
+            metrics.clock_clamped,
+        ),
+        (
+            "stockroom_clock_step_back_max_ms",
+            "gauge",
+            "Largest step back of the clock (ms).",
+            metrics.clock_step_back_max_ms,
+        ),
     ];
     for (name, kind, help, value) in gauges {
         let name = family(&mut out, name, kind, help);
