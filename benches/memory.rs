@@ -115,6 +115,8 @@ fn main() {
     println!("| per SKU with one lot (10,000 SKUs) | {sku:.1} | 256 |");
     println!("| per live single-line reservation (10,000 on one SKU) | {hold:.1} | 96 |");
     println!("| per live single-line reservation with a deadline (10,000 on one SKU) | {deadline_hold:.1} | - |");
-    println!("| per remembered idempotency key, keyed one-unit take (36-character keys) | {key_take:.1} | 64 (issue 14) |");
+    println!(
+        "| per remembered idempotency key, keyed one-unit take (36-character keys) | {key_take:.1} | 64 (issue 14) |"
+    );
     println!("| per remembered idempotency key, keyed one-unit hold, hold included | {key_hold:.1} | - |");
 }
