@@ -65,7 +65,8 @@ pub enum Violation {
         inflow: u64,
     },
     /// A reservation's lines do not add up to at most what it was granted,
-    /// or name a lot the SKU does not have, or it has no line.
+    /// or name a lot the SKU does not have, or it has no line (and is not
+    /// a backorder still waiting).
     ReservationMismatch {
         /// The reservation.
         reservation: ReservationId,
@@ -88,7 +89,8 @@ pub(crate) fn audit_sku(state: &SkuData, report: &mut AuditReport) {
     report.reservations += state.holds.len();
 
     for hold in &state.holds {
-        let sound = !hold.lines.is_empty()
+        // A preorder waiting for all of its units holds no line yet.
+        let sound = (!hold.lines.is_empty() || !hold.outstanding.is_zero())
             && hold.seq <= state.version
             && hold.held() <= hold.granted
             && hold.lines.iter().all(|line| state.lot(line.lot).is_some());
@@ -213,6 +215,17 @@ mod tests {
         let mut state = sound();
         state.holds[0].lines[0].lot = 5;
         assert!(matches!(audit(&state).violations[..], [Violation::ReservationMismatch { .. }]));
+        // No line at all: a mismatch, unless it is a backorder still waiting.
+        // (The lot's counts are left as they were: only the verdict on the
+        // reservation is looked at.)
+        let mismatch = |state: &SkuData| {
+            audit(state).violations.iter().any(|v| matches!(v, Violation::ReservationMismatch { .. }))
+        };
+        let mut state = sound();
+        state.holds[0].lines.clear();
+        assert!(mismatch(&state), "{:?}", audit(&state));
+        state.holds[0].outstanding = state.holds[0].granted;
+        assert!(!mismatch(&state), "{:?}", audit(&state));
     }
 
     #[test]

@@ -339,6 +339,12 @@ impl Ledger {
                 sku,
                 cause: crate::error::ReceiveError::attribute_too_long(sku, lot.id, too_long),
             })?;
+            // Validated as a receipt is: a location past the range refused.
+            if let Some(location) = lot.location.filter(|location| location.0 > crate::ids::LOCATION_MAX) {
+                let max = crate::ids::LOCATION_MAX;
+                let cause = crate::error::ReceiveError::LocationOutOfRange { sku, lot: lot.id, location, max };
+                return Err(ReturnError::NewLot { sku, cause });
+            }
         }
         self.check_source(sku, request.source)?;
         let moment = self.moment();

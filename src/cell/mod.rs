@@ -402,7 +402,9 @@ impl SkuCell {
                         Ok(Step::<Swept, ()>::Change(sweep))
                     });
                     match attempt {
-                        Ok(Some((sweep, transition, _))) => {
+                        Ok(Some((sweep, transition, used))) => {
+                            // A sweep that filled backorders published slots.
+                            claimed.landed(used);
                             landed(Landed::Swept(&sweep, transition));
                             swept.push(sweep);
                         }
@@ -450,6 +452,7 @@ impl SkuCell {
     ) -> Option<R> {
         let backoff = Backoff::new();
         let mut claimed = ClaimPool::default();
+        let mut result = None;
         for _ in 0..ATTEMPTS_MAX {
             let view = self.settle(ctx.registry);
             let now = view.head.has(head::DEADLINES).then(|| ctx.moment.now());
@@ -469,7 +472,8 @@ impl SkuCell {
                     Ok(Step::<Swept, ()>::Change(sweep))
                 });
                 match attempt {
-                    Ok(Some((sweep, transition, _))) => {
+                    Ok(Some((sweep, transition, used))) => {
+                        claimed.landed(used);
                         landed(Landed::Swept(&sweep, transition));
                         swept.push(sweep);
                     }
@@ -478,11 +482,16 @@ impl SkuCell {
                 continue;
             }
             match read(&view) {
-                Ok(result) => return Some(result),
+                Ok(read) => {
+                    result = Some(read);
+                    break;
+                }
                 Err(Stale) => backoff.snooze(),
             }
         }
-        None
+        // Slots a lost sweep attempt claimed and no sweep published.
+        claimed.release(self, ctx.desc.0, 0);
+        result
     }
 
     /// Runs one explicit sweep: `compute` drafts it on a settled view, or
@@ -507,7 +516,8 @@ impl SkuCell {
                 })
             });
             match attempt {
-                Ok(Some((swept, transition, _))) => {
+                Ok(Some((swept, transition, used))) => {
+                    claimed.landed(used);
                     landed(Landed::Swept(&swept, transition));
                     result = Ok(swept);
                     break;
@@ -520,6 +530,7 @@ impl SkuCell {
             }
         }
         self.end_quiet(&quiet);
+        claimed.release(self, ctx.desc.0, 0);
         result
     }
 

@@ -179,10 +179,15 @@ impl SkuCell {
                     }
                     _ => (None, Timestamp(0)),
                 };
+                // A backorder names no location: it draws from any, by the
+                // policy, whether it then waits or not.
+                let mut walked = None;
                 if let ([demand], true) = (demands, backorder) {
                     let (planned, outstanding) =
                         walk(draft, demand.policy, demand.eligibility(), demand.quantity, None)?;
-                    if !outstanding.is_zero() {
+                    if outstanding.is_zero() {
+                        walked = Some(planned);
+                    } else {
                         let fill = Fill {
                             deadline: deadline_payload(deadline),
                             next: NO_SLOT,
@@ -214,9 +219,12 @@ impl SkuCell {
                 }
                 let mut lines = Planned::new();
                 for (index, demand) in demands.iter().enumerate() {
-                    let planned = match plan(draft, demand)? {
-                        Ok(planned) => planned,
-                        Err(error) => return Ok(Step::Refuse((index, error))),
+                    let planned = match walked.take() {
+                        Some(walked) => walked,
+                        None => match plan(draft, demand)? {
+                            Ok(planned) => planned,
+                            Err(error) => return Ok(Step::Refuse((index, error))),
+                        },
                     };
                     draw(draft, &planned)?;
                     for (arrival, quantity) in planned {

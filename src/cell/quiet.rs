@@ -24,7 +24,13 @@
 //! [`LONG_NANOS`] asks the SKU to be quiet: it stores how long it expects
 //! to need (four times its last attempt, at most [`QUIET_MAX_NANOS`]) in
 //! the cell's `quiet_until` word and sets [`QUIET`] in the head by
-//! compare-and-swap, keeping the version. Its next attempt computes on that
+//! compare-and-swap, keeping the version (retried on each newer head, up
+//! to `QUIET_SET_ATTEMPTS_MAX` times: a seller lands every few hundred
+//! nanoseconds, so one try would almost always meet a moved head). If the
+//! window it announced runs out before it lands (a lost attempt that ended
+//! early, at a stale word, under-measures a whole one), the attempt that
+//! lost measured the whole window, so the next window is four times longer.
+//! Its next attempt computes on that
 //! quiet head; its publish clears the flag with the change ([`Draft::head`]
 //! never carries it on). Every other writer that settles on a quiet head it
 //! did not set waits, without spinning hot, until the head moves (the long
@@ -60,6 +66,8 @@ pub(crate) const QUIET_MAX_NANOS: u64 = 1_000_000_000;
 /// The shortest window announced (a long attempt's next one may take
 /// longer than the one that lost).
 const QUIET_MIN_NANOS: u64 = 200_000;
+/// Tries at setting the flag, each on the head as it is then.
+const QUIET_SET_ATTEMPTS_MAX: u32 = 1_024;
 /// Under a checker, yields a waiter makes before it clears a foreign quiet.
 #[cfg(any(stockroom_loom, stockroom_shuttle))]
 pub(crate) const CHECKER_WAIT_ROUNDS: u32 = 2;
@@ -114,14 +122,25 @@ impl SkuCell {
         // Relaxed: published by the head compare-and-swap below (Release);
         // a waiter reads it after its Acquire load of the quiet head.
         self.quiet_until().store(monotonic_nanos().saturating_add(expected), Ordering::Relaxed);
-        let quiet_head = Head { flags: view.head.flags | QUIET, ..view.head }.pack();
-        if self.swap_head(view.raw, quiet_head) {
-            quiet.mine = Some(quiet_head);
-            return View::new(self, quiet_head);
+        // Short changes land every few hundred nanoseconds: the flag is
+        // set by retrying on each newer head, not once and given up.
+        let mut view = view;
+        for _ in 0..QUIET_SET_ATTEMPTS_MAX {
+            if view.head.has(QUIET) {
+                // Another long change got there first: its turn.
+                self.wait_out_quiet(&view);
+                return self.settle(registry);
+            }
+            let quiet_head = Head { flags: view.head.flags | QUIET, ..view.head }.pack();
+            if self.swap_head(view.raw, quiet_head) {
+                quiet.mine = Some(quiet_head);
+                return View::new(self, quiet_head);
+            }
+            view = self.settle(registry);
         }
-        // The head moved: compute on what it is now (and ask again if that
-        // attempt is lost too).
-        self.settle(registry)
+        // Every try met a newer head: compute on the last (and ask again if
+        // that attempt is lost too).
+        view
     }
 
     /// A change is over (landed, refused or out of attempts): if the quiet

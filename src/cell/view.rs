@@ -240,6 +240,13 @@ pub(crate) struct ClaimPool {
 }
 
 impl ClaimPool {
+    /// A change that is not the call's last (a sweep it published first)
+    /// landed with the first `used` slots: they are published, so they
+    /// leave the pool; the call's later attempts claim from what is left.
+    pub(crate) fn landed(&mut self, used: usize) {
+        self.slots.drain(..used);
+    }
+
     /// Gives back every slot not published (those after the first
     /// `published`).
     pub(crate) fn release(&mut self, cell: &SkuCell, owner: u32, published: usize) {

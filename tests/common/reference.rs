@@ -17,6 +17,8 @@
 
 #[path = "reference_shop.rs"]
 mod shop;
+#[path = "reference_stock.rs"]
+mod stock;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -30,7 +32,7 @@ use stockroom::{
     OrderRequest, Outcome, Quantity, QueryError, ReceiveError, Received, ReleaseError, Released, Reservation,
     ReservationId, Sale, Shortfall, SkuDefined, SkuId, SnapshotData, Swept, ThresholdError, Timestamp,
 };
-use stockroom::{Kit, KitComponent, OrderStatus, ReturnSource};
+use stockroom::{Kit, KitComponent, LocationStock, Locations, OrderStatus, ReturnSource};
 
 /// The largest quantity, as a plain number.
 const MAX: u64 = Quantity::MAX.get();
@@ -138,6 +140,8 @@ struct RefHold {
     shorted: u64,
     /// Units a backorder still waits for (0: whole, or not a backorder).
     backordered: u64,
+    /// The minimum shelf life of the units a waiting backorder may draw.
+    shelf_life: Duration,
     /// When it lapses; `None` holds until ended.
     deadline: Option<Timestamp>,
     /// Its allocation instant plus the ledger's `hold_max`: the latest an
@@ -290,17 +294,23 @@ impl RefSku {
     /// available), in seq order; with `lots`, also the newly expired lots
     /// (`expire_due`). One version if there was anything; `None` otherwise.
     fn sweep(&mut self, now: Timestamp, lots: bool) -> Option<Swept> {
-        self.sweep_with(now, lots, false)
+        self.sweep_with(now, lots, false, now)
     }
 
     /// [`sweep`](Self::sweep), and with `write_off` every expired lot's
     /// units on hand (free and held) written off after the lapses, in
     /// policy order, holds on them losing units as for a shrink (the page:
     /// "re-sourcing or shorting holds on the lot as a shrink does").
-    fn sweep_with(&mut self, now: Timestamp, lots: bool, write_off: bool) -> Option<Swept> {
+    ///
+    /// Units the lapses gave back fill waiting backorders in the same
+    /// version, eligibility read at `clock` (the operation's clock reading:
+    /// `expire_due(at)` sweeps at the host's `at`, but is an operation at
+    /// the clock's instant).
+    fn sweep_with(&mut self, now: Timestamp, lots: bool, write_off: bool, clock: Timestamp) -> Option<Swept> {
         let lapsed_seqs: Vec<u64> =
             self.holds.iter().filter(|(_, hold)| hold.lapsed(now)).map(|(&seq, _)| seq).collect();
         let mut lapsed = Vec::new();
+        let mut gave = false;
         for seq in lapsed_seqs {
             let hold = self.holds.remove(&seq).expect("listed above");
             for &(lot_id, units) in &hold.lines {
@@ -308,6 +318,7 @@ impl RefSku {
                 self.lots[i].held -= units;
                 self.lots[i].available += units;
             }
+            gave |= !hold.lines.is_empty();
             let deadline = hold.deadline.expect("only holds with a deadline lapse");
             lapsed.push(Lapsed::new(ReservationId::new(self.sku, seq), deadline, hold.public_lines()));
         }
@@ -344,6 +355,9 @@ impl RefSku {
         }
         if !expired_lots.is_empty() {
             self.lots_checked_until = Some(self.lots_checked_until.map_or(now, |checked| checked.max(now)));
+        }
+        if gave {
+            self.fill_waiting(clock);
         }
         self.version += 1;
         let mut swept = Swept::new(self.sku, now, lapsed, expired_lots, self.version);
@@ -762,6 +776,22 @@ impl ReferenceLedger {
         query_reservation(&mut self.lock(), id, now)
     }
 
+    /// What `Ledger::available_by_location` should answer at `now` (it
+    /// sweeps first): per location, by id (lots without one last), the
+    /// units a draw with `min_shelf_life` could take and the unsellable
+    /// rest.
+    pub fn available_by_location(
+        &self,
+        sku: SkuId,
+        now: Timestamp,
+        min_shelf_life: Duration,
+    ) -> Result<Vec<LocationStock>, QueryError> {
+        let mut state = self.lock();
+        let entry = state.skus.get_mut(&sku).ok_or(QueryError::UnknownSku { sku })?;
+        entry.sweep(now, false);
+        Ok(entry.by_location(now, min_shelf_life))
+    }
+
     /// What `Ledger::available` should answer at `now` (it sweeps first):
     /// every available unit of a lot eligible with `min_shelf_life`.
     pub fn available(&self, sku: SkuId, now: Timestamp, min_shelf_life: Duration) -> Result<Quantity, QueryError> {
@@ -833,6 +863,7 @@ fn receive(state: &mut State, sku: SkuId, lot: &NewLot, now: Timestamp) -> Resul
         let (field, max) = (LotAttribute::Supplier, LotAttributes::SUPPLIER_LEN_MAX);
         return Err(ReceiveError::AttributeTooLong { sku, lot: lot.id, field, len: supplier, max });
     }
+    stock::check_lot_location(sku, lot)?;
     let entry = state.skus.get_mut(&sku).ok_or(ReceiveError::UnknownSku { sku })?;
     entry.sweep(now, false);
     if entry.index_of(lot.id).is_some() {
@@ -859,6 +890,7 @@ fn receive(state: &mut State, sku: SkuId, lot: &NewLot, now: Timestamp) -> Resul
         returned: 0,
         came_back: 0,
     });
+    entry.fill_waiting(now);
     entry.version += 1;
     Ok(Received::new(sku, lot.id, received_at, entry.version))
 }
@@ -876,8 +908,13 @@ fn hold_for(state: &State, hold_for: Option<Duration>) -> Result<Option<Duration
 }
 
 /// The shared front half of allocate and take, after the hold checks:
-/// `UnknownSku`, the sweep, `VersionMismatch` and the walk.
-fn plan(state: &mut State, request: &AllocateRequest, now: Timestamp) -> Result<Vec<(usize, u64)>, AllocateError> {
+/// `UnknownSku`, the sweep, `VersionMismatch` and the walk: the draw, and
+/// the units a backorder still waits for (0 for every other request).
+fn plan(
+    state: &mut State,
+    request: &AllocateRequest,
+    now: Timestamp,
+) -> Result<(Vec<(usize, u64)>, u64), AllocateError> {
     let sku = request.sku;
     let wanted = check(request.quantity).expect("validated by the caller");
     if state.kits.contains_key(&sku) {
@@ -892,15 +929,34 @@ fn plan(state: &mut State, request: &AllocateRequest, now: Timestamp) -> Result<
         }
     }
     let policy = request.policy.unwrap_or(entry.policy);
-    let (plan, remaining) = entry.walk(&entry.available_now(), policy, request.min_shelf_life, wanted, now, None);
+    if request.backorder {
+        // The page: "a request short of stock holds what there is and
+        // waits for the rest": every eligible unit, by the request's
+        // policy, from any location (a backorder names none).
+        let (plan, remaining) = entry.walk(&entry.available_now(), policy, request.min_shelf_life, wanted, now, None);
+        if remaining > 0 {
+            if !entry.has_backorder_room() {
+                return Err(AllocateError::BackorderQueueFull { sku, max: stock::BACKORDERS_MAX });
+            }
+            return Ok((plan, remaining));
+        }
+        // Not short: held whole, from the same draw (any location).
+        return Ok((plan, 0));
+    }
+    let scope = stock::Scope { locations: &request.locations, split: request.split, exact: None };
+    let (plan, remaining) =
+        entry.scoped_walk(&entry.available_now(), policy, request.min_shelf_life, wanted, now, &scope);
     let taken: u64 = plan.iter().map(|&(_, units)| units).sum();
     let short = remaining > 0 && request.fill == FillMode::FillOrKill;
     if short || taken == 0 {
         return Err(AllocateError::Insufficient { sku, requested: q(wanted), available: q(taken) });
     }
-    Ok(plan)
+    Ok((plan, 0))
 }
 
+/// A request's input: its quantity, its locations (`InvalidLocations`,
+/// then `BackorderWithLocations`: "backorders are filled from any
+/// location").
 fn validate_request(request: &AllocateRequest) -> Result<(), AllocateError> {
     let sku = request.sku;
     check(request.quantity).map(|_| ()).map_err(|zero| {
@@ -909,7 +965,12 @@ fn validate_request(request: &AllocateRequest) -> Result<(), AllocateError> {
         } else {
             AllocateError::QuantityTooLarge { sku, quantity: request.quantity }
         }
-    })
+    })?;
+    stock::check_locations(sku, &request.locations)?;
+    if request.backorder && request.locations != Locations::Any {
+        return Err(AllocateError::BackorderWithLocations { sku });
+    }
+    Ok(())
 }
 
 /// Adds a hold of `plan` (units per lot index, possibly several entries per
@@ -930,6 +991,7 @@ fn hold(
         granted: 0,
         shorted: 0,
         backordered: 0,
+        shelf_life: Duration::ZERO,
         deadline: duration.map(|d| later(now, d)),
         latest: later(now, hold_max),
     };
@@ -958,15 +1020,30 @@ fn allocate(state: &mut State, request: &AllocateRequest, now: Timestamp) -> Res
         None => AllocateError::ZeroHold { sku },
         Some(requested) => AllocateError::HoldTooLong { sku, requested, max: state.hold_max },
     })?;
-    let plan = plan(state, request, now)?;
+    let (plan, waits) = plan(state, request, now)?;
     let hold_max = state.hold_max;
     let entry = state.skus.get_mut(&sku).expect("plan checked the SKU");
-    Ok(hold(entry, &plan, duration, hold_max, now, request.tag, 0))
+    if waits == 0 {
+        return Ok(hold(entry, &plan, duration, hold_max, now, request.tag, 0));
+    }
+    // A backorder: granted the whole request, holding what there was,
+    // waiting (in seq order, its allocation's version) for the rest.
+    let mut allocation = hold(entry, &plan, duration, hold_max, now, request.tag, 0);
+    let waiting = entry.holds.get_mut(&allocation.reservation.seq).expect("just made");
+    waiting.granted += waits;
+    waiting.backordered = waits;
+    waiting.shelf_life = request.min_shelf_life;
+    allocation.backordered = q(waits);
+    Ok(allocation)
 }
 
 fn take(state: &mut State, request: &AllocateRequest, now: Timestamp) -> Result<Sale, AllocateError> {
+    if request.backorder {
+        // An immediate sale holds nothing to wait with; refused first.
+        return Err(AllocateError::BackorderOnTake { sku: request.sku });
+    }
     validate_request(request)?;
-    let plan = plan(state, request, now)?;
+    let (plan, _) = plan(state, request, now)?;
     let entry = state.skus.get_mut(&request.sku).expect("plan checked the SKU");
     let mut lines = Vec::new();
     for &(i, units) in &plan {
@@ -1001,6 +1078,9 @@ fn release_as(state: &mut State, id: ReservationId, as_order: u64, now: Timestam
         Err(NotLive::Expired(deadline)) => return Err(ReleaseError::Expired { id, deadline }),
     };
     entry.end(id.seq, 0);
+    if !lines.is_empty() {
+        entry.fill_waiting(now);
+    }
     entry.version += 1;
     Ok(Released::new(id, lines, entry.version))
 }
@@ -1038,6 +1118,9 @@ fn commit_as(
                 CommitError::UnknownReservation { id }
             });
         }
+        Ok(hold) if hold.backordered > 0 => {
+            return Err(CommitError::Waiting { id, outstanding: q(hold.backordered) });
+        }
         Ok(hold) => hold.held(),
         Err(NotLive::Unknown) => return Err(CommitError::UnknownReservation { id }),
         Err(NotLive::Ended) => return Err(CommitError::Ended { id }),
@@ -1048,6 +1131,9 @@ fn commit_as(
         return Err(CommitError::ExceedsHeld { id, requested: q(remaining), held: q(held) });
     }
     let (committed, returned) = entry.end(id.seq, remaining);
+    if !returned.is_empty() {
+        entry.fill_waiting(now);
+    }
     entry.version += 1;
     Ok(Committed::new(id, committed, returned, entry.version))
 }
@@ -1132,8 +1218,15 @@ fn adjust(
         shortfalls = entry.displace(i, size - from_available, now);
     }
     entry.lots[i].adjusted += delta;
+    // The page: "Outcome `quantities` are the adjusted lot's counters
+    // after the adjustment and its re-sourcing"; backorders the growth
+    // fills in the same version are reported as fills.
+    let after = entry.lots[i].quantities(None);
+    if delta > 0 {
+        entry.fill_waiting(now);
+    }
     entry.version += 1;
-    Ok(Adjusted::new(sku, lot, delta, reason, entry.lots[i].quantities(None), shortfalls, entry.version))
+    Ok(Adjusted::new(sku, lot, delta, reason, after, shortfalls, entry.version))
 }
 
 fn set_low_stock(
@@ -1175,7 +1268,11 @@ fn allocate_order(state: &mut State, order: &OrderRequest, now: Timestamp) -> Re
         expanded.extend(shop::kit_lines(state, index, line)?);
     }
     for &(index, sku, quantity) in &expanded {
-        validate_request(&AllocateRequest::new(sku, quantity)).map_err(|error| OrderError::Line { index, error })?;
+        // Each line's request carries the order's locations (checked as a
+        // request's are) and split.
+        let mut request = AllocateRequest::new(sku, quantity).split(order.split);
+        request.locations = order.locations.clone();
+        validate_request(&request).map_err(|error| OrderError::Line { index, error })?;
     }
     for (index, line) in order.lines.iter().enumerate() {
         if !state.skus.contains_key(&line.sku) && !state.kits.contains_key(&line.sku) {
@@ -1188,20 +1285,63 @@ fn allocate_order(state: &mut State, order: &OrderRequest, now: Timestamp) -> Re
     for &(index, sku, quantity) in &expanded {
         groups.entry(sku).or_default().push((index, quantity));
     }
-    let hold_max = state.hold_max;
     state.last_order += 1;
     let order_id = OrderId(state.last_order);
+    // The page: "a request is covered from one location unless
+    // `split(true)`"; `OrderRequest::split`: "by default every part comes
+    // from one location: the first, in rank order, that covers every line".
+    // An unsplit order tries each candidate location in turn (see
+    // `stock::order_candidates`), each attempt a whole order of its own
+    // whose parts are released if it fails; the first attempt's refusal is
+    // the answer if none succeeds (silent, as the ledger).
+    let skus: Vec<SkuId> = groups.keys().copied().collect();
+    let candidates = stock::order_candidates(state, order, &skus);
+    let attempts: Vec<Option<Option<LocationId>>> =
+        if candidates.is_empty() { vec![None] } else { candidates.into_iter().map(Some).collect() };
+    let mut first_refusal = None;
+    for exact in attempts {
+        let scope = stock::Scope { locations: &order.locations, split: order.split, exact };
+        match order_attempt(state, order, &groups, &scope, duration, order_id, now) {
+            Ok(made) => {
+                let parts = made.iter().map(|allocation| allocation.reservation).collect();
+                let deadline = made.first().and_then(|allocation| allocation.deadline);
+                state.orders.insert(order_id.0, shop::RefOrder::new(order.tag, parts, deadline));
+                return Ok(OrderAllocation::new(order_id, made));
+            }
+            Err(error) => {
+                first_refusal.get_or_insert(error);
+            }
+        }
+    }
+    Err(first_refusal.expect("at least one attempt"))
+}
+
+/// One attempt at an order's parts within `scope`: per SKU (ascending,
+/// after its sweep) one allocation whose lines are planned one after the
+/// other, each a fill-or-kill draw on what the previous lines of that SKU
+/// left; the first line that is short refuses the attempt, and the SKU
+/// parts already made are released, most recent first.
+fn order_attempt(
+    state: &mut State,
+    order: &OrderRequest,
+    groups: &BTreeMap<SkuId, Vec<(usize, u64)>>,
+    scope: &stock::Scope<'_>,
+    duration: Option<Duration>,
+    order_id: OrderId,
+    now: Timestamp,
+) -> Result<Vec<Allocation>, OrderError> {
+    let hold_max = state.hold_max;
     let mut made: Vec<Allocation> = Vec::new();
-    for (sku, indices) in groups {
+    for (&sku, indices) in groups {
         let entry = state.skus.get_mut(&sku).expect("checked above");
         entry.sweep(now, false);
         let mut available = entry.available_now();
         let mut plan = Vec::new();
         let mut short = None;
-        for &(index, quantity) in &indices {
+        for &(index, quantity) in indices {
             let line = &order.lines[index];
             let policy = line.policy.unwrap_or(entry.policy);
-            let (walk, remaining) = entry.walk(&available, policy, line.min_shelf_life, quantity, now, None);
+            let (walk, remaining) = entry.scoped_walk(&available, policy, line.min_shelf_life, quantity, now, scope);
             let taken: u64 = walk.iter().map(|&(_, units)| units).sum();
             if remaining > 0 {
                 let error = AllocateError::Insufficient { sku, requested: q(quantity), available: q(taken) };
@@ -1224,10 +1364,7 @@ fn allocate_order(state: &mut State, order: &OrderRequest, now: Timestamp) -> Re
         }
         made.push(hold(entry, &plan, duration, hold_max, now, order.tag, order_id.0));
     }
-    let parts = made.iter().map(|allocation| allocation.reservation).collect();
-    let deadline = made.first().and_then(|allocation| allocation.deadline);
-    state.orders.insert(order_id.0, shop::RefOrder::new(order.tag, parts, deadline));
-    Ok(OrderAllocation::new(order_id, made))
+    Ok(made)
 }
 
 fn expire_due(state: &mut State, at: Timestamp, clock: Timestamp) -> Result<ExpiryReport, ExpireError> {
@@ -1241,7 +1378,7 @@ fn sweep_all(state: &mut State, at: Timestamp, clock: Timestamp, write_off: bool
     if at > clock {
         return Err(ExpireError::InFuture { now: at, clock });
     }
-    let swept = state.skus.values_mut().filter_map(|entry| entry.sweep_with(at, true, write_off)).collect();
+    let swept = state.skus.values_mut().filter_map(|entry| entry.sweep_with(at, true, write_off, clock)).collect();
     Ok(ExpiryReport::new(swept))
 }
 

@@ -290,6 +290,7 @@ pub(super) fn return_units(
             let cause = ReceiveError::AttributeTooLong { sku, lot: lot.id, field, len: supplier, max };
             return Err(ReturnError::NewLot { sku, cause });
         }
+        stock::check_lot_location(sku, lot).map_err(|cause| ReturnError::NewLot { sku, cause })?;
     }
     let invalid = ReturnError::InvalidSource { sku, link: request.source };
     match request.source {
@@ -353,6 +354,7 @@ pub(super) fn return_units(
     };
     entry.inflow += units;
     entry.lots[from].came_back += units;
+    entry.fill_waiting(now);
     entry.version += 1;
     let into_lot = entry.lots[into].id;
     Ok(returned(sku, request, into_lot, q(units), entry.version))
