@@ -607,7 +607,7 @@ pub struct MetricsSnapshot {
     /// field is here so exporters need not change then.
     pub journal_lag: u64,
     /// Counter: clock readings clamped because the clock had stepped back
-    /// below an instant the ledger already used (see [`crate::clock`]:
+    /// below an instant the ledger already used (see [`Ledger::now`](crate::Ledger::now):
     /// readings of two threads a clock tick apart count too).
     pub clock_clamped: u64,
     /// The largest step back of the ledger's clock seen so far, in
