@@ -209,6 +209,19 @@ mod tests {
         Quiet { began: None, long: Some(LONG_NANOS + 1), mine: None }
     }
 
+    /// Runs `f` on the SKU's cell right after a change that lost a long
+    /// attempt asked for quiet and got it: `f` gets the cell, the quiet
+    /// view and the change's record.
+    fn quiet_set(ledger: &Ledger, f: impl FnOnce(&SkuCell, &Registry, &View, &mut Quiet)) {
+        let moment = Moment::fixed(Timestamp(0));
+        ledger.on(SKU, &moment, (), |cell, ctx| {
+            let mut quiet = after_a_long_loss();
+            let view = cell.settle_to_write(ctx.registry, &mut quiet);
+            assert!(view.head.has(QUIET), "asked and got it");
+            f(cell, ctx.registry, &view, &mut quiet);
+        });
+    }
+
     fn head_of(ledger: &Ledger) -> Head {
         let moment = Moment::fixed(Timestamp(0));
         ledger.on(SKU, &moment, None, |cell, _| Some(Head::unpack(cell.head_raw()))).expect("defined")
@@ -218,15 +231,11 @@ mod tests {
     fn a_long_loser_sets_quiet_on_the_same_version_and_a_landing_change_ends_it() {
         let ledger = ledger();
         let before = head_of(&ledger);
-        let moment = Moment::fixed(Timestamp(0));
-        ledger.on(SKU, &moment, (), |cell, ctx| {
-            let mut quiet = after_a_long_loss();
-            let view = cell.settle_to_write(ctx.registry, &mut quiet);
-            assert!(view.head.has(QUIET), "asked and got it");
+        quiet_set(&ledger, |cell, registry, view, quiet| {
             assert_eq!(quiet.mine, Some(view.raw));
             assert_eq!(Head { flags: before.flags, ..view.head }, before, "only the flag moved");
             // Its own quiet head: it does not wait for itself.
-            assert_eq!(cell.settle_to_write(ctx.registry, &mut quiet).raw, view.raw);
+            assert_eq!(cell.settle_to_write(registry, quiet).raw, view.raw);
         });
         // Another writer (this thread's next call is not the owner) waits
         // out the window, clears it and lands; the head carries no flag on.
@@ -239,42 +248,30 @@ mod tests {
     #[test]
     fn an_owner_refused_on_its_quiet_head_clears_it() {
         let ledger = ledger();
-        let moment = Moment::fixed(Timestamp(0));
-        ledger.on(SKU, &moment, (), |cell, ctx| {
-            let mut quiet = after_a_long_loss();
-            let view = cell.settle_to_write(ctx.registry, &mut quiet);
-            assert!(view.head.has(QUIET));
-            cell.end_quiet(&quiet);
-        });
+        quiet_set(&ledger, |cell, _, _, quiet| cell.end_quiet(quiet));
         assert!(!head_of(&ledger).has(QUIET));
     }
 
     #[test]
     fn a_change_computed_on_a_quiet_head_publishes_without_the_flag() {
         let ledger = ledger();
-        let moment = Moment::fixed(Timestamp(0));
-        ledger.on(SKU, &moment, (), |cell, ctx| {
-            let mut quiet = after_a_long_loss();
-            let view = cell.settle_to_write(ctx.registry, &mut quiet);
+        quiet_set(&ledger, |cell, _, view, quiet| {
             let mut claimed = super::super::ClaimPool::default();
-            let draft = super::super::Draft::new(&view, &mut claimed);
+            let draft = super::super::Draft::new(view, &mut claimed);
             assert!(!draft.head(1).has(QUIET));
-            cell.end_quiet(&quiet);
+            cell.end_quiet(quiet);
         });
     }
 
     #[test]
     fn a_waiter_on_a_stalled_owner_gives_up_within_the_window() {
         let ledger = ledger();
-        let moment = Moment::fixed(Timestamp(0));
-        ledger.on(SKU, &moment, (), |cell, ctx| {
-            let mut quiet = after_a_long_loss();
-            let view = cell.settle_to_write(ctx.registry, &mut quiet);
+        quiet_set(&ledger, |cell, _, view, _| {
             // The owner never comes back: the waiter's wait ends at the
             // announced window and it clears the flag.
             let until = cell.quiet_until().load(Ordering::Relaxed);
             assert!(until <= monotonic_nanos() + QUIET_MAX_NANOS);
-            cell.wait_out_quiet(&view);
+            cell.wait_out_quiet(view);
             assert!(monotonic_nanos() >= until, "it waited the window out");
             assert!(!Head::unpack(cell.head_raw()).has(QUIET), "and cleared it");
         });
