@@ -155,6 +155,8 @@ pub(crate) struct Extra {
     pub(crate) lot_back: chunks::Chunks<VWord>,
     /// When the quiet window a long change asked for ends, in
     /// [`monotonic_nanos`](crate::sync::monotonic_nanos) (see [`quiet`]).
+    /// A hint: two long changes asking at once may overwrite each other's
+    /// end, and every wait is bounded by `quiet::QUIET_MAX_NANOS` anyway.
     pub(crate) quiet_until: AtomicU64,
 }
 
