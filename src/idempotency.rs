@@ -644,6 +644,79 @@ impl<C: Clone + Eq, R: Clone> KeyStore<C, R> {
     }
 }
 
+/// One recorded key, as a ledger image keeps it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub(crate) struct KeyRecord<C, R> {
+    pub(crate) key: IdempotencyKey,
+    pub(crate) command: C,
+    pub(crate) result: R,
+    pub(crate) recorded_at: Timestamp,
+}
+
+/// Why [`KeyStore::restore`] refused its records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RestoreKeysError {
+    /// More records than `keys_max`: which would mean forgetting keys
+    /// inside their window.
+    TooMany { records: usize, keys_max: usize },
+    /// Two records of one key.
+    Duplicate,
+}
+
+impl<C: Clone + Eq, R: Clone> KeyStore<C, R> {
+    /// Every key recorded and still inside its window at `now`, in record
+    /// order (in-flight keys are not: their commands have not answered).
+    /// The queue lock, then each key's shard lock: never nested.
+    pub(crate) fn recorded(&self, now: Timestamp) -> Vec<KeyRecord<C, R>> {
+        let items: Vec<(IdempotencyKey, u64)> = self
+            .order
+            .lock()
+            .iter()
+            .filter(|item| !expired(item.recorded_at, self.window.window, now))
+            .map(|item| (item.key.clone(), item.entry))
+            .collect();
+        let mut records = Vec::with_capacity(items.len());
+        for (key, entry) in items {
+            let found = self.slots.update(&key, |slot| match slot {
+                Slot::Recorded { command, result, recorded_at, entry: e } if *e == entry => {
+                    Some((command.clone(), result.clone(), *recorded_at))
+                }
+                _ => None,
+            });
+            if let Some(Some((command, result, recorded_at))) = found {
+                records.push(KeyRecord { key, command, result, recorded_at });
+            }
+        }
+        records
+    }
+
+    /// Remembers `records` (oldest first) as if each had been recorded at
+    /// its instant: for a store no command has used yet. Refuses, keeping
+    /// nothing, more records than `keys_max` or a key twice.
+    pub(crate) fn restore(&self, records: Vec<KeyRecord<C, R>>) -> Result<(), RestoreKeysError> {
+        let keys_max = self.window.keys_max;
+        if records.len() > keys_max {
+            return Err(RestoreKeysError::TooMany { records: records.len(), keys_max });
+        }
+        let mut seen = std::collections::HashSet::with_capacity(records.len());
+        if !records.iter().all(|record| seen.insert(record.key.clone())) {
+            return Err(RestoreKeysError::Duplicate);
+        }
+        let mut order = self.order.lock();
+        for KeyRecord { key, command, result, recorded_at } in records {
+            let entry = self.next_entry();
+            let slot = Slot::Recorded { command, result, recorded_at, entry };
+            self.slots.entry(key.clone(), |_| unreachable!("keys were checked unique"), || (Some(slot), ()));
+            // Relaxed: the capacity count (see `claim`); the store is not
+            // shared yet.
+            self.held.fetch_add(1, Ordering::Relaxed);
+            order.push_back(RecordedItem { key, entry, recorded_at });
+        }
+        Ok(())
+    }
+}
+
 /// Awaits the end of an attempt: `Some(result)` if it recorded a final
 /// result, `None` if it freed the key (claim again).
 #[cfg(feature = "async")]

@@ -370,6 +370,28 @@ impl Ledger {
         &self.orders
     }
 
+    /// Replaces the order book (a restore, before the ledger is shared).
+    pub(crate) fn replace_orders(&mut self, orders: OrderBook) {
+        self.orders = orders;
+    }
+
+    pub(crate) fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    pub(crate) fn keys(&self) -> &KeyStore<Command, Result<Outcome, CommandError>> {
+        &self.keys
+    }
+
+    pub(crate) fn floor(&self) -> &Floor {
+        &self.floor
+    }
+
+    /// Whether events are on (cells keep their totals word).
+    pub(crate) fn events_on(&self) -> bool {
+        self.events.is_some()
+    }
+
     /// The catalog: SKUs' cells and kits' components.
     pub(crate) fn catalog(&self) -> &SkuTable<Entry> {
         &self.skus

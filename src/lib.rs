@@ -177,6 +177,7 @@ mod events;
 mod guard;
 mod idempotency;
 mod ids;
+mod image;
 pub mod intake;
 #[cfg(feature = "journal")]
 pub mod journal;
@@ -213,6 +214,7 @@ pub use events::{Change, Delivery, Event, Notice, RecvError, RecvTimeoutError, S
 pub use guard::{HoldGuard, OwnedHoldGuard};
 pub use idempotency::{IdempotencyKey, KEY_LEN_MAX, KeyError, KeyWindow};
 pub use ids::{LOCATION_MAX, LocationId, LotId, OrderId, ReservationId, SkuId};
+pub use image::{ImageError, LedgerImage, RestoreError};
 pub use keyed_error::KeyedError;
 pub use kits::{KIT_COMPONENTS_MAX, Kit, KitComponent, KitDefined, KitError};
 pub use ledger::{Ledger, LedgerBuildError, LedgerBuilder, QueryError, SUBSCRIPTION_CAPACITY_MAX, SubscribeError};

@@ -639,6 +639,14 @@ mod keyed {
         pub(crate) fn len(&self) -> usize {
             self.map.len()
         }
+
+        /// `f` on every entry, one shard lock at a time (entries inserted or
+        /// removed meanwhile may or may not be seen).
+        pub(crate) fn for_each(&self, mut f: impl FnMut(&K, &V)) {
+            for entry in self.map.iter() {
+                f(entry.key(), entry.value());
+            }
+        }
     }
 }
 
@@ -688,6 +696,12 @@ mod keyed {
 
         pub(crate) fn len(&self) -> usize {
             self.map.lock().len()
+        }
+
+        pub(crate) fn for_each(&self, mut f: impl FnMut(&K, &V)) {
+            for (key, value) in self.map.lock().iter() {
+                f(key, value);
+            }
         }
     }
 }

@@ -71,9 +71,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use stockroom::{
     AdjustmentReason, AllocateRequest, AllocationPolicy, Clock, Command, FillMode, IdempotencyKey, KeyWindow,
-    KeyedError, KitComponent, LOCATION_MAX, LOCATIONS_MAX, Ledger, LocationId, Locations, LotAttributes, LotId,
-    LowStock, LowStockBasis, ManualClock, NewLot, OrderId, OrderLine, OrderRequest, Outcome, Quantity, ReservationId,
-    ReturnReason, ReturnRequest, ReturnSource, SkuId, Timestamp,
+    KeyedError, KitComponent, LOCATION_MAX, LOCATIONS_MAX, Ledger, LedgerImage, LocationId, Locations, LotAttributes,
+    LotId, LowStock, LowStockBasis, ManualClock, NewLot, OrderId, OrderLine, OrderRequest, Outcome, Quantity,
+    ReservationId, ReturnReason, ReturnRequest, ReturnSource, SkuId, Timestamp,
 };
 
 const MAX: u64 = Quantity::MAX.get();
@@ -120,6 +120,9 @@ enum Step {
     /// `write_off_expired` at the clock plus this many milliseconds (as
     /// [`Step::ExpireDue`]); not a command, so never keyed.
     WriteOff(i64),
+    /// Replaces the ledger by one restored from its image (through JSON):
+    /// the run goes on against the reference as if nothing happened.
+    Restore,
     /// Sends a command with idempotency key `key` (an index into the
     /// keys): with `repeat`, the last command sent with that key (if any);
     /// else (or if none) `command`, a `Run` or `ExpireDue` step resolved
@@ -633,6 +636,7 @@ fn step() -> BoxedStrategy<Step> {
         1 => prop_oneof![18 => 0u64..=400, 1 => Just(u64::MAX - 10), 1 => Just(u64::MAX)].prop_map(Step::SetClock).boxed(),
         1 => reservation().prop_map(Step::Query).boxed(),
         1 => expire_offset().prop_map(Step::WriteOff).boxed(),
+        1 => Just(Step::Restore).boxed(),
     ]
     .boxed()
 }
@@ -738,13 +742,10 @@ fn resolve(
 /// Runs `steps` against both ledgers, checking agreement after each.
 fn run(write_off: bool, steps: &[Step]) -> Result<(), TestCaseError> {
     let clock = Arc::new(ManualClock::new(Timestamp::from_millis(0)));
-    let ledger = Ledger::builder()
-        .clock(clock.clone())
-        .hold_max(HOLD_MAX)
-        .key_window(KEY_WINDOW)
-        .write_off_expired(write_off)
-        .build()
-        .expect("a non-zero hold_max and key window");
+    let builder = || {
+        Ledger::builder().clock(clock.clone()).hold_max(HOLD_MAX).key_window(KEY_WINDOW).write_off_expired(write_off)
+    };
+    let mut ledger = builder().build().expect("a non-zero hold_max and key window");
     let reference = ReferenceLedger::with_limits(HOLD_MAX, KEY_WINDOW).with_write_off(write_off);
     let keys: Vec<IdempotencyKey> =
         (0..KEYS).map(|key| IdempotencyKey::new(format!("key-{key}")).expect("a short key")).collect();
@@ -766,6 +767,23 @@ fn run(write_off: bool, steps: &[Step]) -> Result<(), TestCaseError> {
                 // A ledger's time never runs backwards (tests/clock.rs checks
                 // the clamp): the script's clock does not step back either.
                 clock.set(Timestamp::from_millis((*millis).max(now.as_millis())));
+                continue;
+            }
+            Step::Restore => {
+                let image = ledger.image().expect("nothing else writes");
+                let json = serde_json::to_string(&image).expect("an image serializes");
+                let read: LedgerImage = serde_json::from_str(&json).expect("and reads back");
+                prop_assert_eq!(&read, &image, "step {}: the image changed through JSON", index);
+                let restored = builder()
+                    .restore(read)
+                    .map_err(|error| TestCaseError::fail(format!("step {index}: the image was refused: {error}")))?;
+                prop_assert_eq!(
+                    restored.image().expect("nothing else writes"),
+                    image,
+                    "step {}: the restored ledger images differently",
+                    index
+                );
+                ledger = restored;
                 continue;
             }
             Step::WriteOff(offset) => {

@@ -83,6 +83,7 @@ pub(crate) mod desc;
 pub(crate) mod effect;
 pub(crate) mod fast;
 pub(crate) mod head;
+pub(crate) mod image;
 #[cfg(all(test, stockroom_loom))]
 pub(crate) mod loom;
 pub(crate) mod lots;

@@ -22,7 +22,7 @@ use smallvec::SmallVec;
 
 /// Lines a hold may have at most: bounds the chain walk (a hold's lines
 /// are at most one per lot, and a SKU has at most `LOTS_MAX` lots).
-const LINES_MAX: usize = super::head::LOTS_MAX as usize;
+pub(crate) const LINES_MAX: usize = super::head::LOTS_MAX as usize;
 
 /// One line of a live hold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

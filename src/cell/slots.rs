@@ -101,6 +101,14 @@ impl Main {
         }
     }
 
+    /// A payload as a state, `None` if it names none a cell writes (an
+    /// image read from outside is checked with this before it is trusted).
+    pub(crate) fn decode(payload: u128) -> Option<Main> {
+        let state = field(payload, 77, 3);
+        let known = matches!(state, FREE | RESERVED | LIVE | LINE | HEAD);
+        (known && payload <= super::word::PAYLOAD_MAX).then(|| Main::from_payload(payload))
+    }
+
     /// Whether this is the first slot of a live reservation.
     pub(crate) fn is_first(self) -> bool {
         matches!(self, Main::Live { .. } | Main::Head { .. })
@@ -220,6 +228,20 @@ impl Slot {
         self.order.store(fill.terms.marks.order, Ordering::Relaxed);
     }
 
+    /// Writes every word and term of a slot being restored from an image,
+    /// in a cell no other thread can reach yet.
+    pub(crate) fn restore(&self, main: Stamped, deadline: Stamped, ext: Stamped, terms: Terms) {
+        self.main.store_private(main.version, main.payload);
+        self.deadline.store_private(deadline.version, deadline.payload);
+        self.ext.store_private(ext.version, ext.payload);
+        // Relaxed: the cell is published to other threads after this (by
+        // the catalog's insert), which orders these stores before any read.
+        self.granted.store(terms.granted.get(), Ordering::Relaxed);
+        self.latest.store(terms.latest, Ordering::Relaxed);
+        self.tag.store(terms.marks.tag, Ordering::Relaxed);
+        self.order.store(terms.marks.order, Ordering::Relaxed);
+    }
+
     /// The terms as stored; only meaningful between two equal loads of the
     /// main word (see [`fill`](Self::fill)).
     pub(crate) fn terms_raw(&self) -> Terms {
@@ -255,6 +277,18 @@ impl Default for Slots {
 }
 
 impl Slots {
+    /// A table of `len` installed slots, all free at version 0, for a
+    /// restore to fill ([`Slot::restore`]) before the cell is shared.
+    pub(crate) fn restored(len: u32) -> Slots {
+        let slots = Slots::default();
+        for index in 0..len {
+            slots.table.ensure(index);
+        }
+        // Relaxed: the cell is not shared yet (see `Slot::restore`).
+        slots.len.store(len, Ordering::Relaxed);
+        slots
+    }
+
     /// Slots handed out so far. One just handed out may not be installed
     /// yet (its claimer installs it before filling it): [`get`](Self::get)
     /// answers `None` for it, and it cannot be live.

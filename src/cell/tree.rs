@@ -131,7 +131,7 @@ impl Tree {
     }
 
     /// A tree of `entries`, which must already be in key order.
-    fn from_sorted(entries: Vec<u32>) -> Tree {
+    pub(crate) fn from_sorted(entries: Vec<u32>) -> Tree {
         if entries.is_empty() {
             return Tree::Identity;
         }

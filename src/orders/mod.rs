@@ -118,6 +118,87 @@ impl OrderBook {
     }
 }
 
+/// One order as a ledger image keeps it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub(crate) struct OrderImage {
+    id: OrderId,
+    tag: u64,
+    parts: Vec<crate::ids::ReservationId>,
+    deadline: Option<crate::clock::Timestamp>,
+    /// `None`: live; `Some(true)`: committed; `Some(false)`: released.
+    finished: Option<bool>,
+}
+
+/// The order book as a ledger image keeps it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub(crate) struct OrderBookImage {
+    /// The last id handed out.
+    last: u64,
+    /// Every order kept, by id.
+    orders: Vec<OrderImage>,
+}
+
+impl OrderBookImage {
+    /// Orders in the image.
+    pub(crate) fn len(&self) -> usize {
+        self.orders.len()
+    }
+}
+
+impl OrderBook {
+    /// Every order kept, by id. An order a command is working on is
+    /// recorded as live: an image is taken between commands (see
+    /// [`Ledger::image`](crate::Ledger::image)).
+    pub(crate) fn image(&self) -> OrderBookImage {
+        let mut orders = Vec::new();
+        self.records.for_each(|_, record| {
+            let finished = match record.phase() {
+                Phase::Committed => Some(true),
+                Phase::Released => Some(false),
+                _ => None,
+            };
+            orders.push(OrderImage {
+                id: record.id,
+                tag: record.tag,
+                parts: record.parts.to_vec(),
+                deadline: record.deadline,
+                finished,
+            });
+        });
+        orders.sort_unstable_by_key(|order| order.id);
+        // Relaxed: a count read between commands; ids only need be unique.
+        let last = self.last.load(Ordering::Relaxed);
+        OrderBookImage { last, orders }
+    }
+
+    /// A book holding `image`'s orders, or what is wrong with it.
+    pub(crate) fn restored(image: &OrderBookImage) -> Result<OrderBook, &'static str> {
+        let book = OrderBook::new();
+        let ids_ok = image.orders.windows(2).all(|pair| pair[0].id < pair[1].id);
+        let last_ok = image.orders.last().is_none_or(|order| order.id.0 <= image.last) && image.last < u64::MAX;
+        if !ids_ok || !last_ok || image.orders.first().is_some_and(|order| order.id.0 == 0) {
+            return Err("order ids out of order, zero, or past the last one handed out");
+        }
+        if image.orders.iter().any(|order| order.parts.iter().any(|part| part.seq == 0)) {
+            return Err("an order part with seq 0");
+        }
+        // Relaxed: the book is not shared yet.
+        book.last.store(image.last, Ordering::Relaxed);
+        for order in &image.orders {
+            let phase = match order.finished {
+                None => Phase::Live,
+                Some(true) => Phase::Committed,
+                Some(false) => Phase::Released,
+            };
+            let parts = order.parts.clone().into_boxed_slice();
+            book.insert(OrderRecord::restored(order.id, order.tag, parts, order.deadline, phase));
+        }
+        Ok(book)
+    }
+}
+
 impl OrderRecord {
     /// Whether the order reached a final phase.
     pub(crate) fn is_final(&self) -> bool {

@@ -70,6 +70,19 @@ impl OrderRecord {
         OrderRecord { id, tag, parts, deadline, phase: AtomicU8::new(Phase::Live as u8) }
     }
 
+    /// An order as an image recorded it, in `phase` (a final phase or
+    /// `Live`: an image never holds a command's working phase).
+    pub(crate) fn restored(
+        id: OrderId,
+        tag: u64,
+        parts: Box<[ReservationId]>,
+        deadline: Option<Timestamp>,
+        phase: Phase,
+    ) -> OrderRecord {
+        debug_assert!(!phase.is_busy());
+        OrderRecord { id, tag, parts, deadline, phase: AtomicU8::new(phase as u8) }
+    }
+
     pub(crate) fn phase(&self) -> Phase {
         // Acquire: pairs with `leave`'s Release (what the last command did
         // is visible to whoever sees its phase).
