@@ -226,6 +226,7 @@ impl LedgerBuilder {
                 image::ImageError::Invalid(reason) => RestoreError::InvalidSku { sku: sku.sku, reason },
                 image::ImageError::Contended => unreachable!("building a cell contends with nobody"),
             })?;
+            ledger.restored_at(sku.sku, sku.version());
             ledger.catalog().insert(sku.sku, Entry::Sku(cell)).map_err(|error| {
                 let reason = match error {
                     InsertError::AlreadyDefined(_) => "the id is taken twice",

@@ -392,6 +392,14 @@ impl Ledger {
         self.events.is_some()
     }
 
+    /// Tells the events hub (if any) that `sku` was restored at `version`:
+    /// its next event is `version + 1`.
+    pub(crate) fn restored_at(&self, sku: SkuId, version: u64) {
+        if let Some(hub) = &self.events {
+            hub.start_stream(sku, version + 1);
+        }
+    }
+
     /// The catalog: SKUs' cells and kits' components.
     pub(crate) fn catalog(&self) -> &SkuTable<Entry> {
         &self.skus

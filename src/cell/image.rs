@@ -40,14 +40,32 @@ use crate::policy::AllocationPolicy;
 use crate::quantity::Quantity;
 use crate::sync::{Arc, AtomicU64, AtomicU128, Backoff};
 
-/// A versioned word as stored: `(version, payload)`.
+/// A versioned word as stored: its version, and its payload's low 64 and
+/// high bits (kept as two numbers so every encoding carries them, JSON
+/// included).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-pub(crate) struct WordImage(u64, u128);
+pub(crate) struct WordImage(u64, u64, u64);
+
+impl WordImage {
+    fn new(version: u64, payload: u128) -> WordImage {
+        WordImage(version, payload as u64, (payload >> 64) as u64)
+    }
+
+    fn version(self) -> u64 {
+        self.0
+    }
+
+    /// The payload; high bits past a payload's width make it one no word
+    /// holds (the check refuses it).
+    fn payload(self) -> u128 {
+        u128::from(self.2) << 64 | u128::from(self.1)
+    }
+}
 
 impl From<Stamped> for WordImage {
     fn from(word: Stamped) -> WordImage {
-        WordImage(word.version, word.payload)
+        WordImage::new(word.version, word.payload)
     }
 }
 
@@ -110,6 +128,13 @@ struct StructureImage {
     backorders: Vec<(u64, u32, Quantity, u64)>,
 }
 
+impl SkuImage {
+    /// The version imaged.
+    pub(crate) fn version(&self) -> u64 {
+        self.version
+    }
+}
+
 /// Why an image could not be read or built.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum ImageError {
@@ -143,8 +168,8 @@ impl SkuCell {
         let head = Head { version: image.version, desc: 0, cursor: image.cursor, lots, flags: image.flags };
         cell.head = AtomicU128::new(head.pack());
         cell.applied = AtomicU64::new(image.version);
-        cell.due.store_private(image.due.0, image.due.1);
-        cell.inflow.store_private(image.inflow.0, image.inflow.1);
+        cell.due.store_private(image.due.version(), image.due.payload());
+        cell.inflow.store_private(image.inflow.version(), image.inflow.payload());
         for (arrival, lot) in (0..).zip(&image.lots) {
             let stored = cell.lots.ensure(arrival);
             stored.set_facts(&LotFacts {
@@ -155,15 +180,15 @@ impl SkuCell {
                 has_attributes: lot.attributes.is_some(),
                 location: lot.location,
             });
-            stored.word.store_private(lot.word.0, lot.word.1);
+            stored.word.store_private(lot.word.version(), lot.word.payload());
             if let Some(attributes) = &lot.attributes {
                 let _ = cell.extra().attributes.ensure(arrival).set(Arc::new(attributes.clone()));
             }
-            if let Some(WordImage(version, payload)) = lot.ext {
-                cell.extra().lot_ext.ensure(arrival).store_private(version, payload);
+            if let Some(word) = lot.ext {
+                cell.extra().lot_ext.ensure(arrival).store_private(word.version(), word.payload());
             }
-            if let Some(WordImage(version, payload)) = lot.back {
-                cell.extra().lot_back.ensure(arrival).store_private(version, payload);
+            if let Some(word) = lot.back {
+                cell.extra().lot_back.ensure(arrival).store_private(word.version(), word.payload());
             }
         }
         let mut fresh = NEVER;
@@ -172,8 +197,8 @@ impl SkuCell {
             for (index, slot) in (0..).zip(&image.slots) {
                 let stored = slots.get(index).expect("a restored table installs every slot");
                 stored.restore(slot.main.into(), slot.deadline.into(), slot.ext.into(), terms(slot));
-                if Main::from_payload(slot.main.1).is_first() && slot.deadline.1 < NEVER {
-                    fresh = fresh.min(slot.deadline.1);
+                if Main::from_payload(slot.main.payload()).is_first() && slot.deadline.payload() < NEVER {
+                    fresh = fresh.min(slot.deadline.payload());
                 }
             }
             let _ = cell.slots.set(Box::new(slots));
@@ -211,7 +236,7 @@ impl SkuCell {
 
 impl From<WordImage> for Stamped {
     fn from(word: WordImage) -> Stamped {
-        Stamped { version: word.0, payload: word.1 }
+        Stamped { version: word.version(), payload: word.payload() }
     }
 }
 
@@ -222,10 +247,10 @@ fn terms(slot: &SlotImage) -> Terms {
 /// `(available, held)` over every lot: what the totals word keeps.
 fn totals(image: &SkuImage) -> (Quantity, Quantity) {
     let available =
-        image.lots.iter().fold(Quantity::ZERO, |sum, lot| sum.plus(Counts::from_payload(lot.word.1).available));
+        image.lots.iter().fold(Quantity::ZERO, |sum, lot| sum.plus(Counts::from_payload(lot.word.payload()).available));
     let held = image.slots.iter().fold(Quantity::ZERO, |sum, slot| {
-        let ext = Ext::from_payload(slot.ext.1);
-        match Main::from_payload(slot.main.1) {
+        let ext = Ext::from_payload(slot.ext.payload());
+        match Main::from_payload(slot.main.payload()) {
             Main::Live { quantity, .. } | Main::Line { quantity, .. } => sum.plus(quantity.minus(ext.taken)),
             _ => sum,
         }
@@ -301,9 +326,9 @@ impl SlotImage {
     fn free(version: u64) -> SlotImage {
         let ext = Ext { next: NO_SLOT, taken: Quantity::ZERO, removed: false };
         SlotImage {
-            main: WordImage(version, Main::Free.payload()),
-            deadline: WordImage(version, NEVER),
-            ext: WordImage(version, ext.payload()),
+            main: WordImage::new(version, Main::Free.payload()),
+            deadline: WordImage::new(version, NEVER),
+            ext: WordImage::new(version, ext.payload()),
             granted: Quantity::ZERO,
             latest: 0,
             tag: 0,
@@ -339,7 +364,7 @@ fn check(image: &SkuImage) -> Result<(), &'static str> {
     if version > VERSION_MAX {
         return Err("version past 2^48");
     }
-    let word = |word: &WordImage| word.0 <= version && word.1 <= PAYLOAD_MAX;
+    let word = |word: &WordImage| word.version() <= version && word.payload() <= PAYLOAD_MAX;
     let lots = image.lots.len();
     if lots > LOTS_MAX as usize {
         return Err("more lots than a SKU keeps");
@@ -376,13 +401,13 @@ fn check_slots(image: &SkuImage) -> Result<(), &'static str> {
         return Err("more slots than a SKU keeps");
     }
     let lots = image.lots.len() as u32;
-    let word = |word: &WordImage| word.0 <= image.version && word.1 <= PAYLOAD_MAX;
+    let word = |word: &WordImage| word.version() <= image.version && word.payload() <= PAYLOAD_MAX;
     let mut reached = vec![false; slots.len()];
     for slot in slots {
         if !word(&slot.main) || !word(&slot.deadline) || !word(&slot.ext) {
             return Err("a slot word stamped past the version");
         }
-        let main = Main::decode(slot.main.1).ok_or("a slot in a state no cell writes")?;
+        let main = Main::decode(slot.main.payload()).ok_or("a slot in a state no cell writes")?;
         let first = match main {
             Main::Free => continue,
             Main::Reserved { .. } => return Err("a reserved slot"),
@@ -393,14 +418,14 @@ fn check_slots(image: &SkuImage) -> Result<(), &'static str> {
         if !first {
             continue;
         }
-        if slot.main.0 == 0 {
+        if slot.main.version() == 0 {
             return Err("a hold made at version 0");
         }
-        let mut next = Ext::from_payload(slot.ext.1).next;
+        let mut next = Ext::from_payload(slot.ext.payload()).next;
         let mut lines = usize::from(matches!(main, Main::Live { .. }));
         while next != NO_SLOT {
             let line = slots.get(next as usize).ok_or("a line chain names no slot")?;
-            if !matches!(Main::decode(line.main.1), Some(Main::Line { .. })) || reached[next as usize] {
+            if !matches!(Main::decode(line.main.payload()), Some(Main::Line { .. })) || reached[next as usize] {
                 return Err("a line chain that is not a chain of lines");
             }
             reached[next as usize] = true;
@@ -408,13 +433,13 @@ fn check_slots(image: &SkuImage) -> Result<(), &'static str> {
             if lines > LINES_MAX {
                 return Err("a line chain that does not end");
             }
-            next = Ext::from_payload(line.ext.1).next;
+            next = Ext::from_payload(line.ext.payload()).next;
         }
     }
     let orphan = slots
         .iter()
         .zip(&reached)
-        .any(|(slot, &reached)| matches!(Main::decode(slot.main.1), Some(Main::Line { .. })) && !reached);
+        .any(|(slot, &reached)| matches!(Main::decode(slot.main.payload()), Some(Main::Line { .. })) && !reached);
     if orphan {
         return Err("a line no hold reaches");
     }
@@ -467,8 +492,9 @@ fn check_structure(image: &SkuImage) -> Result<(), &'static str> {
     let waiting_head = |&(seq, slot, outstanding, _): &(u64, u32, Quantity, u64)| {
         let head = image.slots.get(slot as usize);
         !outstanding.is_zero()
-            && head
-                .is_some_and(|head| head.main.0 == seq && matches!(Main::decode(head.main.1), Some(Main::Head { .. })))
+            && head.is_some_and(|head| {
+                head.main.version() == seq && matches!(Main::decode(head.main.payload()), Some(Main::Head { .. }))
+            })
     };
     if !backorders.iter().all(waiting_head) {
         return Err("a backorder with no head slot, or waiting for nothing");

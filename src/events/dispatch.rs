@@ -70,6 +70,12 @@ impl<E: Sequenced> Dispatcher<E> {
         }
     }
 
+    /// Starts `sku`'s stream at version `next` (see
+    /// [`EventHub::start_stream`](super::hub::EventHub::start_stream)).
+    pub(crate) fn start_stream(&mut self, sku: crate::ids::SkuId, next: u64) {
+        self.reorder.start_stream(sku, next);
+    }
+
     /// One turn (see the module docs). Returns how many events and shed
     /// identities it took (at most `events_max` of each).
     pub(crate) fn turn(

@@ -162,6 +162,7 @@ use super::outlet::Outlet;
 use super::sequenced::Sequenced;
 use super::shed::{Shed, ShedMarks};
 use super::subscription::{Pump, Subscription};
+use crate::ids::SkuId;
 use crate::sync::{Arc, AtomicBool, AtomicUsize, Mutex, Ordering, SegQueue, Weak, fence};
 use crossbeam::channel;
 use std::fmt;
@@ -242,6 +243,13 @@ impl<E: Sequenced> EventHub<E> {
             }
         }
         self.shared.pump_up_to(DISPATCH_BATCH_MAX, false);
+    }
+
+    /// Starts `sku`'s stream at version `next` instead of 0: for a SKU
+    /// restored at version `next - 1`, before anything about it is
+    /// published.
+    pub(crate) fn start_stream(&self, sku: SkuId, next: u64) {
+        self.shared.dispatcher.lock().start_stream(sku, next);
     }
 
     /// A new subscriber; it receives every event released after it

@@ -159,6 +159,13 @@ impl<E: Sequenced> Reorder<E> {
         }
     }
 
+    /// Starts `sku`'s stream at version `next`, if nothing of it arrived
+    /// yet (a SKU restored at `next - 1`: its versions before are not
+    /// coming).
+    pub(crate) fn start_stream(&mut self, sku: SkuId, next: u64) {
+        self.streams.entry(sku).or_insert(Stream { expected: next, ..Stream::NEW });
+    }
+
     /// Takes one event: releases it (and the parked successors it frees)
     /// to `out` if it is its SKU's expected version, parks it if it is
     /// ahead, drops it otherwise. `marks` gives a SKU's shed marks as the
