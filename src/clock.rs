@@ -200,6 +200,11 @@ impl<'a> Moment<'a> {
         Moment { clock: None, now: std::cell::Cell::new(Some(now)) }
     }
 
+    /// The instant, if the operation has read it.
+    pub(crate) fn taken(&self) -> Option<Timestamp> {
+        self.now.get()
+    }
+
     pub(crate) fn now(&self) -> Timestamp {
         if let Some(now) = self.now.get() {
             return now;

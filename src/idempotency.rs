@@ -801,7 +801,10 @@ impl crate::ledger::Ledger {
         let claimed = self.key_store().run_async(key, command, now, || self.execute(command), is_final).await;
         let probe = self.metrics.probe(CommandKind::Keyed, crate::trace::command_span!("execute_keyed_async"));
         let (result, replay) = match claimed {
-            Claimed::Applied(result) => (result, false),
+            Claimed::Applied(result) => {
+                self.key_recorded(key, command, &result, now, is_final(&result));
+                (result, false)
+            }
             Claimed::Replayed(result) => (result, true),
             Claimed::Conflict(first) => {
                 let field = first.first_difference(command).unwrap_or("command").to_owned();

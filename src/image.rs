@@ -64,14 +64,27 @@ use crate::sku_table::InsertError;
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct LedgerImage {
     format: u32,
-    taken_at: Timestamp,
-    skus: Vec<SkuImage>,
-    kits: Vec<(SkuId, Vec<KitComponent>)>,
-    orders: OrderBookImage,
-    keys: Vec<KeyRecord<Command, Result<Outcome, CommandError>>>,
+    pub(crate) taken_at: Timestamp,
+    pub(crate) skus: Vec<SkuImage>,
+    pub(crate) kits: Vec<(SkuId, Vec<KitComponent>)>,
+    pub(crate) orders: OrderBookImage,
+    pub(crate) keys: Vec<KeyRecord<Command, Result<Outcome, CommandError>>>,
 }
 
 impl LedgerImage {
+    /// The image of a ledger with nothing in it.
+    #[cfg_attr(not(feature = "journal"), allow(dead_code))]
+    pub(crate) fn empty() -> LedgerImage {
+        LedgerImage {
+            format: LedgerImage::FORMAT,
+            taken_at: Timestamp(0),
+            skus: Vec::new(),
+            kits: Vec::new(),
+            orders: OrderBookImage::default(),
+            keys: Vec::new(),
+        }
+    }
+
     /// The image format this build writes and reads.
     pub const FORMAT: u32 = 1;
 
@@ -227,6 +240,8 @@ impl LedgerBuilder {
                 image::ImageError::Contended => unreachable!("building a cell contends with nobody"),
             })?;
             ledger.restored_at(sku.sku, sku.version());
+            // A journal, if one is attached, already has it all.
+            cell.journaled_through(sku.version());
             ledger.catalog().insert(sku.sku, Entry::Sku(cell)).map_err(|error| {
                 let reason = match error {
                     InsertError::AlreadyDefined(_) => "the id is taken twice",
@@ -240,7 +255,13 @@ impl LedgerBuilder {
         }
         let orders = OrderBook::restored(&image.orders).map_err(|reason| RestoreError::Orders { reason })?;
         ledger.replace_orders(orders);
-        ledger.keys().restore(image.keys).map_err(|error| match error {
+        // Keys whose window passed by now (while the ledger was down, say)
+        // are forgotten, as a running ledger would have.
+        let now = ledger.now();
+        let window = ledger.keys().window().window;
+        let mut keys = image.keys;
+        keys.retain(|record| now < record.recorded_at.saturating_add(window));
+        ledger.keys().restore(keys).map_err(|error| match error {
             RestoreKeysError::TooMany { records, keys_max } => RestoreError::TooManyKeys { keys: records, keys_max },
             RestoreKeysError::Duplicate => RestoreError::DuplicateKey,
         })?;

@@ -180,6 +180,9 @@ impl Ledger {
         }
         let parts: Arc<[(SkuId, Quantity)]> = parts.into();
         match self.catalog().insert(kit, Entry::Kit(parts)) {
+            #[cfg(feature = "journal")]
+            Ok(()) => self.record_kit(kit, components),
+            #[cfg(not(feature = "journal"))]
             Ok(()) => {}
             Err(InsertError::AlreadyDefined(_)) => return Err(KitError::AlreadyDefined { kit }),
             Err(InsertError::Full(_)) => return Err(KitError::CatalogFull { kit, max: LEN_MAX }),

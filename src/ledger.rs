@@ -222,6 +222,8 @@ impl LedgerBuilder {
             orders: OrderBook::new(),
             metrics: crate::metrics::Metrics::new(),
             write_off: self.write_off,
+            #[cfg(feature = "journal")]
+            journal: None,
         })
     }
 }
@@ -272,6 +274,10 @@ pub struct Ledger {
     /// Whether `expire_due` writes off expired lots.
     write_off: bool,
     pub(crate) metrics: crate::metrics::Metrics,
+    /// Where every change is recorded, when the ledger keeps a journal
+    /// (`durable.rs`).
+    #[cfg(feature = "journal")]
+    journal: Option<crate::durable::LedgerJournal>,
 }
 
 impl Default for Ledger {
@@ -330,6 +336,8 @@ impl Ledger {
             orders: OrderBook::new(),
             write_off: false,
             metrics: crate::metrics::Metrics::new(),
+            #[cfg(feature = "journal")]
+            journal: None,
         }
     }
 
@@ -387,6 +395,27 @@ impl Ledger {
         &self.floor
     }
 
+    /// Records every change from now on in `journal` (a ledger being
+    /// opened, before it is shared).
+    #[cfg(feature = "journal")]
+    pub(crate) fn attach_journal(&mut self, journal: crate::durable::LedgerJournal) {
+        self.journal = Some(journal);
+    }
+
+    #[cfg(feature = "journal")]
+    pub(crate) fn ledger_journal(&self) -> Option<&crate::durable::LedgerJournal> {
+        self.journal.as_ref()
+    }
+
+    /// Where the cells record their changes, if anywhere.
+    fn change_sink(&self) -> Option<&dyn crate::cell::record::ChangeSink> {
+        #[cfg(feature = "journal")]
+        if let Some(journal) = &self.journal {
+            return Some(journal);
+        }
+        None
+    }
+
     /// Whether events are on (cells keep their totals word).
     pub(crate) fn events_on(&self) -> bool {
         self.events.is_some()
@@ -423,7 +452,7 @@ impl Ledger {
     /// and query goes through.
     pub(crate) fn on<R>(&self, sku: SkuId, moment: &Moment, unknown: R, f: impl FnOnce(&SkuCell, &Ctx) -> R) -> R {
         let (index, desc) = self.registry.mine();
-        let ctx = Ctx { registry: &self.registry, desc: (index, desc), moment };
+        let ctx = Ctx { registry: &self.registry, desc: (index, desc), moment, journal: self.change_sink() };
         match self.skus.get(sku) {
             Some(Entry::Sku(cell)) => f(cell, &ctx),
             _ => unknown,
@@ -499,7 +528,7 @@ impl Ledger {
         let probe = self.metrics.probe(CommandKind::DefineSku, trace::command_span!("define_sku", sku = sku.0));
         let defined = SkuDefined { sku, version: 0 };
         match self.skus.insert(sku, Entry::Sku(SkuCell::new(sku, policy, self.events.is_some()))) {
-            Ok(()) => {}
+            Ok(()) => self.defined(sku, policy),
             Err(InsertError::AlreadyDefined(_)) => return Err(DefineError::AlreadyDefined { sku }).tallied(probe),
             Err(InsertError::Full(_)) => {
                 return Err(DefineError::CatalogFull { sku, max: crate::sku_table::table::LEN_MAX }).tallied(probe);
@@ -508,6 +537,19 @@ impl Ledger {
         let transition = Transition::default();
         self.emit(sku, &transition, || Change::Defined(defined.clone()), None);
         Ok(defined).tallied(probe)
+    }
+
+    /// After the catalog took `sku`: records its definition, then lets its
+    /// changes be recorded (each waits for the one before it).
+    fn defined(&self, sku: SkuId, policy: AllocationPolicy) {
+        #[cfg(feature = "journal")]
+        if self.journal.is_some() {
+            self.record_defined(sku, policy);
+            if let Some(Entry::Sku(cell)) = self.skus.get(sku) {
+                cell.journaled_through(0);
+            }
+        }
+        let _ = (sku, policy);
     }
 
     /// Receives a new lot into a SKU.
@@ -942,7 +984,10 @@ impl Ledger {
         let now = self.now();
         let is_final = |result: &Result<Outcome, CommandError>| !matches!(result, Err(error) if error.is_transient());
         let (result, replay) = match self.keys.run(key, command, now, || self.execute(command), is_final) {
-            Claimed::Applied(result) => (result, false),
+            Claimed::Applied(result) => {
+                self.key_recorded(key, command, &result, now, is_final(&result));
+                (result, false)
+            }
             Claimed::Replayed(result) => (result, true),
             Claimed::Conflict(first) => {
                 let field = first.first_difference(command).unwrap_or("command").to_owned();
@@ -958,6 +1003,29 @@ impl Ledger {
             Err(error) => Err(KeyedError::Refused { error, replay }),
         }
         .tallied(probe)
+    }
+
+    /// After a keyed command ran: records its key and result in the
+    /// journal, if it has one and the result was final (so recorded).
+    pub(crate) fn key_recorded(
+        &self,
+        key: &IdempotencyKey,
+        command: &Command,
+        result: &Result<Outcome, CommandError>,
+        now: Timestamp,
+        recorded: bool,
+    ) {
+        #[cfg(feature = "journal")]
+        if recorded && self.journal.is_some() {
+            let record = crate::idempotency::KeyRecord {
+                key: key.clone(),
+                command: command.clone(),
+                result: result.clone(),
+                recorded_at: now,
+            };
+            self.record_key(&record);
+        }
+        let _ = (key, command, result, now, recorded);
     }
 
     /// The key store, for the async keyed path (`idempotency.rs`).

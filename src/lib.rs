@@ -171,6 +171,8 @@ mod cell;
 mod clock;
 mod command;
 mod display;
+#[cfg(feature = "journal")]
+mod durable;
 mod error;
 mod error_kinds;
 mod events;
@@ -206,6 +208,8 @@ mod waker;
 pub use audit::{AuditReport, Violation};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use command::{AllocateRequest, Command, OrderLine, OrderRequest, Outcome};
+#[cfg(feature = "journal")]
+pub use durable::{AcknowledgeError, CheckpointError, LedgerOpenError, Recovered};
 pub use error::{
     AdjustError, AllocateError, CommandError, CommitError, DefineError, ErrorKind, ExpireError, ExtendError,
     LocationsProblem, OrderError, ReceiveError, ReleaseError, ThresholdError,

@@ -741,11 +741,50 @@ fn resolve(
 
 /// Runs `steps` against both ledgers, checking agreement after each.
 fn run(write_off: bool, steps: &[Step]) -> Result<(), TestCaseError> {
+    run_in(write_off, steps, None)
+}
+
+/// A directory of its own for one journaled case, removed when dropped.
+#[cfg(feature = "journal")]
+struct CaseDir(std::path::PathBuf);
+
+#[cfg(feature = "journal")]
+impl CaseDir {
+    fn new() -> CaseDir {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let case = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("stockroom-model-{}-{case}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        CaseDir(dir)
+    }
+}
+
+#[cfg(feature = "journal")]
+impl Drop for CaseDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// With the journal feature, `journal` names a directory: the ledger is
+/// kept in a journal there, and a `Restore` step drops it (sometimes after
+/// a checkpoint) and opens it again from the journal instead of restoring
+/// an image.
+fn run_in(write_off: bool, steps: &[Step], journal: Option<&std::path::Path>) -> Result<(), TestCaseError> {
     let clock = Arc::new(ManualClock::new(Timestamp::from_millis(0)));
     let builder = || {
         Ledger::builder().clock(clock.clone()).hold_max(HOLD_MAX).key_window(KEY_WINDOW).write_off_expired(write_off)
     };
-    let mut ledger = builder().build().expect("a non-zero hold_max and key window");
+    #[cfg(feature = "journal")]
+    let open = |dir: &std::path::Path| {
+        let options = stockroom::journal::JournalOptions::new(stockroom::journal::Durability::Off);
+        builder().open(dir, options).map(|(ledger, _)| ledger)
+    };
+    let mut ledger = match journal {
+        #[cfg(feature = "journal")]
+        Some(dir) => open(dir).expect("a new journal opens"),
+        _ => builder().build().expect("a non-zero hold_max and key window"),
+    };
     let reference = ReferenceLedger::with_limits(HOLD_MAX, KEY_WINDOW).with_write_off(write_off);
     let keys: Vec<IdempotencyKey> =
         (0..KEYS).map(|key| IdempotencyKey::new(format!("key-{key}")).expect("a short key")).collect();
@@ -767,6 +806,19 @@ fn run(write_off: bool, steps: &[Step]) -> Result<(), TestCaseError> {
                 // A ledger's time never runs backwards (tests/clock.rs checks
                 // the clamp): the script's clock does not step back either.
                 clock.set(Timestamp::from_millis((*millis).max(now.as_millis())));
+                continue;
+            }
+            #[cfg(feature = "journal")]
+            Step::Restore if journal.is_some() => {
+                if index % 3 == 0 {
+                    ledger.checkpoint().expect("a checkpoint is written");
+                    reference.checkpointed();
+                }
+                drop(ledger);
+                reference.reopened();
+                ledger = open(journal.expect("checked")).map_err(|error| {
+                    TestCaseError::fail(format!("step {index}: the journal did not reopen: {error}"))
+                })?;
                 continue;
             }
             Step::Restore => {
@@ -1059,6 +1111,24 @@ proptest! {
     #[test]
     fn ledger_agrees_with_reference_on_every_outcome_snapshot_and_query((write_off, steps) in steps()) {
         run(write_off, &steps)?;
+    }
+}
+
+#[cfg(feature = "journal")]
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: cases() / 10,
+        rng_algorithm: RngAlgorithm::XorShift,
+        ..ProptestConfig::default()
+    })]
+
+    /// The same, with the ledger kept in a journal: every `Restore` step
+    /// drops it and opens it again from the journal (after a checkpoint
+    /// one time in three), and it must go on agreeing with the reference.
+    #[test]
+    fn a_journaled_ledger_reopened_agrees_with_reference((write_off, steps) in steps()) {
+        let dir = CaseDir::new();
+        run_in(write_off, &steps, Some(&dir.0))?;
     }
 }
 

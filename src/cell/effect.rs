@@ -101,6 +101,13 @@ impl Effect {
         [kind << 60 | high << 32 | u64::from(at), self.payload as u64]
     }
 
+    /// [`decode`](Self::decode) for words read from outside: `None` if
+    /// they name no target kind.
+    #[cfg_attr(not(feature = "journal"), allow(dead_code))]
+    pub(crate) fn try_decode(words: [u64; 2]) -> Option<Effect> {
+        (1..=10).contains(&(words[0] >> 60)).then(|| Effect::decode(words))
+    }
+
     pub(crate) fn decode(words: [u64; 2]) -> Effect {
         let kind = words[0] >> 60;
         let high = (words[0] >> 32) & 0xFFFF;

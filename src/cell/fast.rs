@@ -88,6 +88,9 @@ impl SkuCell {
 
     /// An immediate sale the cursor's lot covers (see the module docs).
     pub(crate) fn take_fast(&self, ctx: &Ctx, demand: &Demand) -> Option<Result<Sale, AllocateError>> {
+        if ctx.journal.is_some() {
+            return None;
+        }
         let backoff = Backoff::new();
         for _ in 0..FAST_ATTEMPTS_MAX {
             let view = self.settle(ctx.registry);
@@ -120,7 +123,7 @@ impl SkuCell {
         terms: Option<HoldTerms>,
         marks: Marks,
     ) -> Option<Result<Allocation, AllocateError>> {
-        if terms.is_some() {
+        if terms.is_some() || ctx.journal.is_some() {
             return None;
         }
         let backoff = Backoff::new();
@@ -185,6 +188,9 @@ impl SkuCell {
         id: ReservationId,
         commit: Option<Option<Quantity>>,
     ) -> Option<Result<(Line, u64), EndRefusal>> {
+        if ctx.journal.is_some() {
+            return None;
+        }
         let slots = self.slots.get()?;
         let slot = slots.get(id.slot())?;
         let backoff = Backoff::new();

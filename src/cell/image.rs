@@ -48,7 +48,7 @@ use crate::sync::{Arc, AtomicU64, AtomicU128, Backoff};
 pub(crate) struct WordImage(u64, u64, u64);
 
 impl WordImage {
-    fn new(version: u64, payload: u128) -> WordImage {
+    pub(super) fn new(version: u64, payload: u128) -> WordImage {
         WordImage(version, payload as u64, (payload >> 64) as u64)
     }
 
@@ -74,64 +74,109 @@ impl From<Stamped> for WordImage {
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub(crate) struct SkuImage {
     pub(crate) sku: SkuId,
-    policy: AllocationPolicy,
-    version: u64,
-    cursor: u32,
-    flags: u8,
-    due: WordImage,
-    inflow: WordImage,
-    lots: Vec<LotImage>,
-    slots: Vec<SlotImage>,
-    structure: StructureImage,
+    pub(super) policy: AllocationPolicy,
+    pub(super) version: u64,
+    pub(super) cursor: u32,
+    pub(super) flags: u8,
+    pub(super) due: WordImage,
+    pub(super) inflow: WordImage,
+    pub(super) lots: Vec<LotImage>,
+    pub(super) slots: Vec<SlotImage>,
+    pub(super) structure: StructureImage,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-struct LotImage {
-    id: LotId,
-    received_at: Timestamp,
-    expires_at: Option<Timestamp>,
-    received: Quantity,
-    location: Option<LocationId>,
-    attributes: Option<LotAttributes>,
-    word: WordImage,
+pub(super) struct LotImage {
+    pub(super) id: LotId,
+    pub(super) received_at: Timestamp,
+    pub(super) expires_at: Option<Timestamp>,
+    pub(super) received: Quantity,
+    pub(super) location: Option<LocationId>,
+    pub(super) attributes: Option<LotAttributes>,
+    pub(super) word: WordImage,
     /// Written off and returned ([`LotExt`]), if the lot ever had either.
-    ext: Option<WordImage>,
+    pub(super) ext: Option<WordImage>,
     /// Units that came back, if any ever did.
-    back: Option<WordImage>,
+    pub(super) back: Option<WordImage>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-struct SlotImage {
-    main: WordImage,
-    deadline: WordImage,
-    ext: WordImage,
+pub(super) struct SlotImage {
+    pub(super) main: WordImage,
+    pub(super) deadline: WordImage,
+    pub(super) ext: WordImage,
     /// The hold's terms (first slots only; zero otherwise).
-    granted: Quantity,
-    latest: u64,
-    tag: u64,
-    order: u64,
+    pub(super) granted: Quantity,
+    pub(super) latest: u64,
+    pub(super) tag: u64,
+    pub(super) order: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-struct StructureImage {
-    since: u64,
-    /// Arrival indices in policy order.
-    order: Vec<u32>,
+pub(crate) struct StructureImage {
+    pub(super) since: u64,
+    /// Arrival indices in policy order (`None`: arrival order itself, for
+    /// however many lots the SKU has).
+    pub(super) order: Option<Vec<u32>>,
     /// Arrival indices by lot id.
-    by_id: Vec<u32>,
-    low_stock: Option<LowStock>,
-    lots_checked_until: Option<Timestamp>,
+    pub(super) by_id: Option<Vec<u32>>,
+    pub(super) low_stock: Option<LowStock>,
+    pub(super) lots_checked_until: Option<Timestamp>,
     /// `(seq, slot, outstanding, min_shelf_life)`, by seq.
-    backorders: Vec<(u64, u32, Quantity, u64)>,
+    pub(super) backorders: Vec<(u64, u32, Quantity, u64)>,
 }
 
 impl SkuImage {
     /// The version imaged.
     pub(crate) fn version(&self) -> u64 {
         self.version
+    }
+
+    /// A SKU just defined: version 0, nothing in it.
+    #[cfg_attr(not(feature = "journal"), allow(dead_code))]
+    pub(crate) fn empty(sku: SkuId, policy: AllocationPolicy) -> SkuImage {
+        let word = WordImage::new(0, 0);
+        SkuImage {
+            sku,
+            policy,
+            version: 0,
+            cursor: 0,
+            flags: 0,
+            due: WordImage::new(0, NEVER),
+            inflow: word,
+            lots: Vec::new(),
+            slots: Vec::new(),
+            structure: StructureImage::of(&Structure::default(), 0),
+        }
+    }
+}
+
+/// A tree's entries, `None` for the identity.
+fn sequence(tree: &Tree, lots: u32) -> Option<Vec<u32>> {
+    match tree {
+        Tree::Identity => None,
+        Tree::Nodes(_) => Some(tree.iter_from(lots, 0).collect()),
+    }
+}
+
+impl StructureImage {
+    /// `structure` read at a lot count of `lots`.
+    pub(super) fn of(structure: &Structure, lots: u32) -> StructureImage {
+        StructureImage {
+            since: structure.since,
+            order: sequence(&structure.order, lots),
+            by_id: sequence(&structure.by_id, lots),
+            low_stock: structure.low_stock,
+            lots_checked_until: structure.lots_checked_until,
+            backorders: structure
+                .backorders
+                .iter()
+                .map(|waiting| (waiting.seq, waiting.slot, waiting.outstanding, waiting.min_shelf_life))
+                .collect(),
+        }
     }
 }
 
@@ -213,8 +258,9 @@ impl SkuCell {
             cell.extra().totals.store_private(image.version, payload);
         }
         let structure = &image.structure;
-        let tree = |entries: &[u32]| {
-            if entries.iter().copied().eq(0..lots) { Tree::Identity } else { Tree::from_sorted(entries.to_vec()) }
+        let tree = |entries: &Option<Vec<u32>>| match entries {
+            Some(entries) => Tree::from_sorted(entries.clone()),
+            None => Tree::Identity,
         };
         let backorders = structure.backorders.iter().map(|&(seq, slot, outstanding, min_shelf_life)| Waiting {
             seq,
@@ -307,23 +353,12 @@ fn image_at(view: &View) -> Result<SkuImage, Stale> {
         inflow: checked(cell.inflow.load())?,
         lots: lot_images,
         slots: slot_images,
-        structure: StructureImage {
-            since: structure.since,
-            order: structure.order.iter_from(lots, 0).collect(),
-            by_id: structure.by_id.iter_from(lots, 0).collect(),
-            low_stock: structure.low_stock,
-            lots_checked_until: structure.lots_checked_until,
-            backorders: structure
-                .backorders
-                .iter()
-                .map(|waiting| (waiting.seq, waiting.slot, waiting.outstanding, waiting.min_shelf_life))
-                .collect(),
-        },
+        structure: StructureImage::of(structure, lots),
     })
 }
 
 impl SlotImage {
-    fn free(version: u64) -> SlotImage {
+    pub(super) fn free(version: u64) -> SlotImage {
         let ext = Ext { next: NO_SLOT, taken: Quantity::ZERO, removed: false };
         SlotImage {
             main: WordImage::new(version, Main::Free.payload()),
@@ -452,6 +487,9 @@ fn check_structure(image: &SkuImage) -> Result<(), &'static str> {
     if structure.since > image.version {
         return Err("a structure installed past the version");
     }
+    let identity: Vec<u32> = (0..lots as u32).collect();
+    let (order, by_id) =
+        (structure.order.as_deref().unwrap_or(&identity), structure.by_id.as_deref().unwrap_or(&identity));
     let permutation = |entries: &[u32]| {
         let mut seen = vec![false; lots];
         entries.len() == lots
@@ -463,7 +501,7 @@ fn check_structure(image: &SkuImage) -> Result<(), &'static str> {
                 fresh
             })
     };
-    if !permutation(&structure.order) || !permutation(&structure.by_id) {
+    if !permutation(order) || !permutation(by_id) {
         return Err("a lot order that is not an order of the lots");
     }
     let key = |arrival: u32| {
@@ -474,11 +512,11 @@ fn check_structure(image: &SkuImage) -> Result<(), &'static str> {
             arrival,
         })
     };
-    if !structure.order.windows(2).all(|pair| key(pair[0]) < key(pair[1])) {
+    if !order.windows(2).all(|pair| key(pair[0]) < key(pair[1])) {
         return Err("lots out of policy order");
     }
     let id = |arrival: u32| image.lots[arrival as usize].id;
-    if !structure.by_id.windows(2).all(|pair| id(pair[0]) < id(pair[1])) {
+    if !by_id.windows(2).all(|pair| id(pair[0]) < id(pair[1])) {
         return Err("lots out of id order, or two lots with one id");
     }
     if structure.low_stock.is_some_and(|rule| rule.threshold > Quantity::MAX.get() || rule.margin > Quantity::MAX.get())

@@ -92,6 +92,7 @@ pub(crate) mod ops;
 pub(crate) mod plan;
 pub(crate) mod quiet;
 pub(crate) mod read;
+pub(crate) mod record;
 pub(crate) mod returns;
 pub(crate) mod slots;
 pub(crate) mod stock;
@@ -135,6 +136,10 @@ pub(crate) struct Ctx<'a> {
     /// `1 +` this thread's registry index, and its descriptor.
     pub(crate) desc: (u32, &'a Descriptor),
     pub(crate) moment: &'a Moment<'a>,
+    /// Where landed changes are recorded, when the ledger keeps a journal
+    /// (the fast paths then stand aside: every change goes through
+    /// `publish`, which records it).
+    pub(crate) journal: Option<&'a dyn record::ChangeSink>,
 }
 
 /// Parts of a cell only some SKUs need, allocated on first use.
@@ -213,7 +218,18 @@ pub(crate) struct SkuCell {
     structure: SnapshotCell<Structure>,
     slots: OnceLock<Box<Slots>>,
     extra: OnceLock<Box<Extra>>,
+    /// The latest version whose record the journal has ([`JOURNALED_NONE`]:
+    /// not even the definition's yet); unused without a journal.
+    journaled: AtomicU64,
 }
+
+/// [`SkuCell::journaled`] before the SKU's definition is recorded.
+pub(crate) const JOURNALED_NONE: u64 = u64::MAX;
+
+/// How long a change waits for the record of the version before its own
+/// to reach the journal (its lander is between its compare-and-swap and
+/// its append): past this, the lander is gone, which is a bug to stop at.
+const JOURNAL_ORDER_WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl core::fmt::Debug for SkuCell {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -271,7 +287,40 @@ impl SkuCell {
             structure: SnapshotCell::new(Structure::initial()),
             slots: OnceLock::new(),
             extra,
+            journaled: AtomicU64::new(JOURNALED_NONE),
         }
+    }
+
+    /// Records that the journal has every version up to `version` (the
+    /// definition's record, or a restored image's version).
+    pub(crate) fn journaled_through(&self, version: u64) {
+        // Release: pairs with the Acquire in `journal_in_order`.
+        self.journaled.store(version, Ordering::Release);
+    }
+
+    /// Runs `append` (the record of change `version`) once the record of
+    /// `version - 1` is appended, then lets `version + 1`'s run: a SKU's
+    /// records reach the journal in version order. The wait is for a
+    /// lander between its compare-and-swap and its own append.
+    fn journal_in_order(&self, version: u64, append: impl FnOnce()) {
+        let backoff = Backoff::new();
+        let mut started = None;
+        // Acquire: pairs with the Release store below (or in
+        // `journaled_through`) of the previous version's appender.
+        while self.journaled.load(Ordering::Acquire) != version - 1 {
+            backoff.snooze();
+            let started = *started.get_or_insert_with(std::time::Instant::now);
+            assert!(
+                started.elapsed() < JOURNAL_ORDER_WAIT_MAX,
+                "{}: the record of version {} never reached the journal",
+                self.sku,
+                version - 1
+            );
+        }
+        append();
+        // Release: pairs with the Acquire above, in the next version's
+        // appender.
+        self.journaled.store(version, Ordering::Release);
     }
 
     fn extra(&self) -> &Extra {
@@ -590,6 +639,24 @@ impl SkuCell {
             Some(big) => self.land(ctx, view, head, big.effects.iter().copied(), Some(big)),
             None => self.land(ctx, view, head, draft.word_effects(), None),
         };
+        if let (true, Some(sink)) = (landed, ctx.journal) {
+            let record = match &big {
+                Some(big) => record::ChangeRecord::new(
+                    self.sku,
+                    ctx.moment.taken(),
+                    head,
+                    big.effects.iter().copied(),
+                    &big.lots,
+                    big.structure.as_ref().map(|(_, new)| &**new),
+                    draft.fills(),
+                ),
+                None => {
+                    let instant = ctx.moment.taken();
+                    record::ChangeRecord::new(self.sku, instant, head, draft.word_effects(), &[], None, draft.fills())
+                }
+            };
+            self.journal_in_order(head.version, || sink.append(&record));
+        }
         Ok(landed.then(|| (outcome, transition, draft.used())))
     }
 

@@ -211,6 +211,9 @@ pub(crate) struct Draft<'v, 'a> {
     claimed: &'v mut ClaimPool,
     /// How many of the claimed slots this attempt has used.
     used: usize,
+    /// What this attempt filled its claimed slots with: `(slot, stamp,
+    /// fill)`, for the journal's record of the change.
+    fills: SmallVec<[(u32, u64, Fill); 2]>,
     /// Change in (available, held) totals.
     pub(crate) totals: (i64, i64),
     /// Whether this change put units back into a lot (waiting backorders
@@ -273,6 +276,7 @@ impl<'v, 'a> Draft<'v, 'a> {
             flags: view.head.flags,
             claimed,
             used: 0,
+            fills: SmallVec::new(),
             totals: (0, 0),
             gave: false,
             positions: None,
@@ -434,7 +438,13 @@ impl<'v, 'a> Draft<'v, 'a> {
         let claimed = self.claimed.slots[self.used];
         self.used += 1;
         slots.get(claimed.index).expect("claimed slots are installed").fill(claimed.version, fill);
+        self.fills.push((claimed.index, claimed.version, fill));
         claimed.index
+    }
+
+    /// The slots this attempt filled, in order (see [`Draft::fills`]).
+    pub(crate) fn fills(&self) -> &[(u32, u64, Fill)] {
+        &self.fills
     }
 
     /// Slots this attempt used (the first `used` of the pool).

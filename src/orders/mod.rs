@@ -140,10 +140,40 @@ pub(crate) struct OrderBookImage {
     orders: Vec<OrderImage>,
 }
 
+impl OrderImage {
+    /// A live order as made.
+    #[cfg_attr(not(feature = "journal"), allow(dead_code))]
+    pub(crate) fn new(
+        id: OrderId,
+        tag: u64,
+        parts: &[crate::ids::ReservationId],
+        deadline: Option<crate::clock::Timestamp>,
+    ) -> OrderImage {
+        OrderImage { id, tag, parts: parts.to_vec(), deadline, finished: None }
+    }
+}
+
 impl OrderBookImage {
     /// Orders in the image.
     pub(crate) fn len(&self) -> usize {
         self.orders.len()
+    }
+
+    /// Adds an order just made (a journal record), unless the image has it.
+    #[cfg_attr(not(feature = "journal"), allow(dead_code))]
+    pub(crate) fn made(&mut self, order: OrderImage) {
+        self.last = self.last.max(order.id.0);
+        if let Err(at) = self.orders.binary_search_by_key(&order.id, |kept| kept.id) {
+            self.orders.insert(at, order);
+        }
+    }
+
+    /// Marks an order finished (a journal record), if the image has it.
+    #[cfg_attr(not(feature = "journal"), allow(dead_code))]
+    pub(crate) fn finished(&mut self, id: OrderId, committed: bool) {
+        if let Ok(at) = self.orders.binary_search_by_key(&id, |kept| kept.id) {
+            self.orders[at].finished = Some(committed);
+        }
     }
 }
 

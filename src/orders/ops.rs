@@ -129,7 +129,13 @@ impl Ledger {
                 Ok(held) => {
                     let parts: Box<[ReservationId]> = held.iter().map(|allocation| allocation.reservation).collect();
                     let deadline = held.first().and_then(|allocation| allocation.deadline);
+                    #[cfg(feature = "journal")]
+                    let made = super::OrderImage::new(id, order.tag, &parts, deadline);
                     self.orders().insert(OrderRecord::new(id, order.tag, parts, deadline));
+                    // After the book took it: a checkpoint that misses it
+                    // covers no record of it.
+                    #[cfg(feature = "journal")]
+                    self.record_order(&made);
                     self.orders().forget_finished(|record| record.is_final() || self.every_part_ended(record));
                     return Ok(OrderAllocation { order: id, allocations: held });
                 }
@@ -245,6 +251,8 @@ impl Ledger {
             parts.push(self.commit_part(part, order));
         }
         record.leave(Phase::Committed);
+        #[cfg(feature = "journal")]
+        self.record_order_finished(order, true);
         Ok(OrderCommitted { order, parts })
     }
 
@@ -271,6 +279,8 @@ impl Ledger {
             }
         }
         record.leave(Phase::Released);
+        #[cfg(feature = "journal")]
+        self.record_order_finished(order, false);
         Ok(released)
     }
 

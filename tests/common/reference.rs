@@ -453,6 +453,8 @@ struct State {
     /// The last order id handed out (ids count from 1, one per order that
     /// passed validation, refused for stock or not).
     last_order: u64,
+    /// `last_order` when the journal was last checkpointed.
+    checkpoint_last_order: u64,
     /// Every order made, by id.
     orders: BTreeMap<u64, shop::RefOrder>,
     /// Every kit defined, and its components in the order given.
@@ -596,6 +598,7 @@ impl ReferenceLedger {
             hold_max,
             keys,
             last_order: 0,
+            checkpoint_last_order: 0,
             orders: BTreeMap::new(),
             kits: BTreeMap::new(),
             write_off: false,
@@ -608,6 +611,23 @@ impl ReferenceLedger {
     pub fn with_write_off(self, write_off: bool) -> Self {
         self.lock().write_off = write_off;
         self
+    }
+
+    /// A checkpoint of the ledger's journal was written: it holds the
+    /// order-id counter as it is.
+    pub fn checkpointed(&self) {
+        let mut state = self.lock();
+        state.checkpoint_last_order = state.last_order;
+    }
+
+    /// The ledger was reopened from its journal: refused orders' ids are
+    /// not recorded, so ids go on after the last order made or the last
+    /// checkpoint, whichever is later (a refused order's id is never
+    /// shown).
+    pub fn reopened(&self) {
+        let mut state = self.lock();
+        let made = state.orders.keys().copied().max().unwrap_or(0);
+        state.last_order = made.max(state.checkpoint_last_order);
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {

@@ -1,0 +1,433 @@
+//! A ledger kept in a journal: every change it lands is recorded, a
+//! checkpoint stores its image, and [`LedgerBuilder::open`] rebuilds it
+//! after a crash from the newest checkpoint and the records after it.
+//!
+//! Owns: the ledger's records ([`JournalRecord`]: a SKU defined, a SKU
+//! change as physical redo, a kit, an order made or finished, an
+//! idempotency key recorded) and their encoding; the ledger's journal
+//! ([`LedgerJournal`], the cell's [`ChangeSink`]); [`Ledger::acknowledge`],
+//! [`Ledger::checkpoint`], [`LedgerBuilder::open`] and their errors.
+//!
+//! Must never: acknowledge a change that is not on disk (in `Sync` mode),
+//! apply a record twice or out of its SKU's order in recovery, or recover
+//! silently from a damaged file (the storage layer refuses it with where).
+//!
+//! # What is recorded, and when
+//!
+//! - A SKU change: by the cell, right after its compare-and-swap, in the
+//!   SKU's version order (`cell::record`). Reads that sweep lapsed holds
+//!   publish changes too, and are recorded like any other.
+//! - A SKU defined, a kit defined, an order made: right after the catalog
+//!   or the order book took it, so any change that needs it is recorded
+//!   after it. An order finished (committed or released): after its last
+//!   part's change.
+//! - An idempotency key: after its command's changes, with the outcome.
+//!
+//! # Acknowledgement
+//!
+//! Commands return as soon as their changes are in memory and appended.
+//! [`Ledger::acknowledge`] is the durability point: it returns once
+//! everything appended before it is durable as the journal's mode says
+//! (`Sync`: on disk, one `fdatasync` covering every caller waiting at the
+//! time; `Batched`/`Off`: at once). A host answers its client after
+//! `acknowledge` returns `Ok`; an `Err` (a failed write or sync, a full
+//! disk) means the change may be lost and must not be acknowledged.
+//!
+//! Because a SKU's records are appended in version order and the journal
+//! keeps a prefix of its appends, recovery finds, per SKU, a prefix of its
+//! versions: every acknowledged change and its history. A record whose
+//! predecessor version is missing (the crash came between them) was
+//! never acknowledged; recovery drops it and says so.
+//!
+//! # Known limits
+//!
+//! - A keyed command's key is recorded after its changes: if the process
+//!   dies between the two, the change survives and the key does not, so a
+//!   retry applies the command again. That command was never acknowledged,
+//!   but an exactly-once retry across a crash needs the key in the same
+//!   record as the change; not yet.
+//! - An order whose parts are recorded but whose own record is not (a
+//!   crash in between) leaves parts only an order command could end: they
+//!   end when their deadline passes.
+
+use crate::cell::image::SkuImage;
+use crate::cell::record::{Applied, ChangeRecord, ChangeSink};
+use crate::clock::Timestamp;
+use crate::command::{Command, Outcome};
+use crate::error::CommandError;
+use crate::idempotency::KeyRecord;
+use crate::ids::{OrderId, SkuId};
+use crate::image::{ImageError, LedgerImage, RestoreError};
+use crate::journal::{
+    AppendError, Durability, DurabilityError, Journal, JournalOptions, OpenError, RecoveryReport, SnapshotError,
+    SnapshotInfo,
+};
+use crate::kits::KitComponent;
+use crate::ledger::{Ledger, LedgerBuilder};
+use crate::orders::OrderImage;
+use crate::policy::AllocationPolicy;
+use crate::sync::Mutex;
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+/// The first byte of every record and checkpoint this build writes.
+const FORMAT: u8 = 1;
+
+/// Records of one SKU held back until their predecessor arrives, at most:
+/// more means the journal is not a prefix of what was appended.
+const HELD_BACK_MAX: usize = 1 << 20;
+
+/// One journal record (see the module docs); encoded with postcard after
+/// the [`FORMAT`] byte.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) enum JournalRecord {
+    Defined { sku: SkuId, policy: AllocationPolicy },
+    Change(ChangeRecord),
+    Kit { kit: SkuId, components: Vec<KitComponent> },
+    Order(OrderImage),
+    OrderFinished { order: OrderId, committed: bool },
+    Key(KeyRecord<Command, Result<Outcome, CommandError>>),
+}
+
+/// A record by reference, encoded exactly as [`JournalRecord`] (same
+/// variants, same order): recording a change copies nothing but bytes.
+#[derive(serde::Serialize)]
+enum RecordRef<'a> {
+    Defined { sku: SkuId, policy: AllocationPolicy },
+    Change(&'a ChangeRecord),
+    Kit { kit: SkuId, components: &'a [KitComponent] },
+    Order(&'a OrderImage),
+    OrderFinished { order: OrderId, committed: bool },
+    Key(&'a KeyRecord<Command, Result<Outcome, CommandError>>),
+}
+
+fn encode(value: &impl serde::Serialize) -> Vec<u8> {
+    let mut bytes = vec![FORMAT];
+    // Encoding plain data into a vector cannot fail.
+    bytes.extend(postcard::to_allocvec(value).expect("records encode"));
+    bytes
+}
+
+fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    match bytes.split_first() {
+        Some((&FORMAT, body)) => postcard::from_bytes(body).map_err(|error| error.to_string()),
+        Some((&format, _)) => Err(format!("format {format}, this build reads {FORMAT}")),
+        None => Err("an empty record".to_owned()),
+    }
+}
+
+/// A ledger's journal: the storage layer, and the first append it lost.
+pub(crate) struct LedgerJournal {
+    journal: Journal,
+    lost: Mutex<Option<AppendError>>,
+}
+
+impl ChangeSink for LedgerJournal {
+    fn append(&self, record: &ChangeRecord) {
+        self.record(&RecordRef::Change(record));
+    }
+}
+
+impl LedgerJournal {
+    fn record(&self, record: &RecordRef) {
+        if let Err(error) = self.journal.append(&encode(record)) {
+            self.lost.lock().get_or_insert(error);
+        }
+    }
+}
+
+/// Why [`Ledger::acknowledge`] could not say the ledger's changes are
+/// durable: they may be lost; do not acknowledge them.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AcknowledgeError {
+    /// The ledger keeps no journal ([`LedgerBuilder::open`] makes one that
+    /// does).
+    #[error("this ledger keeps no journal")]
+    NoJournal,
+    /// A record could not be appended (a failed journal, a record past the
+    /// size limit): a change is not in the journal.
+    #[error("a change could not be recorded: {0}")]
+    Lost(AppendError),
+    /// The journal failed before the changes were durable.
+    #[error(transparent)]
+    Durability(#[from] DurabilityError),
+}
+
+/// Why [`Ledger::checkpoint`] wrote no checkpoint.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CheckpointError {
+    /// The ledger keeps no journal.
+    #[error("this ledger keeps no journal")]
+    NoJournal,
+    /// The image could not be taken.
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    /// The storage layer refused it.
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+}
+
+/// Why [`LedgerBuilder::open`] built no ledger. Nothing was changed on disk
+/// unless the journal was recovered (a torn tail truncated).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LedgerOpenError {
+    /// The journal could not be opened or recovered (a damaged file, with
+    /// where; an I/O error).
+    #[error(transparent)]
+    Journal(#[from] OpenError),
+    /// The checkpoint's image could not be read.
+    #[error("the checkpoint covering record {seq} cannot be read: {reason}")]
+    Checkpoint {
+        /// The sequence the checkpoint covers.
+        seq: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A record could not be read or applied.
+    #[error("journal record {seq} cannot be applied: {reason}")]
+    Record {
+        /// Its sequence number.
+        seq: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The recovered state was refused.
+    #[error(transparent)]
+    Restore(#[from] RestoreError),
+}
+
+/// What [`LedgerBuilder::open`] found and did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Recovered {
+    /// The storage layer's report (checkpoint loaded, torn tail, segments).
+    pub journal: RecoveryReport,
+    /// SKU changes applied after the checkpoint.
+    pub changes: u64,
+    /// SKU changes already in the checkpoint (recorded while it was taken).
+    pub covered: u64,
+    /// SKU changes dropped because a version before them is missing: the
+    /// crash came between them, and none of them was acknowledged.
+    pub dropped: u64,
+}
+
+impl LedgerBuilder {
+    /// Opens the ledger kept in the journal at `dir` (creating an empty one
+    /// if there is none): loads the newest valid checkpoint, applies every
+    /// record after it, and returns the ledger, which records every change
+    /// from then on, with what recovery found. The builder's settings
+    /// apply (they are not in the journal). A hold whose deadline passed
+    /// while the process was down lapses at the first look, as if it had
+    /// stayed up.
+    ///
+    /// ```
+    /// use stockroom::journal::{Durability, JournalOptions};
+    /// use stockroom::{AllocationPolicy, Ledger, LotId, NewLot, SkuId};
+    ///
+    /// let dir = std::env::temp_dir().join(format!("stockroom-doc-open-{}", std::process::id()));
+    /// let options = JournalOptions::new(Durability::Sync);
+    /// {
+    ///     let (ledger, _) = Ledger::builder().open(&dir, options.clone())?;
+    ///     ledger.define_sku(SkuId(1), AllocationPolicy::Fifo)?;
+    ///     ledger.receive(SkuId(1), NewLot::new(LotId(1), 10))?;
+    ///     ledger.acknowledge()?; // on disk
+    /// }
+    /// let (ledger, recovered) = Ledger::builder().open(&dir, options)?;
+    /// assert_eq!(recovered.changes, 1);
+    /// assert_eq!(ledger.snapshot(SkuId(1))?.totals().available.get(), 10);
+    /// # drop(ledger);
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open(self, dir: impl AsRef<Path>, options: JournalOptions) -> Result<(Ledger, Recovered), LedgerOpenError> {
+        let mut recovery = Journal::open(dir, options)?;
+        let image = match recovery.snapshot() {
+            Some(snapshot) => decode::<LedgerImage>(snapshot.bytes())
+                .map_err(|reason| LedgerOpenError::Checkpoint { seq: snapshot.seq(), reason })?,
+            None => LedgerImage::empty(),
+        };
+        let mut replay = Replay::new(image);
+        while let Some(record) = recovery.next_record()? {
+            let seq = record.seq;
+            let fail = |reason: String| LedgerOpenError::Record { seq, reason };
+            let decoded: JournalRecord = decode(record.payload).map_err(fail)?;
+            replay.apply(decoded).map_err(|reason| fail(reason.to_owned()))?;
+        }
+        let (journal, report) = recovery.finish()?;
+        let (image, recovered) = replay.finish(report);
+        let mut ledger = self.restore(image)?;
+        ledger.attach_journal(LedgerJournal { journal, lost: Mutex::new(None) });
+        Ok((ledger, recovered))
+    }
+}
+
+impl Ledger {
+    /// Waits until every change appended to the journal so far (this
+    /// thread's included) is durable as the journal's mode says: in `Sync`
+    /// mode on disk, one sync covering every caller waiting at the time; in
+    /// `Batched` and `Off` at once. Returns the sequence number covered. An
+    /// error means changes may be lost: do not acknowledge them to anyone.
+    pub fn acknowledge(&self) -> Result<u64, AcknowledgeError> {
+        let durable = self.ledger_journal().ok_or(AcknowledgeError::NoJournal)?;
+        if let Some(lost) = durable.lost.lock().clone() {
+            return Err(AcknowledgeError::Lost(lost));
+        }
+        let journal = &durable.journal;
+        let through = journal.next_seq() - 1;
+        if let Some(failure) = journal.failure() {
+            if failure.durable_through < through {
+                return Err(DurabilityError::Failed(failure).into());
+            }
+        }
+        if through > 0 && journal.options().durability() == Durability::Sync {
+            journal.wait_durable(through)?;
+        }
+        Ok(through)
+    }
+
+    /// Writes a checkpoint: the ledger's image, covering every record
+    /// appended before it began (records appended while it is taken may be
+    /// in it too; recovery tells them by their versions). The storage layer
+    /// then deletes the segments its retained checkpoints cover. Writers
+    /// are not stopped.
+    pub fn checkpoint(&self) -> Result<SnapshotInfo, CheckpointError> {
+        let durable = self.ledger_journal().ok_or(CheckpointError::NoJournal)?;
+        let covered = durable.journal.next_seq() - 1;
+        let image = self.image()?;
+        Ok(durable.journal.write_snapshot(covered, &encode(&image))?)
+    }
+
+    /// The journal the ledger records its changes in, if it keeps one:
+    /// read it from any position with [`Journal::reader`] (a lossless change
+    /// feed that resumes from the position a consumer stored).
+    pub fn journal(&self) -> Option<&Journal> {
+        self.ledger_journal().map(|durable| &durable.journal)
+    }
+
+    /// Records that `sku` was defined (after the catalog took it).
+    pub(crate) fn record_defined(&self, sku: SkuId, policy: AllocationPolicy) {
+        if let Some(durable) = self.ledger_journal() {
+            durable.record(&RecordRef::Defined { sku, policy });
+        }
+    }
+
+    /// Records that kit `kit` was defined.
+    pub(crate) fn record_kit(&self, kit: SkuId, components: &[KitComponent]) {
+        if let Some(durable) = self.ledger_journal() {
+            durable.record(&RecordRef::Kit { kit, components });
+        }
+    }
+
+    /// Records an order just made.
+    pub(crate) fn record_order(&self, order: &OrderImage) {
+        if let Some(durable) = self.ledger_journal() {
+            durable.record(&RecordRef::Order(order));
+        }
+    }
+
+    /// Records that an order was committed or released.
+    pub(crate) fn record_order_finished(&self, order: OrderId, committed: bool) {
+        if let Some(durable) = self.ledger_journal() {
+            durable.record(&RecordRef::OrderFinished { order, committed });
+        }
+    }
+
+    /// Records a keyed command's final result.
+    pub(crate) fn record_key(&self, key: &KeyRecord<Command, Result<Outcome, CommandError>>) {
+        if let Some(durable) = self.ledger_journal() {
+            durable.record(&RecordRef::Key(key));
+        }
+    }
+}
+
+/// Recovery's state: the image being brought forward record by record.
+struct Replay {
+    image: LedgerImage,
+    /// Where each SKU's image is in `image.skus`.
+    skus: HashMap<SkuId, usize>,
+    /// Records ahead of their SKU's image, by SKU and version.
+    held_back: HashMap<SkuId, BTreeMap<u64, ChangeRecord>>,
+    /// SKU changes applied, and found already in the checkpoint.
+    changes: u64,
+    covered: u64,
+}
+
+impl Replay {
+    fn new(image: LedgerImage) -> Replay {
+        let skus = image.skus.iter().enumerate().map(|(at, sku)| (sku.sku, at)).collect();
+        Replay { image, skus, held_back: HashMap::new(), changes: 0, covered: 0 }
+    }
+
+    fn raise_floor(&mut self, instant: Option<Timestamp>) {
+        if let Some(instant) = instant {
+            self.image.taken_at = self.image.taken_at.max(instant);
+        }
+    }
+
+    fn apply(&mut self, record: JournalRecord) -> Result<(), &'static str> {
+        match record {
+            JournalRecord::Defined { sku, policy } => {
+                let taken = self.image.kits.iter().any(|(kit, _)| *kit == sku);
+                if !taken && !self.skus.contains_key(&sku) {
+                    self.skus.insert(sku, self.image.skus.len());
+                    self.image.skus.push(SkuImage::empty(sku, policy));
+                }
+            }
+            JournalRecord::Change(record) => {
+                self.raise_floor(record.instant);
+                let sku = record.sku;
+                let at = *self.skus.get(&sku).ok_or("a change of a SKU never defined")?;
+                match self.image.skus[at].apply(&record)? {
+                    Applied::Done => self.changes += 1,
+                    Applied::Covered => self.covered += 1,
+                    Applied::Ahead => {
+                        let held = self.held_back.entry(sku).or_default();
+                        if held.len() >= HELD_BACK_MAX {
+                            return Err("too many records ahead of their SKU: not a prefix of the appends");
+                        }
+                        held.insert(record.version, record);
+                        return Ok(());
+                    }
+                }
+                // The records this one was the gap before.
+                while let Some(next) = self.held_back.get_mut(&sku).and_then(|held| held.pop_first()) {
+                    let (version, record) = next;
+                    match self.image.skus[at].apply(&record)? {
+                        Applied::Done => self.changes += 1,
+                        Applied::Covered => self.covered += 1,
+                        Applied::Ahead => {
+                            self.held_back.entry(sku).or_default().insert(version, record);
+                            break;
+                        }
+                    }
+                }
+            }
+            JournalRecord::Kit { kit, components } => {
+                let taken = self.skus.contains_key(&kit) || self.image.kits.iter().any(|(id, _)| *id == kit);
+                if !taken {
+                    self.image.kits.push((kit, components));
+                }
+            }
+            JournalRecord::Order(order) => self.image.orders.made(order),
+            JournalRecord::OrderFinished { order, committed } => self.image.orders.finished(order, committed),
+            JournalRecord::Key(key) => {
+                self.raise_floor(Some(key.recorded_at));
+                self.image.keys.retain(|kept| kept.key != key.key);
+                self.image.keys.push(key);
+            }
+        }
+        Ok(())
+    }
+
+    /// The image brought forward, and what recovery did (with `journal`,
+    /// the storage layer's report).
+    fn finish(mut self, journal: RecoveryReport) -> (LedgerImage, Recovered) {
+        let dropped = self.held_back.values().map(|held| held.len() as u64).sum();
+        self.image.skus.sort_unstable_by_key(|image| image.sku);
+        self.image.kits.sort_unstable_by_key(|&(kit, _)| kit);
+        (self.image, Recovered { journal, changes: self.changes, covered: self.covered, dropped })
+    }
+}
