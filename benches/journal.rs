@@ -16,6 +16,15 @@
 //!   outcome) as postcard, bincode and a hand-laid layout: bytes, and ns to
 //!   encode and decode.
 //!
+//! - `ledger`: the ledger kept in a journal. One thread's hold + commit
+//!   (ns per lifecycle) without a journal, and with one in `Off` and
+//!   `Batched` mode (interleaved rounds, median of the ratios), and the
+//!   bytes the journal wrote per lifecycle; 16 threads each selling one
+//!   unit and calling `acknowledge()` in `Sync` mode (acknowledged sales
+//!   per second, fsyncs); reopening a ledger of
+//!   `STOCKROOM_BENCH_LEDGER_CHANGES` changes (default 1,000,000) with no
+//!   checkpoint: time, and changes per second.
+//!
 //! Settings (environment): `STOCKROOM_BENCH_ROUNDS` (default 5),
 //! `STOCKROOM_BENCH_GATHER_US` (the gather windows compared, default
 //! `0,200`), `STOCKROOM_BENCH_BASELINES=0` (skip the baselines: the
@@ -500,6 +509,115 @@ fn encoding() {
     );
 }
 
+/// `lifecycles` hold + commit pairs on `ledger` (SKU 1), in ns per pair.
+fn lifecycles(ledger: &stockroom::Ledger, lifecycles: u64) -> f64 {
+    let started = Instant::now();
+    for _ in 0..lifecycles {
+        let held = ledger.allocate(&AllocateRequest::new(SkuId(1), 1)).unwrap();
+        black_box(ledger.commit(held.reservation, None).unwrap());
+    }
+    started.elapsed().as_nanos() as f64 / lifecycles as f64
+}
+
+fn stocked(ledger: &stockroom::Ledger) {
+    ledger.define_sku(SkuId(1), stockroom::AllocationPolicy::Fifo).unwrap();
+    ledger.receive(SkuId(1), stockroom::NewLot::new(LotId(1), Quantity::MAX.get())).unwrap();
+}
+
+fn ledger_section(rounds: usize) {
+    use stockroom::Ledger;
+    let per_round: u64 = env_or("STOCKROOM_BENCH_LIFECYCLES", 200_000);
+    println!("ledger: hold + commit, one thread, {per_round} per run, {rounds} rounds (A B C, ...)");
+    let dir = bench_dir("ledger");
+    let open = |mode: Durability, tag: &str| {
+        let (ledger, _) = Ledger::builder().open(dir.join(tag), JournalOptions::new(mode)).unwrap();
+        stocked(&ledger);
+        ledger
+    };
+    let plain = Ledger::new();
+    stocked(&plain);
+    let off = open(Durability::Off, "off");
+    let batched = open(Durability::Batched { max_delay: Duration::from_millis(5) }, "batched");
+    let (mut off_ratios, mut batched_ratios, mut figures) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let base = lifecycles(&plain, per_round);
+        let with_off = lifecycles(&off, per_round);
+        let with_batched = lifecycles(&batched, per_round);
+        off_ratios.push(with_off / base);
+        batched_ratios.push(with_batched / base);
+        figures.push((base, with_off, with_batched));
+    }
+    for (base, with_off, with_batched) in &figures {
+        println!("  no journal {base:.0} ns, Off {with_off:.0} ns, Batched {with_batched:.0} ns");
+    }
+    let stats = off.journal().unwrap().stats();
+    off.acknowledge().unwrap();
+    let pairs = per_round * rounds as u64;
+    println!(
+        "  journal / none: Off {:.2}x, Batched {:.2}x (medians); {:.1} bytes per lifecycle ({} records, {} bytes)",
+        median(&mut off_ratios),
+        median(&mut batched_ratios),
+        stats.bytes as f64 / pairs as f64,
+        stats.records,
+        stats.bytes
+    );
+    drop((off, batched));
+
+    let threads = 16;
+    let (ledger, _) = Ledger::builder().open(dir.join("sync"), JournalOptions::new(Durability::Sync)).unwrap();
+    stocked(&ledger);
+    let ledger = Arc::new(ledger);
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..threads)
+        .map(|_| {
+            let (ledger, stop) = (Arc::clone(&ledger), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                let mut sold = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    ledger.take(&AllocateRequest::new(SkuId(1), 1)).unwrap();
+                    ledger.acknowledge().unwrap();
+                    sold += 1;
+                }
+                sold
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(2));
+    stop.store(true, Ordering::Relaxed);
+    let sold: u64 = workers.into_iter().map(|worker| worker.join().unwrap()).sum();
+    let elapsed = started.elapsed().as_secs_f64();
+    let syncs = ledger.journal().unwrap().stats().syncs;
+    println!(
+        "  Sync, {threads} threads selling and acknowledging each sale: {:.0} acknowledged sales/s, {:.1} sales per fsync",
+        sold as f64 / elapsed,
+        sold as f64 / syncs.max(1) as f64
+    );
+    drop(ledger);
+
+    let changes: u64 = env_or("STOCKROOM_BENCH_LEDGER_CHANGES", 1_000_000);
+    let recovery_dir = dir.join("recovery");
+    {
+        let (ledger, _) = Ledger::builder().open(&recovery_dir, JournalOptions::new(Durability::Off)).unwrap();
+        stocked(&ledger);
+        for _ in 0..changes {
+            ledger.take(&AllocateRequest::new(SkuId(1), 1)).unwrap();
+        }
+    }
+    let started = Instant::now();
+    let (ledger, recovered) = Ledger::builder().open(&recovery_dir, JournalOptions::new(Durability::Off)).unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(ledger.snapshot(SkuId(1)).unwrap().totals().committed.get(), changes);
+    println!(
+        "  reopen after {changes} changes, no checkpoint: {:.2} s ({:.0} changes/s; {} applied)",
+        elapsed.as_secs_f64(),
+        recovered.changes as f64 / elapsed.as_secs_f64(),
+        recovered.changes
+    );
+    drop(ledger);
+    let _ = fs::remove_dir_all(&dir);
+}
+
 fn main() {
     let filter: Vec<String> = std::env::args().skip(1).filter(|arg| !arg.starts_with('-')).collect();
     let wanted = |name: &str| filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str()));
@@ -516,5 +634,8 @@ fn main() {
     }
     if wanted("recovery") {
         recovery();
+    }
+    if wanted("ledger") {
+        ledger_section(rounds);
     }
 }
