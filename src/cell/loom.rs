@@ -386,3 +386,43 @@ fn a_long_change_gets_quiet_and_a_seller_waits_it_out() {
         assert_sound(&ledger, 6);
     });
 }
+
+/// A change sink that keeps the `(sku, version)` of every record, in the
+/// order they arrive.
+struct Recording(crate::sync::Mutex<Vec<(SkuId, u64)>>);
+
+impl crate::cell::record::ChangeSink for Recording {
+    fn append(&self, record: &crate::cell::record::ChangeRecord) {
+        self.0.lock().push((record.sku, record.version));
+    }
+}
+
+/// With a journal, each SKU's records reach it in version order, one per
+/// version, whichever thread lands which change and whoever is preempted
+/// between its compare-and-swap and its append (`SkuCell::journal_in_order`):
+/// what makes a journal prefix hold a prefix of every SKU's versions.
+/// Checked with the wait removed: the model finds `[1, 2, 4, 3]`.
+#[test]
+fn journal_records_arrive_in_version_order() {
+    check("journal_records_arrive_in_version_order", Preemptions::AtLeast(2), || {
+        // std's Arc: the ledger holds the sink as a trait object.
+        let sink = std::sync::Arc::new(Recording(crate::sync::Mutex::new(Vec::new())));
+        let mut ledger = Ledger::with_clock(Arc::new(ManualClock::new(Timestamp::from_millis(0))));
+        ledger.test_sink = Some(sink.clone());
+        ledger.define_sku(SkuId(1), AllocationPolicy::Fifo).unwrap();
+        ledger.receive(SkuId(1), NewLot::new(LotId(1), 4)).unwrap();
+        let ledger = Arc::new(ledger);
+        let other = {
+            let ledger = Arc::clone(&ledger);
+            loom::thread::spawn(move || {
+                ledger.take(&AllocateRequest::new(SkuId(1), 1)).unwrap();
+            })
+        };
+        let held = ledger.allocate(&AllocateRequest::new(SkuId(1), 1)).unwrap();
+        ledger.commit(held.reservation, None).unwrap();
+        other.join().unwrap();
+        let versions: Vec<u64> = sink.0.lock().iter().map(|&(_, version)| version).collect();
+        assert_eq!(versions, [1, 2, 3, 4], "records in version order, one per version");
+        assert!(ledger.audit().is_clean());
+    });
+}
