@@ -39,6 +39,15 @@
 //! predecessor version is missing (the crash came between them) was
 //! never acknowledged; recovery drops it and says so.
 //!
+//! # The intake
+//!
+//! An order accepted by the intake is in memory until a worker applies it.
+//! Its ticket says when it is durable: once the ticket has its outcome and
+//! an `acknowledge()` that began after that returned `Ok`. An order still
+//! queued when the process dies is lost, and its ticket never said
+//! otherwise. (Recording orders at admission, so the queue survives a
+//! crash, is not done.)
+//!
 //! # Known limits
 //!
 //! - A keyed command's key is recorded after its changes: if the process
@@ -49,6 +58,12 @@
 //! - An order whose parts are recorded but whose own record is not (a
 //!   crash in between) leaves parts only an order command could end: they
 //!   end when their deadline passes.
+//! - A refused order uses up an order id that is not recorded: after a
+//!   recovery, ids go on after the last order made or the last checkpoint,
+//!   so a refused order's id (never shown to anyone) may be handed out
+//!   again.
+//! - With a journal every change takes the general path (the fast paths
+//!   publish without building a record): see BENCHMARKS.md for the cost.
 
 use crate::cell::image::SkuImage;
 use crate::cell::record::{Applied, ChangeRecord, ChangeSink};
