@@ -438,11 +438,33 @@ fn check_slots(image: &SkuImage) -> Result<(), &'static str> {
     let lots = image.lots.len() as u32;
     let word = |word: &WordImage| word.version() <= image.version && word.payload() <= PAYLOAD_MAX;
     let mut reached = vec![false; slots.len()];
+    // Units held per lot, and in all: each within a quantity (the reads
+    // add them up with the engine's in-range arithmetic).
+    let mut held_per_lot = vec![0u128; lots as usize];
+    let mut held_total = 0u128;
+    // A line's units now: its units less what shrinks took, never below 0.
+    let line_units = |slot: &SlotImage| -> Result<u128, &'static str> {
+        let taken = Ext::from_payload(slot.ext.payload()).taken;
+        match Main::decode(slot.main.payload()) {
+            Some(Main::Live { lot, quantity, .. } | Main::Line { lot, quantity }) => {
+                let units = quantity.checked_sub(taken).ok_or("a line that lost more units than it held")?;
+                Ok(u128::from(units.get()) | u128::from(lot) << 64)
+            }
+            _ => Ok(0),
+        }
+    };
     for slot in slots {
         if !word(&slot.main) || !word(&slot.deadline) || !word(&slot.ext) {
             return Err("a slot word stamped past the version");
         }
         let main = Main::decode(slot.main.payload()).ok_or("a slot in a state no cell writes")?;
+        if let Main::Live { lot, .. } | Main::Line { lot, .. } = main {
+            if lot < lots {
+                let units = line_units(slot)? & u128::from(u64::MAX);
+                held_per_lot[lot as usize] += units;
+                held_total += units;
+            }
+        }
         let first = match main {
             Main::Free => continue,
             Main::Reserved { .. } => return Err("a reserved slot"),
@@ -458,18 +480,35 @@ fn check_slots(image: &SkuImage) -> Result<(), &'static str> {
         }
         let mut next = Ext::from_payload(slot.ext.payload()).next;
         let mut lines = usize::from(matches!(main, Main::Live { .. }));
+        let mut held = line_units(slot)? & u128::from(u64::MAX);
         while next != NO_SLOT {
             let line = slots.get(next as usize).ok_or("a line chain names no slot")?;
             if !matches!(Main::decode(line.main.payload()), Some(Main::Line { .. })) || reached[next as usize] {
                 return Err("a line chain that is not a chain of lines");
             }
             reached[next as usize] = true;
+            held += line_units(line)? & u128::from(u64::MAX);
             lines += 1;
             if lines > LINES_MAX {
                 return Err("a line chain that does not end");
             }
             next = Ext::from_payload(line.ext.payload()).next;
         }
+        let seq = slot.main.version();
+        let waiting = image.structure.backorders.iter().find(|waiting| waiting.0 == seq);
+        let outstanding = waiting.map_or(0, |waiting| u128::from(waiting.2.get()));
+        if held + outstanding > u128::from(slot.granted.get()) {
+            return Err("a hold with more units than it was granted");
+        }
+    }
+    let max = u128::from(Quantity::MAX.get());
+    if held_total > max || held_per_lot.iter().any(|&held| held > max) {
+        return Err("more units held than a quantity holds");
+    }
+    let available: u128 =
+        image.lots.iter().map(|lot| u128::from(Counts::from_payload(lot.word.payload()).available.get())).sum();
+    if available > max {
+        return Err("more units available than a quantity holds");
     }
     let orphan = slots
         .iter()
