@@ -51,7 +51,7 @@ use crate::sku_table::InsertError;
 /// let ledger = Ledger::new();
 /// ledger.define_sku(SkuId(1), AllocationPolicy::Fifo).unwrap();
 /// ledger.receive(SkuId(1), NewLot::new(LotId(1), 10)).unwrap();
-/// let held = ledger.allocate(AllocateRequest::new(SkuId(1), 3)).unwrap();
+/// let held = ledger.allocate(&AllocateRequest::new(SkuId(1), 3)).unwrap();
 ///
 /// let image = ledger.image().unwrap();
 /// let restored = Ledger::builder().restore(image).unwrap();
