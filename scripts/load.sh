@@ -9,6 +9,9 @@
 #                               200 connections, retry storm, 60 s sustained,
 #                               overload at --overload-rate (default 2x sustained)
 #   JSON=1 scripts/load.sh      --json summaries on stdout
+#   SERVICE_FLAGS="--shed-lag-target-us 0" scripts/load.sh
+#                               extra flags for the service (here: admission
+#                               by scheduling lag off)
 #
 # Bounded: every scenario has a request count and a duration cap; the
 # service is stopped on exit whatever happens.
@@ -21,14 +24,15 @@ rate=${RATE:-20000}
 json=()
 [ "${JSON:-0}" = 1 ] && json=(--json)
 cargo build --release --quiet -p stockroom-service -p stockroom-loadgen
-target/release/stockroom-service --demo --listen "127.0.0.1:$port" --queue 8192 --workers 2 2>/tmp/stockroom-service.$port.log &
+bin="${CARGO_TARGET_DIR:-target}/release"
+"$bin/stockroom-service" --demo --listen "127.0.0.1:$port" --queue 8192 --workers 2 ${SERVICE_FLAGS:-} 2>/tmp/stockroom-service.$port.log &
 service=$!
 trap 'kill "$service" 2>/dev/null; wait "$service" 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do
     curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
     sleep 0.1
 done
-gen() { target/release/stockroom-loadgen --target "127.0.0.1:$port" "${json[@]}" "$@"; }
+gen() { "$bin/stockroom-loadgen" --target "127.0.0.1:$port" "${json[@]}" "$@"; }
 if [ "$short" = 1 ]; then
     gen --scenario flash --requests 20000 --rate 5000 --connections 50 --duration 10
     gen --scenario retry --requests 20000 --rate 5000 --connections 50 --duration 10
@@ -38,5 +42,6 @@ else
     gen --scenario flash --requests 1000000 --rate "$rate" --connections 200 --duration 120
     gen --scenario retry --requests 400000 --rate "$rate" --connections 200 --duration 60
     gen --scenario sustained --requests $((rate * 60)) --rate "$rate" --connections 200 --duration 60
-    gen --scenario overload --requests $((rate * 2 * 30)) --rate "${OVERLOAD_RATE:-$((rate * 2))}" --connections 400 --duration 30
+    overload_rate=${OVERLOAD_RATE:-$((rate * 2))}
+    gen --scenario overload --requests $((overload_rate * 30)) --rate "$overload_rate" --connections 400 --duration 30
 fi

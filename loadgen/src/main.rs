@@ -3,6 +3,11 @@
 //! Requests are scheduled at a fixed arrival rate and each latency is
 //! measured from its *scheduled* send time, so a stalled server cannot hide
 //! its latency by slowing the generator down (coordinated omission).
+//! Each request also records when it was actually written, so the summary
+//! splits a latency into the wait on the generator's side (`send_lateness`:
+//! the async timer's tick, up to 1 ms; its connection busy with earlier
+//! requests; or the generator starved of CPU) and the server's answer time
+//! (`*_from_send`).
 //! Latencies go into HDR histograms (microseconds, 3 significant digits).
 //! Progress goes to stderr once a second; the summary to stdout (`--json`
 //! for a machine-readable one). Every run is bounded: by its request count
@@ -53,6 +58,10 @@ const GRACE: Duration = Duration::from_secs(10);
 const RESPONSE_MAX: usize = 1 << 20;
 /// The flash sale's stock.
 const FLASH_UNITS: u64 = 10_000;
+/// How often the server's RSS is sampled during a run.
+const RSS_PROBE_INTERVAL: Duration = Duration::from_secs(5);
+/// The most RSS samples a run keeps (`DURATION_MAX` / the interval).
+const RSS_SAMPLES_MAX: usize = 120;
 
 #[derive(Clone, Debug)]
 struct Args {
@@ -206,6 +215,11 @@ struct Tally {
     accepted: Histogram<u64>,
     shed: Histogram<u64>,
     all: Histogram<u64>,
+    /// From the written request to its answer.
+    accepted_from_send: Histogram<u64>,
+    shed_from_send: Histogram<u64>,
+    /// From the scheduled send time to the request written.
+    send_lateness: Histogram<u64>,
 }
 
 fn histogram() -> Histogram<u64> {
@@ -246,6 +260,9 @@ struct Summary {
     latency_all: Latency,
     latency_accepted: Latency,
     latency_shed: Latency,
+    latency_accepted_from_send: Latency,
+    latency_shed_from_send: Latency,
+    send_lateness: Latency,
     held_orders: u64,
     held_units: u64,
     checks: Vec<(String, bool)>,
@@ -308,6 +325,9 @@ async fn main() {
         accepted: histogram(),
         shed: histogram(),
         all: histogram(),
+        accepted_from_send: histogram(),
+        shed_from_send: histogram(),
+        send_lateness: histogram(),
     }));
     let placed_ids = Arc::new(std::sync::Mutex::new(Vec::<u64>::new()));
     let in_flight = Arc::new(AtomicU64::new(0));
@@ -315,19 +335,24 @@ async fn main() {
     let mut senders = Vec::new();
     let mut workers = Vec::new();
     for _ in 0..args.connections {
+        // Connected before the schedule starts, one at a time: a storm of
+        // connects is not part of any scenario (a connection that fails
+        // here is retried at its first request, and counted if it fails).
+        let opened = Connection::open(args.target).await.ok();
         let (sender, mut receiver) = mpsc::channel::<(Instant, Job)>(64);
         senders.push(sender);
         let (tally, placed_ids, done, in_flight) =
             (Arc::clone(&tally), Arc::clone(&placed_ids), Arc::clone(&done), Arc::clone(&in_flight));
         let target = args.target;
         workers.push(tokio::spawn(async move {
-            let mut connection = None;
+            let mut connection = opened;
             // Bounded by the channel: ends when the scheduler drops it.
             loop {
                 let Some((scheduled, job)) = receiver.recv().await else { break };
                 if connection.is_none() {
                     connection = Connection::open(target).await.ok();
                 }
+                let sent = Instant::now();
                 let result = match (&mut connection, &job) {
                     (None, _) => Err(std::io::Error::other("cannot connect")),
                     (Some(c), Job::Order { key, quantity, sku, sync }) => {
@@ -353,6 +378,8 @@ async fn main() {
                     (Some(c), Job::Read { sku }) => c.request("GET", &format!("/inventory/{sku}"), None, "").await,
                 };
                 let micros = scheduled.elapsed().as_micros().clamp(1, 60_000_000) as u64;
+                let micros_from_send = sent.elapsed().as_micros().clamp(1, 60_000_000) as u64;
+                let micros_late = sent.saturating_duration_since(scheduled).as_micros().clamp(1, 60_000_000) as u64;
                 let mut tally = tally.lock().unwrap();
                 match result {
                     Err(_) => {
@@ -362,10 +389,13 @@ async fn main() {
                     Ok(reply) => {
                         *tally.statuses.entry(reply.status).or_insert(0) += 1;
                         let _ = tally.all.record(micros);
+                        let _ = tally.send_lateness.record(micros_late);
                         if reply.status == 429 {
                             let _ = tally.shed.record(micros);
+                            let _ = tally.shed_from_send.record(micros_from_send);
                         } else {
                             let _ = tally.accepted.record(micros);
+                            let _ = tally.accepted_from_send.record(micros_from_send);
                         }
                         if let Job::Order { key, quantity, .. } = &job {
                             let id = id_of(&reply.body)
@@ -407,43 +437,25 @@ async fn main() {
     };
     let mut rss = Vec::new();
     rss.extend(rss_of_server(args.target));
-    // The schedule: request i at start + i / rate.
+    // The server's RSS every few seconds, off the schedule's task (`ss` is
+    // a process: it runs on the blocking pool).
+    let rss_samples = Arc::new(Mutex::new(Vec::new()));
+    let rss_probe = {
+        let (target, samples) = (args.target, Arc::clone(&rss_samples));
+        tokio::spawn(async move {
+            // Bounded by the run (aborted when the schedule ends) and by RSS_SAMPLES_MAX.
+            for _ in 0..RSS_SAMPLES_MAX {
+                tokio::time::sleep(RSS_PROBE_INTERVAL).await;
+                if let Ok(Some(kib)) = tokio::task::spawn_blocking(move || rss_of_server(target)).await {
+                    samples.lock().unwrap().push(kib);
+                }
+            }
+        })
+    };
     let started = Instant::now();
-    let copies = if args.scenario == "retry" { 4 } else { 1 };
-    let mut scheduled_count = 0;
-    let mut dropped = 0;
-    let mut rss_probe = Instant::now();
-    for i in 0..args.requests {
-        let at = started + Duration::from_secs_f64(i as f64 / args.rate as f64);
-        if at.duration_since(started) > args.duration {
-            break;
-        }
-        tokio::time::sleep_until(at.into()).await;
-        let job = match args.scenario.as_str() {
-            "flash" => Job::Order { key: format!("f{sku}-{i}"), quantity: 1, sku, sync: true },
-            "retry" => Job::Order { key: format!("r{sku}-{}", i / copies), quantity: 1, sku, sync: i % 4 == 0 },
-            "sustained" => match i % 10 {
-                0..=6 => Job::Order { key: format!("s{sku}-{i}"), quantity: 1, sku, sync: false },
-                7 => Job::Commit,
-                8 => Job::Cancel,
-                _ => Job::Read { sku },
-            },
-            _ => Job::Order { key: format!("o{sku}-{i}"), quantity: 1, sku, sync: false },
-        };
-        in_flight.fetch_add(1, Ordering::Relaxed);
-        // Round robin; the retry storm's 4 copies land on 4 connections.
-        if senders[i as usize % senders.len()].try_send((at, job)).is_err() {
-            // Every connection is behind by a full backlog: counted, never waited for.
-            in_flight.fetch_sub(1, Ordering::Relaxed);
-            dropped += 1;
-        }
-        scheduled_count += 1;
-        if rss_probe.elapsed() > Duration::from_secs(5) {
-            rss.extend(rss_of_server(args.target));
-            rss_probe = Instant::now();
-        }
-    }
-    drop(senders);
+    let (scheduled_count, dropped) = schedule(&args, sku, started, senders, &in_flight).await;
+    rss_probe.abort();
+    rss.extend(rss_samples.lock().unwrap().iter().copied());
     let grace = tokio::time::sleep(GRACE);
     tokio::pin!(grace);
     for worker in workers {
@@ -486,12 +498,13 @@ async fn main() {
                 held == tally.held_units,
             ));
             let sold_out = tally.statuses.get(&409).copied().unwrap_or(0);
+            let shed = tally.statuses.get(&429).copied().unwrap_or(0);
             checks.push((
                 format!(
-                    "every attempt answered held or sold out ({} + {sold_out} of {scheduled_count})",
+                    "every attempt answered held, sold out or shed ({} + {sold_out} + {shed} of {scheduled_count})",
                     tally.held_orders
                 ),
-                tally.held_orders + sold_out + dropped == scheduled_count,
+                tally.held_orders + sold_out + shed + dropped == scheduled_count,
             ));
         }
         "retry" => {
@@ -516,6 +529,9 @@ async fn main() {
         latency_all: latency(&tally.all),
         latency_accepted: latency(&tally.accepted),
         latency_shed: latency(&tally.shed),
+        latency_accepted_from_send: latency(&tally.accepted_from_send),
+        latency_shed_from_send: latency(&tally.shed_from_send),
+        send_lateness: latency(&tally.send_lateness),
         held_orders: tally.held_orders,
         held_units: tally.held_units,
         passed: checks.iter().all(|(_, ok)| *ok),
@@ -535,9 +551,14 @@ async fn main() {
             summary.errors,
             summary.backlog_dropped
         );
-        for (name, l) in
-            [("all", &summary.latency_all), ("accepted", &summary.latency_accepted), ("shed", &summary.latency_shed)]
-        {
+        for (name, l) in [
+            ("all", &summary.latency_all),
+            ("accepted", &summary.latency_accepted),
+            ("shed", &summary.latency_shed),
+            ("accepted, from send", &summary.latency_accepted_from_send),
+            ("shed, from send", &summary.latency_shed_from_send),
+            ("send lateness (scheduled to written)", &summary.send_lateness),
+        ] {
             println!(
                 "  latency {name}: n={} p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
                 l.count, l.p50_ms, l.p95_ms, l.p99_ms, l.max_ms
@@ -551,4 +572,46 @@ async fn main() {
     if !summary.passed {
         std::process::exit(1);
     }
+}
+
+/// Hands request i to a connection at `started + i / rate` (the async
+/// timer's resolution: 1 ms); stops at `--requests` or `--duration`.
+/// Returns (scheduled, dropped because every connection was behind).
+async fn schedule(
+    args: &Args,
+    sku: u64,
+    started: Instant,
+    senders: Vec<mpsc::Sender<(Instant, Job)>>,
+    in_flight: &AtomicU64,
+) -> (u64, u64) {
+    let copies = if args.scenario == "retry" { 4 } else { 1 };
+    let mut scheduled_count = 0;
+    let mut dropped = 0;
+    for i in 0..args.requests {
+        let at = started + Duration::from_secs_f64(i as f64 / args.rate as f64);
+        if at.duration_since(started) > args.duration {
+            break;
+        }
+        tokio::time::sleep_until(at.into()).await;
+        let job = match args.scenario.as_str() {
+            "flash" => Job::Order { key: format!("f{sku}-{i}"), quantity: 1, sku, sync: true },
+            "retry" => Job::Order { key: format!("r{sku}-{}", i / copies), quantity: 1, sku, sync: i % 4 == 0 },
+            "sustained" => match i % 10 {
+                0..=6 => Job::Order { key: format!("s{sku}-{i}"), quantity: 1, sku, sync: false },
+                7 => Job::Commit,
+                8 => Job::Cancel,
+                _ => Job::Read { sku },
+            },
+            _ => Job::Order { key: format!("o{sku}-{i}"), quantity: 1, sku, sync: false },
+        };
+        in_flight.fetch_add(1, Ordering::Relaxed);
+        // Round robin; the retry storm's 4 copies land on 4 connections.
+        if senders[i as usize % senders.len()].try_send((at, job)).is_err() {
+            // Every connection is behind by a full backlog: counted, never waited for.
+            in_flight.fetch_sub(1, Ordering::Relaxed);
+            dropped += 1;
+        }
+        scheduled_count += 1;
+    }
+    (scheduled_count, dropped)
 }

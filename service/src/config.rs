@@ -33,7 +33,16 @@ pub struct Config {
     pub sync_wait_max: Duration,
     /// Events kept for `Last-Event-ID` resumption.
     pub replay_events: usize,
+    /// The runtime's scheduling lag admission control holds the service
+    /// to, shedding a share of new orders (429, see `admission`) while it
+    /// is above; zero turns admission control off.
+    pub shed_lag_target: Duration,
 }
+
+/// The default of [`Config::shed_lag_target`].
+pub const SHED_LAG_TARGET_DEFAULT: Duration = Duration::from_millis(1);
+/// The largest `--shed-lag-target-us` accepted (10 ms).
+const SHED_LAG_TARGET_US_MAX: usize = 10_000;
 
 impl Default for Config {
     fn default() -> Config {
@@ -49,6 +58,7 @@ impl Default for Config {
             body_max: 16 * 1024,
             sync_wait_max: Duration::from_secs(5),
             replay_events: 4_096,
+            shed_lag_target: SHED_LAG_TARGET_DEFAULT,
         }
     }
 }
@@ -58,13 +68,17 @@ pub const USAGE: &str = "\
 stockroom-service: the HTTP order service over stockroom
 
 USAGE: stockroom-service [--listen ADDR] [--demo] [--queue N] [--workers N]
-                         [--orders-max N] [--data DIR]
+                         [--orders-max N] [--shed-lag-target-us N] [--data DIR]
 
   --listen ADDR    address to listen on (default 127.0.0.1:8080)
   --demo           load the demo catalog: SKUs 1-3 with stock
   --queue N        intake queue capacity (default 4096); a full queue sheds with 429
   --workers N      intake worker threads (default 2)
   --orders-max N   orders and idempotency keys remembered (default 2000000)
+  --shed-lag-target-us N
+                   hold the runtime's scheduling lag near N microseconds by
+                   shedding a share of new orders with 429 (default 1000;
+                   0: never shed by lag, only when the queue is full)
   --data DIR       journal directory, available once the journal lands
                    (refused until then: the service is in-memory only)
 ";
@@ -85,6 +99,11 @@ impl Config {
                 "--queue" => config.queue = number(&value("--queue")?, "--queue", 1, 1 << 20)?,
                 "--workers" => config.workers = number(&value("--workers")?, "--workers", 1, 1024)?,
                 "--orders-max" => config.orders_max = number(&value("--orders-max")?, "--orders-max", 64, 1 << 26)?,
+                "--shed-lag-target-us" => {
+                    let micros =
+                        number(&value("--shed-lag-target-us")?, "--shed-lag-target-us", 0, SHED_LAG_TARGET_US_MAX)?;
+                    config.shed_lag_target = Duration::from_micros(micros as u64);
+                }
                 "--data" => {
                     let dir = value("--data")?;
                     return Err(format!(
@@ -124,6 +143,10 @@ mod tests {
         assert_eq!((config.listen.port(), config.demo, config.queue), (0, true, 8));
         assert!(parse(&["--data", "/tmp/x"]).unwrap_err().contains("once the journal lands"));
         assert!(parse(&["--queue", "0"]).is_err());
+        assert_eq!(config.shed_lag_target, SHED_LAG_TARGET_DEFAULT);
+        let config = parse(&["--shed-lag-target-us", "500"]).unwrap();
+        assert_eq!(config.shed_lag_target, Duration::from_micros(500));
+        assert!(parse(&["--shed-lag-target-us", "10001"]).is_err());
         assert!(parse(&["--bogus"]).is_err());
     }
 }

@@ -7,6 +7,8 @@
 //!
 //! - [`config`]: settings and the command line (`--listen`, `--demo`, ...);
 //! - [`server`]: routes, limits, [`start`] and [`Handle`] (drain, stop);
+//! - [`admission`]: sheds new orders (429) while the service is behind,
+//!   by the runtime's scheduling lag (queueing delay, not queue length);
 //! - [`orders`]: the order book, the one module that maps an HTTP order
 //!   onto the ledger (place / status / commit / cancel);
 //! - [`executor`]: what the intake's workers apply orders to;
@@ -15,6 +17,7 @@
 //! - [`problem`]: errors as `application/problem+json`;
 //! - `page.html`: `GET /`, the page a person watches during a sale.
 
+pub mod admission;
 pub mod config;
 pub mod executor;
 pub mod feed;

@@ -215,6 +215,12 @@ impl OrderBook {
         self.shards[shard].lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Whether an order was placed under `key` and is still remembered: a
+    /// retry of it is answered with that order, never shed.
+    pub fn knows(&self, key: &str) -> bool {
+        self.lock(self.shard_of_key(key)).by_key.contains_key(key)
+    }
+
     /// Places `request` under `key` (validated by the caller): the key's
     /// existing order if the body is the same, a new order through the
     /// intake otherwise.

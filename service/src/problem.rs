@@ -74,6 +74,18 @@ impl Problem {
         problem
     }
 
+    /// 429 with `Retry-After`: the service is behind (see `admission`).
+    pub fn behind(retry_after_seconds: u64) -> Problem {
+        let mut problem = Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "behind",
+            "Too many requests",
+            "the service is behind; new orders are refused until it catches up",
+        );
+        problem.retry_after_seconds = Some(retry_after_seconds);
+        problem
+    }
+
     /// 503: draining.
     pub fn draining() -> Problem {
         let mut problem = Problem::new(

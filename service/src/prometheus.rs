@@ -72,6 +72,30 @@ pub(crate) fn render(app: &App) -> String {
     ] {
         let _ = writeln!(out, "{name}{{result=\"{result}\"}} {}", counter.load(Ordering::Relaxed));
     }
+    let name = family(
+        &mut out,
+        "stockroom_http_orders_shed_total",
+        "counter",
+        "POST /orders refused with 429, by reason: the intake was full, or the service was behind.",
+    );
+    let _ = writeln!(out, "{name}{{reason=\"intake_full\"}} {}", counts.shed.load(Ordering::Relaxed));
+    let _ = writeln!(out, "{name}{{reason=\"behind\"}} {}", app.admission.shed.load(Ordering::Relaxed));
+    let gauges = [
+        (
+            "stockroom_http_runtime_lag_seconds",
+            "The runtime's scheduling lag at the last probe (admission control's signal).",
+            app.admission.lag().as_secs_f64(),
+        ),
+        (
+            "stockroom_http_shed_share",
+            "The share of new orders shed because the service is behind (0 to 0.99).",
+            app.admission.share(),
+        ),
+    ];
+    for (name, help, value) in gauges {
+        let name = family(&mut out, name, "gauge", help);
+        let _ = writeln!(out, "{name} {value}");
+    }
     let name = family(&mut out, "stockroom_http_responses_total", "counter", "HTTP responses by status class.");
     for (class, counter) in app.responses.iter().enumerate().skip(1) {
         let _ = writeln!(out, "{name}{{class=\"{class}xx\"}} {}", counter.load(Ordering::Relaxed));

@@ -8,8 +8,10 @@
 //! ([`Config::body_max`], 413), requests time out
 //! ([`Config::request_timeout`], 408), requests in progress are capped
 //! ([`Config::concurrency_max`]: beyond it, 503 at once, never queued),
-//! orders beyond the intake's capacity are shed (429 with `Retry-After`).
+//! orders beyond the intake's capacity are shed (429 with `Retry-After`),
+//! and so are new orders while the service is behind (`admission`).
 
+use crate::admission::{Admission, AdmitError, Controller};
 use crate::config::Config;
 use crate::executor::Executor;
 use crate::feed::{Feed, Frame};
@@ -46,6 +48,8 @@ pub(crate) struct App {
     pub(crate) feed: Arc<Feed>,
     pub(crate) draining: AtomicBool,
     pub(crate) paused: Arc<AtomicBool>,
+    /// Whether a new order is admitted (sheds while the service is behind).
+    pub(crate) admission: Arc<Admission>,
     /// HTTP responses by class, for `/metrics`.
     pub(crate) responses: [AtomicU64; 6],
 }
@@ -82,6 +86,13 @@ impl Handle {
     /// the queue fills: a drill for the 429 path.
     pub fn pause_intake(&self, paused: bool) {
         self.app.paused.store(paused, Ordering::SeqCst);
+    }
+
+    /// Sheds `share` of new orders as "behind" (see
+    /// [`Admission::drill`](crate::admission::Admission::drill)): a drill
+    /// for the admission path.
+    pub fn shed_behind(&self, share: f64) {
+        self.app.admission.drill(share);
     }
 
     /// Drains and stops: no new orders, every accepted order decided
@@ -123,6 +134,11 @@ pub async fn start(config: Config) -> std::io::Result<Handle> {
     let orders = OrderBook::new(Arc::clone(&ledger), intake, config.orders_max, config.hold_default);
     let feed = Feed::new(config.replay_events);
     tokio::spawn(Arc::clone(&feed).pump(events));
+    let admission = if config.shed_lag_target.is_zero() {
+        Admission::open()
+    } else {
+        Admission::probed(Controller::new(config.shed_lag_target))
+    };
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let address = listener.local_addr()?;
     let app = Arc::new(App {
@@ -132,6 +148,7 @@ pub async fn start(config: Config) -> std::io::Result<Handle> {
         feed,
         draining: AtomicBool::new(false),
         paused,
+        admission,
         responses: Default::default(),
     });
     let router = router(Arc::clone(&app));
@@ -258,6 +275,7 @@ async fn stats(State(app): State<Shared>) -> Response {
         "orders_held": counts.held.load(Ordering::Relaxed),
         "orders_refused": counts.refused.load(Ordering::Relaxed),
         "orders_shed": counts.shed.load(Ordering::Relaxed),
+        "orders_shed_behind": app.admission.shed.load(Ordering::Relaxed),
         "orders_committed": counts.committed.load(Ordering::Relaxed),
         "orders_released": counts.released.load(Ordering::Relaxed),
         "duplicates": counts.duplicates.load(Ordering::Relaxed),
@@ -320,6 +338,9 @@ async fn events(State(app): State<Shared>, headers: HeaderMap) -> Response {
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(10))).into_response()
 }
 
+/// `Retry-After` of an order refused because the service is behind.
+const RETRY_AFTER_BEHIND_SECONDS: u64 = 1;
+
 #[derive(Deserialize)]
 struct PlaceQuery {
     /// Wait for the decision (`?wait=true`): 201 held, 409 refused.
@@ -371,6 +392,13 @@ async fn place(
         .map_err(|_| Problem::bad_request("the Idempotency-Key header must be visible ASCII"))?;
     if IdempotencyKey::new(key).is_err() {
         return Err(Problem::bad_request(format!("the Idempotency-Key must be 1 to {KEY_LEN_MAX} bytes")));
+    }
+    // Before the body is parsed (a refusal must cost little), and never for
+    // a retry of an order already placed: it gets its order back.
+    if !app.orders.knows(key) {
+        if let Err(AdmitError::Behind { .. }) = app.admission.admit() {
+            return Err(Problem::behind(RETRY_AFTER_BEHIND_SECONDS));
+        }
     }
     let request: PlaceRequest = parse(&body)?;
     validate(&app, &request)?;

@@ -10,7 +10,17 @@ use std::time::Duration;
 use stockroom_service::{Config, Handle, start};
 
 async fn service(queue: usize) -> Handle {
-    let config = Config { listen: "127.0.0.1:0".parse().unwrap(), demo: true, queue, workers: 1, ..Config::default() };
+    // Admission by scheduling lag off: these tests check answers, and a
+    // debug build on a busy machine may lag (its rule is unit-tested in
+    // `admission.rs`; its effect is measured by `scripts/load.sh`).
+    let config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        demo: true,
+        queue,
+        workers: 1,
+        shed_lag_target: Duration::ZERO,
+        ..Config::default()
+    };
     start(config).await.expect("the service starts")
 }
 
@@ -133,6 +143,33 @@ async fn orders_lifecycle_and_errors() {
     handle.shutdown().await;
 }
 
+/// While the service sheds new orders as behind (429 `behind` with
+/// `Retry-After`), a retry of an order already placed still gets its order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shedding_while_behind_spares_retries_of_placed_orders() {
+    let handle = service(64).await;
+    let at = handle.address();
+    let order = r#"{"lines":[{"sku":1,"quantity":1}]}"#;
+    assert_eq!(send(at, "POST", "/orders", &key("placed"), order).await.status, 202);
+    handle.shed_behind(0.99);
+    let mut shed = 0;
+    for n in 0..10 {
+        let reply = send(at, "POST", "/orders", &key(&format!("new{n}")), order).await;
+        if reply.status == 429 {
+            assert_eq!(reply.header("retry-after"), Some("1"));
+            assert!(reply.body.contains("behind"), "{}", reply.body);
+            shed += 1;
+        }
+    }
+    assert!(shed >= 8, "0.99 of new orders shed: {shed} of 10");
+    for _ in 0..10 {
+        let retry = send(at, "POST", "/orders", &key("placed"), order).await;
+        assert_eq!(retry.status, 202, "a retry of a placed order is never shed: {}", retry.body);
+        assert!(retry.body.contains("\"duplicate\":true"), "{}", retry.body);
+    }
+    handle.shutdown().await;
+}
+
 /// With the workers held, a small intake fills: further orders are shed
 /// with 429 and `Retry-After`; a shed order's key is free for its retry.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -166,5 +203,7 @@ async fn a_full_intake_sheds_with_429() {
     assert_eq!(retried, 202, "the shed order's key was not taken");
     let metrics = send(at, "GET", "/metrics", &[], "").await.body;
     assert!(metrics.contains("stockroom_intake_shed_total "), "{metrics}");
+    assert!(metrics.contains("stockroom_http_orders_shed_total{reason=\"intake_full\"} "), "{metrics}");
+    assert!(metrics.contains("stockroom_http_orders_shed_total{reason=\"behind\"} 0"), "{metrics}");
     handle.shutdown().await;
 }
