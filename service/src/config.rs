@@ -2,8 +2,11 @@
 //!
 //! Owns: [`Config`] and [`Config::from_args`].
 //!
-//! Must never: accept a setting it cannot honour: `--data` (the journal
-//! directory) is refused until the journal lands, never ignored.
+//! Must never: accept a setting it cannot honour: `--data` (a journal
+//! directory) is refused, never ignored, until the service's own order
+//! book (Idempotency-Key to order) is kept with the ledger's journal: the
+//! ledger can now be kept in a journal (`LedgerBuilder::open`), but a
+//! retry after a restart could otherwise place its order twice.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -79,8 +82,9 @@ USAGE: stockroom-service [--listen ADDR] [--demo] [--queue N] [--workers N]
                    hold the runtime's scheduling lag near N microseconds by
                    shedding a share of new orders with 429 (default 1000;
                    0: never shed by lag, only when the queue is full)
-  --data DIR       journal directory, available once the journal lands
-                   (refused until then: the service is in-memory only)
+  --data DIR       journal directory: refused for now (the ledger can be
+                   journaled, the service's key-to-order book not yet, and
+                   a retry after a restart could place an order twice)
 ";
 
 impl Config {
@@ -107,7 +111,8 @@ impl Config {
                 "--data" => {
                     let dir = value("--data")?;
                     return Err(format!(
-                        "--data {dir}: the journal directory is available once the journal lands; \
+                        "--data {dir}: refused: the service's Idempotency-Key book is not journaled yet, \
+                         so a retry after a restart could place an order twice; \
                          this build keeps state in memory only (run without --data)"
                     ));
                 }
@@ -141,7 +146,7 @@ mod tests {
         assert!(!config.demo);
         let config = parse(&["--listen", "127.0.0.1:0", "--demo", "--queue", "8"]).unwrap();
         assert_eq!((config.listen.port(), config.demo, config.queue), (0, true, 8));
-        assert!(parse(&["--data", "/tmp/x"]).unwrap_err().contains("once the journal lands"));
+        assert!(parse(&["--data", "/tmp/x"]).unwrap_err().contains("not journaled yet"));
         assert!(parse(&["--queue", "0"]).is_err());
         assert_eq!(config.shed_lag_target, SHED_LAG_TARGET_DEFAULT);
         let config = parse(&["--shed-lag-target-us", "500"]).unwrap();
