@@ -56,8 +56,8 @@
 //!   but an exactly-once retry across a crash needs the key in the same
 //!   record as the change; not yet.
 //! - An order whose parts are recorded but whose own record is not (a
-//!   crash in between) leaves parts only an order command could end: they
-//!   end when their deadline passes.
+//!   crash in between) was never acknowledged: recovery releases its parts
+//!   (no order command could end them), and says how many.
 //! - A refused order uses up an order id that is not recorded: after a
 //!   recovery, ids go on after the last order made or the last checkpoint,
 //!   so a refused order's id (never shown to anyone) may be handed out
@@ -241,6 +241,10 @@ pub struct Recovered {
     /// SKU changes dropped because a version before them is missing: the
     /// crash came between them, and none of them was acknowledged.
     pub dropped: u64,
+    /// Holds made as parts of an order whose own record was lost (the
+    /// crash came between the parts and the order; it was never
+    /// acknowledged): released, since no order command could end them.
+    pub orphan_parts_released: u64,
 }
 
 impl LedgerBuilder {
@@ -286,9 +290,10 @@ impl LedgerBuilder {
             replay.apply(decoded).map_err(|reason| fail(reason.to_owned()))?;
         }
         let (journal, report) = recovery.finish()?;
-        let (image, recovered) = replay.finish(report);
+        let (image, mut recovered) = replay.finish(report);
         let mut ledger = self.restore(image)?;
         ledger.attach_journal(LedgerJournal { journal, lost: Mutex::new(None) });
+        recovered.orphan_parts_released = ledger.release_orphan_parts();
         Ok((ledger, recovered))
     }
 }
@@ -334,6 +339,31 @@ impl Ledger {
     /// feed that resumes from the position a consumer stored).
     pub fn journal(&self) -> Option<&Journal> {
         self.ledger_journal().map(|durable| &durable.journal)
+    }
+
+    /// Releases every live hold marked as a part of an order the order
+    /// book does not have (see [`Recovered::orphan_parts_released`]);
+    /// returns how many. Run once, after recovery, before the ledger is
+    /// shared.
+    fn release_orphan_parts(&self) -> u64 {
+        let mut orphans = Vec::new();
+        self.catalog().for_each(|_, entry| {
+            let crate::ledger::Entry::Sku(cell) = entry else { return };
+            let Some(data) = cell.read_settled(self.registry()) else { return };
+            for hold in &data.holds {
+                let order = hold.marks.order;
+                if order != 0 && self.orders().get(OrderId(order)).is_none() {
+                    orphans.push((hold.id(data.sku), order));
+                }
+            }
+        });
+        let mut released = 0;
+        for (part, order) in orphans {
+            if self.release_as(part, order).is_ok() {
+                released += 1;
+            }
+        }
+        released
     }
 
     /// Records that `sku` was defined (after the catalog took it).
@@ -457,12 +487,56 @@ impl Replay {
         let dropped = self.held_back.values().map(|held| held.len() as u64).sum();
         self.image.skus.sort_unstable_by_key(|image| image.sku);
         self.image.kits.sort_unstable_by_key(|&(kit, _)| kit);
-        (self.image, Recovered { journal, changes: self.changes, covered: self.covered, dropped })
+        let recovered =
+            Recovered { journal, changes: self.changes, covered: self.covered, dropped, orphan_parts_released: 0 };
+        (self.image, recovered)
     }
 }
 
 #[cfg(all(test, not(any(stockroom_loom, stockroom_shuttle))))]
 mod tests {
+    use crate::command::{OrderLine, OrderRequest};
+
+    /// A journal whose order record was lost after its parts' records (the
+    /// crash came between them): recovery releases the parts.
+    #[test]
+    fn parts_of_an_order_whose_record_was_lost_are_released() {
+        let base = std::env::temp_dir().join(format!("stockroom-durable-orphans-{}", std::process::id()));
+        let (whole, cut) = (base.join("whole"), base.join("cut"));
+        let _ = std::fs::remove_dir_all(&base);
+        {
+            let (ledger, _) = Ledger::builder().open(&whole, JournalOptions::new(Durability::Off)).unwrap();
+            for sku in [1, 2] {
+                ledger.define_sku(SkuId(sku), AllocationPolicy::Fifo).unwrap();
+                ledger.receive(SkuId(sku), NewLot::new(LotId(1), 10)).unwrap();
+            }
+            let order = OrderRequest::new(vec![OrderLine::new(SkuId(1), 2), OrderLine::new(SkuId(2), 3)]);
+            ledger.allocate_order(&order).unwrap();
+        }
+        {
+            // Every record but the order's, into a journal of its own.
+            let mut recovery = Journal::open(&whole, JournalOptions::new(Durability::Off)).unwrap();
+            let (copy, _) = Journal::open(&cut, JournalOptions::new(Durability::Off)).unwrap().finish().unwrap();
+            let mut dropped = 0;
+            while let Some(record) = recovery.next_record().unwrap() {
+                match decode::<JournalRecord>(record.payload).unwrap() {
+                    JournalRecord::Order(_) => dropped += 1,
+                    _ => drop(copy.append(record.payload).unwrap()),
+                }
+            }
+            assert_eq!(dropped, 1);
+        }
+        let (ledger, recovered) = Ledger::builder().open(&cut, JournalOptions::new(Durability::Off)).unwrap();
+        assert_eq!(recovered.orphan_parts_released, 2, "{recovered:?}");
+        for sku in [1, 2] {
+            let snapshot = ledger.snapshot(SkuId(sku)).unwrap();
+            assert_eq!((snapshot.reservation_count(), snapshot.totals().available.get()), (0, 10));
+        }
+        assert!(ledger.audit().is_clean());
+        drop(ledger);
+        let _ = std::fs::remove_dir_all(&base);
+    }
+
     use super::*;
     use crate::command::AllocateRequest;
     use crate::ids::LotId;
