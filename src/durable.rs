@@ -165,6 +165,75 @@ impl LedgerJournal {
     }
 }
 
+/// One record of a ledger's journal as a change feed reads it
+/// ([`FeedRecord::decode`] on a [`Record`](crate::journal::Record)'s
+/// payload from [`Ledger::journal`]'s reader): what changed, in the order
+/// it was recorded, each SKU's versions in order and gap-free. A SKU
+/// change names the version it produced; read the SKU (or its events) for
+/// what it holds now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FeedRecord {
+    /// A SKU was defined (its version 0).
+    SkuDefined {
+        /// The SKU.
+        sku: SkuId,
+        /// Its allocation policy.
+        policy: AllocationPolicy,
+    },
+    /// A SKU changed: a command, or a sweep of lapsed holds.
+    SkuChanged {
+        /// The SKU.
+        sku: SkuId,
+        /// The version the change produced.
+        version: u64,
+        /// The instant the change used, if it read one.
+        at: Option<Timestamp>,
+    },
+    /// A kit was defined.
+    KitDefined {
+        /// The kit.
+        kit: SkuId,
+        /// Its components.
+        components: Vec<KitComponent>,
+    },
+    /// An order was made (its parts' changes come before it).
+    OrderMade {
+        /// The order.
+        order: OrderId,
+    },
+    /// An order was committed or released.
+    OrderFinished {
+        /// The order.
+        order: OrderId,
+        /// True if committed, false if released.
+        committed: bool,
+    },
+    /// A keyed command's result was recorded under its key.
+    KeyRecorded {
+        /// The key.
+        key: crate::idempotency::IdempotencyKey,
+        /// The command's result.
+        result: Result<Outcome, CommandError>,
+    },
+}
+
+impl FeedRecord {
+    /// Reads one journal record's payload, or says why it cannot.
+    pub fn decode(payload: &[u8]) -> Result<FeedRecord, String> {
+        Ok(match decode::<JournalRecord>(payload)? {
+            JournalRecord::Defined { sku, policy } => FeedRecord::SkuDefined { sku, policy },
+            JournalRecord::Change(change) => {
+                FeedRecord::SkuChanged { sku: change.sku, version: change.version, at: change.instant }
+            }
+            JournalRecord::Kit { kit, components } => FeedRecord::KitDefined { kit, components },
+            JournalRecord::Order(order) => FeedRecord::OrderMade { order: order.id() },
+            JournalRecord::OrderFinished { order, committed } => FeedRecord::OrderFinished { order, committed },
+            JournalRecord::Key(key) => FeedRecord::KeyRecorded { key: key.key, result: key.result },
+        })
+    }
+}
+
 /// Why [`Ledger::acknowledge`] could not say the ledger's changes are
 /// durable: they may be lost; do not acknowledge them.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -335,8 +404,10 @@ impl Ledger {
     }
 
     /// The journal the ledger records its changes in, if it keeps one:
-    /// read it from any position with [`Journal::reader`] (a lossless change
-    /// feed that resumes from the position a consumer stored).
+    /// read it from any position with [`Journal::reader`] and decode each
+    /// record with [`FeedRecord::decode`]: a lossless change feed that
+    /// resumes from the position a consumer stored (segments a checkpoint
+    /// covers are deleted unless [`Journal::retain_from`] keeps them).
     pub fn journal(&self) -> Option<&Journal> {
         self.ledger_journal().map(|durable| &durable.journal)
     }

@@ -209,7 +209,7 @@ pub use audit::{AuditReport, Violation};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use command::{AllocateRequest, Command, OrderLine, OrderRequest, Outcome};
 #[cfg(feature = "journal")]
-pub use durable::{AcknowledgeError, CheckpointError, LedgerOpenError, Recovered};
+pub use durable::{AcknowledgeError, CheckpointError, FeedRecord, LedgerOpenError, Recovered};
 pub use error::{
     AdjustError, AllocateError, CommandError, CommitError, DefineError, ErrorKind, ExpireError, ExtendError,
     LocationsProblem, OrderError, ReceiveError, ReleaseError, ThresholdError,

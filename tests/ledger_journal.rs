@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use stockroom::journal::{Durability, Journal, JournalOptions};
 use stockroom::{
-    AllocateRequest, AllocationPolicy, Clock, Command, IdempotencyKey, Ledger, LedgerOpenError, LotId, ManualClock,
-    NewLot, SkuId, Timestamp,
+    AllocateRequest, AllocationPolicy, Clock, Command, FeedRecord, IdempotencyKey, Ledger, LedgerOpenError, LotId,
+    ManualClock, NewLot, SkuId, Timestamp,
 };
 
 struct Dir(PathBuf);
@@ -138,16 +138,20 @@ fn the_change_feed_reads_what_the_ledger_recorded_and_resumes() {
     ledger.acknowledge().unwrap();
     let journal = ledger.journal().unwrap();
     let mut reader = journal.reader(1).unwrap();
-    let mut seen = 0;
-    while reader.try_next().unwrap().is_some() {
-        seen += 1;
+    let mut seen = Vec::new();
+    while let Some(record) = reader.try_next().unwrap() {
+        seen.push(FeedRecord::decode(record.payload).unwrap());
     }
-    assert_eq!(seen, 3, "defined, received, sold");
+    assert!(matches!(seen[0], FeedRecord::SkuDefined { sku: SkuId(1), .. }), "{seen:?}");
+    assert!(matches!(seen[1], FeedRecord::SkuChanged { sku: SkuId(1), version: 1, .. }), "{seen:?}");
+    assert!(matches!(seen[2], FeedRecord::SkuChanged { sku: SkuId(1), version: 2, .. }), "{seen:?}");
+    assert_eq!(seen.len(), 3, "defined, received, sold");
     let resume_at = reader.position();
     ledger.take(&AllocateRequest::new(SkuId(1), 1)).unwrap();
     ledger.acknowledge().unwrap();
     let mut resumed = journal.reader(resume_at).unwrap();
-    assert!(resumed.try_next().unwrap().is_some(), "the next change, from the stored position");
+    let next = resumed.try_next().unwrap().expect("the next change, from the stored position");
+    assert!(matches!(FeedRecord::decode(next.payload), Ok(FeedRecord::SkuChanged { version: 3, .. })));
     assert!(resumed.try_next().unwrap().is_none());
 }
 

@@ -141,6 +141,12 @@ pub(crate) struct OrderBookImage {
 }
 
 impl OrderImage {
+    /// The order's id.
+    #[cfg_attr(not(feature = "journal"), allow(dead_code))]
+    pub(crate) fn id(&self) -> OrderId {
+        self.id
+    }
+
     /// A live order as made.
     #[cfg_attr(not(feature = "journal"), allow(dead_code))]
     pub(crate) fn new(
