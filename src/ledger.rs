@@ -911,7 +911,11 @@ impl Ledger {
         if now > clock {
             return Err(ExpireError::InFuture { now, clock }).tallied(probe);
         }
-        let moment = Moment::fixed(now);
+        // Lapses and expiry are judged at the host's `now`; the operation
+        // itself happens at the clock's instant, so what it draws (units a
+        // lapse gave back, filling a waiting backorder) is judged there: a
+        // lot expired by now is never drawn, whatever `now` says.
+        let moment = Moment::fixed(clock);
         let mut report = ExpiryReport::default();
         for &sku in skus {
             let swept = self.on(sku, &moment, None, |cell, ctx| {

@@ -1225,3 +1225,23 @@ fn backorder_not_short_across_locations() {
     let accepted = ledger.allocate(&AllocateRequest::new(SkuId(1), 7).backordered()).expect("a backorder is accepted");
     assert_eq!((accepted.quantity().get(), accepted.backordered.get()), (7, 0));
 }
+
+/// Found by the model test, fixed: `expire_due(at)` with `at` before the
+/// clock judged the backorder fill its lapse made at `at`, so it drew a
+/// lot that had expired by the clock's instant. Fills are judged at the
+/// clock (docs/semantics.md, `expire_due`).
+#[test]
+fn a_past_expire_due_never_fills_a_backorder_from_a_lot_expired_by_now() {
+    let (ledger, clock) = common::manual_ledger(0);
+    ledger.define_sku(SkuId(2), AllocationPolicy::Fefo).expect("a new SKU");
+    ledger.receive(SkuId(2), NewLot::new(LotId(0), 1).expires_at(Timestamp::from_millis(360))).expect("a lot");
+    clock.set(Timestamp::from_millis(314));
+    let held = AllocateRequest::new(SkuId(2), 1).hold_for(Duration::from_millis(1)).backordered();
+    ledger.allocate(&held).expect("in stock");
+    let waiting = ledger.allocate(&AllocateRequest::new(SkuId(2), 1).backordered()).expect("waits");
+    clock.set(Timestamp::from_millis(360));
+    ledger.expire_due(Timestamp::from_millis(358)).expect("not in the future");
+    let reservation = ledger.reservation(waiting.reservation).expect("still waiting");
+    assert_eq!((reservation.lines.len(), reservation.backordered.get()), (0, 1), "{reservation:?}");
+    assert!(ledger.audit().is_clean(), "{:?}", ledger.audit().violations);
+}
