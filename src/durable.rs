@@ -21,7 +21,8 @@
 //!   or the order book took it, so any change that needs it is recorded
 //!   after it. An order finished (committed or released): after its last
 //!   part's change.
-//! - An idempotency key: after its command's changes, with the outcome.
+//! - An idempotency key: that its command started, before the command's
+//!   changes; its result, after them.
 //!
 //! # Acknowledgement
 //!
@@ -50,11 +51,11 @@
 //!
 //! # Known limits
 //!
-//! - A keyed command's key is recorded after its changes: if the process
-//!   dies between the two, the change survives and the key does not, so a
-//!   retry applies the command again. That command was never acknowledged,
-//!   but an exactly-once retry across a crash needs the key in the same
-//!   record as the change; not yet.
+//! - A keyed command records its key twice: that it started (before any of
+//!   its changes) and its result (after them). If the process dies in
+//!   between, recovery cannot tell whether the command applied: the key
+//!   then answers [`CommandError::OutcomeLost`] to a retry, never a second
+//!   application (`Recovered::outcomes_lost` counts them).
 //! - An order whose parts are recorded but whose own record is not (a
 //!   crash in between) was never acknowledged: recovery releases its parts
 //!   (no order command could end them), and says how many.
@@ -70,7 +71,7 @@ use crate::cell::record::{Applied, ChangeRecord, ChangeSink};
 use crate::clock::Timestamp;
 use crate::command::{Command, Outcome};
 use crate::error::CommandError;
-use crate::idempotency::KeyRecord;
+use crate::idempotency::{IdempotencyKey, KeyRecord};
 use crate::ids::{OrderId, SkuId};
 use crate::image::{ImageError, LedgerImage, RestoreError};
 use crate::journal::{
@@ -96,12 +97,32 @@ const HELD_BACK_MAX: usize = 1 << 20;
 /// the [`FORMAT`] byte.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) enum JournalRecord {
-    Defined { sku: SkuId, policy: AllocationPolicy },
+    Defined {
+        sku: SkuId,
+        policy: AllocationPolicy,
+    },
     Change(ChangeRecord),
-    Kit { kit: SkuId, components: Vec<KitComponent> },
+    Kit {
+        kit: SkuId,
+        components: Vec<KitComponent>,
+    },
     Order(OrderImage),
-    OrderFinished { order: OrderId, committed: bool },
+    OrderFinished {
+        order: OrderId,
+        committed: bool,
+    },
     Key(KeyRecord<Command, Result<Outcome, CommandError>>),
+    /// A keyed command about to run (before any of its changes).
+    KeyIntent {
+        key: IdempotencyKey,
+        command: Command,
+        at: Timestamp,
+    },
+    /// A keyed command that ran to a transient result: nothing applied,
+    /// the key is free again.
+    KeyFreed {
+        key: IdempotencyKey,
+    },
 }
 
 /// A record by reference, encoded exactly as [`JournalRecord`] (same
@@ -114,6 +135,8 @@ enum RecordRef<'a> {
     Order(&'a OrderImage),
     OrderFinished { order: OrderId, committed: bool },
     Key(&'a KeyRecord<Command, Result<Outcome, CommandError>>),
+    KeyIntent { key: &'a IdempotencyKey, command: &'a Command, at: Timestamp },
+    KeyFreed { key: &'a IdempotencyKey },
 }
 
 fn encode(value: &impl serde::Serialize) -> Vec<u8> {
@@ -209,6 +232,17 @@ pub enum FeedRecord {
         /// True if committed, false if released.
         committed: bool,
     },
+    /// A keyed command started (its changes, and then its result, follow).
+    KeyStarted {
+        /// The key.
+        key: crate::idempotency::IdempotencyKey,
+    },
+    /// A keyed command ended in a transient refusal: nothing applied, the
+    /// key is free.
+    KeyFreed {
+        /// The key.
+        key: crate::idempotency::IdempotencyKey,
+    },
     /// A keyed command's result was recorded under its key.
     KeyRecorded {
         /// The key.
@@ -230,6 +264,8 @@ impl FeedRecord {
             JournalRecord::Order(order) => FeedRecord::OrderMade { order: order.id() },
             JournalRecord::OrderFinished { order, committed } => FeedRecord::OrderFinished { order, committed },
             JournalRecord::Key(key) => FeedRecord::KeyRecorded { key: key.key, result: key.result },
+            JournalRecord::KeyIntent { key, .. } => FeedRecord::KeyStarted { key },
+            JournalRecord::KeyFreed { key } => FeedRecord::KeyFreed { key },
         })
     }
 }
@@ -314,6 +350,10 @@ pub struct Recovered {
     /// crash came between the parts and the order; it was never
     /// acknowledged): released, since no order command could end them.
     pub orphan_parts_released: u64,
+    /// Idempotency keys whose command had started and recorded no result
+    /// (the crash came in between): each now answers
+    /// [`CommandError::OutcomeLost`] to a retry.
+    pub outcomes_lost: u64,
 }
 
 impl LedgerBuilder {
@@ -465,6 +505,21 @@ impl Ledger {
         }
     }
 
+    /// Records that a keyed command is about to run: appended before any
+    /// of its changes, so a journal that has one of them has this too.
+    pub(crate) fn record_key_intent(&self, key: &IdempotencyKey, command: &Command, at: Timestamp) {
+        if let Some(durable) = self.ledger_journal() {
+            durable.record(&RecordRef::KeyIntent { key, command, at });
+        }
+    }
+
+    /// Records that a keyed command ended transiently (nothing applied).
+    pub(crate) fn record_key_freed(&self, key: &IdempotencyKey) {
+        if let Some(durable) = self.ledger_journal() {
+            durable.record(&RecordRef::KeyFreed { key });
+        }
+    }
+
     /// Records a keyed command's final result.
     pub(crate) fn record_key(&self, key: &KeyRecord<Command, Result<Outcome, CommandError>>) {
         if let Some(durable) = self.ledger_journal() {
@@ -480,6 +535,8 @@ struct Replay {
     skus: HashMap<SkuId, usize>,
     /// Records ahead of their SKU's image, by SKU and version.
     held_back: HashMap<SkuId, BTreeMap<u64, ChangeRecord>>,
+    /// Keyed commands that started and have no recorded result yet.
+    started: HashMap<IdempotencyKey, (Command, Timestamp)>,
     /// SKU changes applied, and found already in the checkpoint.
     changes: u64,
     covered: u64,
@@ -488,7 +545,7 @@ struct Replay {
 impl Replay {
     fn new(image: LedgerImage) -> Replay {
         let skus = image.skus.iter().enumerate().map(|(at, sku)| (sku.sku, at)).collect();
-        Replay { image, skus, held_back: HashMap::new(), changes: 0, covered: 0 }
+        Replay { image, skus, held_back: HashMap::new(), started: HashMap::new(), changes: 0, covered: 0 }
     }
 
     fn raise_floor(&mut self, instant: Option<Timestamp>) {
@@ -545,8 +602,16 @@ impl Replay {
             JournalRecord::OrderFinished { order, committed } => self.image.orders.finished(order, committed),
             JournalRecord::Key(key) => {
                 self.raise_floor(Some(key.recorded_at));
+                self.started.remove(&key.key);
                 self.image.keys.retain(|kept| kept.key != key.key);
                 self.image.keys.push(key);
+            }
+            JournalRecord::KeyIntent { key, command, at } => {
+                self.raise_floor(Some(at));
+                self.started.insert(key, (command, at));
+            }
+            JournalRecord::KeyFreed { key } => {
+                self.started.remove(&key);
             }
         }
         Ok(())
@@ -556,10 +621,25 @@ impl Replay {
     /// the storage layer's report).
     fn finish(mut self, journal: RecoveryReport) -> (LedgerImage, Recovered) {
         let dropped = self.held_back.values().map(|held| held.len() as u64).sum();
+        // A keyed command that started and recorded no result may have been
+        // applied: its key answers `OutcomeLost`, never a second application.
+        let outcomes_lost = self.started.len() as u64;
+        let mut started: Vec<_> = self.started.into_iter().collect();
+        started.sort_unstable_by_key(|(_, (_, at))| *at);
+        for (key, (command, recorded_at)) in started {
+            self.image.keys.retain(|kept| kept.key != key);
+            self.image.keys.push(KeyRecord { key, command, result: Err(CommandError::OutcomeLost), recorded_at });
+        }
         self.image.skus.sort_unstable_by_key(|image| image.sku);
         self.image.kits.sort_unstable_by_key(|&(kit, _)| kit);
-        let recovered =
-            Recovered { journal, changes: self.changes, covered: self.covered, dropped, orphan_parts_released: 0 };
+        let recovered = Recovered {
+            journal,
+            changes: self.changes,
+            covered: self.covered,
+            dropped,
+            orphan_parts_released: 0,
+            outcomes_lost,
+        };
         (self.image, recovered)
     }
 }
@@ -567,6 +647,53 @@ impl Replay {
 #[cfg(all(test, not(any(stockroom_loom, stockroom_shuttle))))]
 mod tests {
     use crate::command::{OrderLine, OrderRequest};
+
+    /// Every record of the journal at `from` but those `skip` picks, into a
+    /// new journal at `to`: a crash that lost exactly those.
+    fn copy_without(from: &Path, to: &Path, skip: impl Fn(&JournalRecord) -> bool) -> usize {
+        let mut recovery = Journal::open(from, JournalOptions::new(Durability::Off)).unwrap();
+        let (copy, _) = Journal::open(to, JournalOptions::new(Durability::Off)).unwrap().finish().unwrap();
+        let mut skipped = 0;
+        while let Some(record) = recovery.next_record().unwrap() {
+            if skip(&decode::<JournalRecord>(record.payload).unwrap()) {
+                skipped += 1;
+            } else {
+                let _ = copy.append(record.payload).unwrap();
+            }
+        }
+        skipped
+    }
+
+    /// A keyed command whose result record was lost (the crash came after
+    /// its changes): its retry is refused `OutcomeLost`, never applied
+    /// again.
+    #[test]
+    fn a_keyed_command_whose_result_was_lost_is_never_applied_twice() {
+        use crate::idempotency::IdempotencyKey;
+        use crate::keyed_error::KeyedError;
+        let base = std::env::temp_dir().join(format!("stockroom-durable-lost-{}", std::process::id()));
+        let (whole, cut) = (base.join("whole"), base.join("cut"));
+        let _ = std::fs::remove_dir_all(&base);
+        let key = IdempotencyKey::new("sale-9").unwrap();
+        let take = Command::Take(AllocateRequest::new(SkuId(1), 2));
+        {
+            let (ledger, _) = Ledger::builder().open(&whole, JournalOptions::new(Durability::Off)).unwrap();
+            ledger.define_sku(SkuId(1), AllocationPolicy::Fifo).unwrap();
+            ledger.receive(SkuId(1), NewLot::new(LotId(1), 10)).unwrap();
+            ledger.execute_keyed(&key, &take).unwrap();
+        }
+        let skipped = copy_without(&whole, &cut, |record| matches!(record, JournalRecord::Key(_)));
+        assert_eq!(skipped, 1);
+        let (ledger, recovered) = Ledger::builder().open(&cut, JournalOptions::new(Durability::Off)).unwrap();
+        assert_eq!(recovered.outcomes_lost, 1, "{recovered:?}");
+        match ledger.execute_keyed(&key, &take) {
+            Err(KeyedError::Refused { error: CommandError::OutcomeLost, replay: true }) => {}
+            other => panic!("expected OutcomeLost, replayed: {other:?}"),
+        }
+        assert_eq!(ledger.snapshot(SkuId(1)).unwrap().totals().committed.get(), 2, "sold once, not twice");
+        drop(ledger);
+        let _ = std::fs::remove_dir_all(&base);
+    }
 
     /// A journal whose order record was lost after its parts' records (the
     /// crash came between them): recovery releases the parts.
@@ -584,19 +711,8 @@ mod tests {
             let order = OrderRequest::new(vec![OrderLine::new(SkuId(1), 2), OrderLine::new(SkuId(2), 3)]);
             ledger.allocate_order(&order).unwrap();
         }
-        {
-            // Every record but the order's, into a journal of its own.
-            let mut recovery = Journal::open(&whole, JournalOptions::new(Durability::Off)).unwrap();
-            let (copy, _) = Journal::open(&cut, JournalOptions::new(Durability::Off)).unwrap().finish().unwrap();
-            let mut dropped = 0;
-            while let Some(record) = recovery.next_record().unwrap() {
-                match decode::<JournalRecord>(record.payload).unwrap() {
-                    JournalRecord::Order(_) => dropped += 1,
-                    _ => drop(copy.append(record.payload).unwrap()),
-                }
-            }
-            assert_eq!(dropped, 1);
-        }
+        let dropped = copy_without(&whole, &cut, |record| matches!(record, JournalRecord::Order(_)));
+        assert_eq!(dropped, 1);
         let (ledger, recovered) = Ledger::builder().open(&cut, JournalOptions::new(Durability::Off)).unwrap();
         assert_eq!(recovered.orphan_parts_released, 2, "{recovered:?}");
         for sku in [1, 2] {

@@ -710,4 +710,13 @@ pub enum CommandError {
     /// From [`Command::Return`](crate::Command::Return).
     #[error("the return was refused")]
     Return(#[from] crate::returns::ReturnError),
+    /// Recorded by a recovery for an idempotency key whose command had
+    /// started when the process died and whose result was never recorded:
+    /// the command may have been applied. A retry with the key gets this
+    /// refusal (never a second application); look at the stock, then use
+    /// a new key if it was not.
+    #[error(
+        "the keyed command was under way when the process stopped: it may have been applied, and its outcome was lost"
+    )]
+    OutcomeLost,
 }

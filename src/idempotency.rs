@@ -798,7 +798,12 @@ impl crate::ledger::Ledger {
         use crate::metrics::{CommandKind, Tallied};
         let now = self.now();
         let is_final = |result: &Result<crate::command::Outcome, CommandError>| !matches!(result, Err(error) if error.is_transient());
-        let claimed = self.key_store().run_async(key, command, now, || self.execute(command), is_final).await;
+        let apply = || {
+            #[cfg(feature = "journal")]
+            self.record_key_intent(key, command, now);
+            self.execute(command)
+        };
+        let claimed = self.key_store().run_async(key, command, now, apply, is_final).await;
         let probe = self.metrics.probe(CommandKind::Keyed, crate::trace::command_span!("execute_keyed_async"));
         let (result, replay) = match claimed {
             Claimed::Applied(result) => {

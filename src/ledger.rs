@@ -998,7 +998,12 @@ impl Ledger {
         let probe = self.metrics.probe(CommandKind::Keyed, trace::command_span!("execute_keyed", key = key.as_str()));
         let now = self.now();
         let is_final = |result: &Result<Outcome, CommandError>| !matches!(result, Err(error) if error.is_transient());
-        let (result, replay) = match self.keys.run(key, command, now, || self.execute(command), is_final) {
+        let apply = || {
+            #[cfg(feature = "journal")]
+            self.record_key_intent(key, command, now);
+            self.execute(command)
+        };
+        let (result, replay) = match self.keys.run(key, command, now, apply, is_final) {
             Claimed::Applied(result) => {
                 self.key_recorded(key, command, &result, now, is_final(&result));
                 (result, false)
@@ -1031,14 +1036,18 @@ impl Ledger {
         recorded: bool,
     ) {
         #[cfg(feature = "journal")]
-        if recorded && self.journal.is_some() {
-            let record = crate::idempotency::KeyRecord {
-                key: key.clone(),
-                command: command.clone(),
-                result: result.clone(),
-                recorded_at: now,
-            };
-            self.record_key(&record);
+        if self.journal.is_some() {
+            if recorded {
+                let record = crate::idempotency::KeyRecord {
+                    key: key.clone(),
+                    command: command.clone(),
+                    result: result.clone(),
+                    recorded_at: now,
+                };
+                self.record_key(&record);
+            } else {
+                self.record_key_freed(key);
+            }
         }
         let _ = (key, command, result, now, recorded);
     }

@@ -431,6 +431,7 @@ impl CommandError {
             CommandError::OrderChange(error) => error.kind(),
             CommandError::Kit(error) => error.kind(),
             CommandError::Return(error) => error.kind(),
+            CommandError::OutcomeLost => ErrorKind::System,
         }
     }
 }

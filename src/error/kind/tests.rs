@@ -407,6 +407,7 @@ pub(crate) fn command_cases() -> Vec<(CommandError, ErrorKind)> {
             crate::returns::ReturnError::MoreThanLeft { sku: SKU, lot: LOT, quantity: q(3), left: q(1) }.into(),
             Insufficient,
         ),
+        (CommandError::OutcomeLost, System),
     ];
     cases.extend(allocate_cases().into_iter().map(|(error, kind)| (error.into(), kind)));
     cases.extend(order_cases().into_iter().map(|(error, kind)| (error.into(), kind)));
@@ -431,6 +432,7 @@ fn command_errors_take_their_cause_s_kind() {
             CommandError::OrderChange(_) => "OrderChange",
             CommandError::Kit(_) => "Kit",
             CommandError::Return(_) => "Return",
+            CommandError::OutcomeLost => "OutcomeLost",
         },
         &[
             "Define",
@@ -446,6 +448,7 @@ fn command_errors_take_their_cause_s_kind() {
             "OrderChange",
             "Kit",
             "Return",
+            "OutcomeLost",
         ],
     );
 }
@@ -488,8 +491,11 @@ fn command_and_order_errors_hand_out_their_cause_as_the_source_and_do_not_repeat
     assert_eq!(command.source().and_then(|e| e.downcast_ref::<OrderError>()), Some(&line));
     assert_eq!(line.source().and_then(|e| e.downcast_ref::<AllocateError>()), Some(&insufficient));
     assert!(insufficient.source().is_none(), "a command's own error is the root");
-    // Every command error's source is its cause, and no message repeats its cause's.
-    for (error, _) in command_cases() {
+    // Every command error's source is its cause, and no message repeats its
+    // cause's. `OutcomeLost` is the one without a cause: no command refused
+    // it (a recovery recorded it).
+    assert!(CommandError::OutcomeLost.source().is_none());
+    for (error, _) in command_cases().into_iter().filter(|(error, _)| *error != CommandError::OutcomeLost) {
         let messages = chain(&error);
         assert!(messages.len() >= 2, "{error:?} has a source");
         for pair in messages.windows(2) {
