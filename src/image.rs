@@ -187,10 +187,15 @@ pub enum RestoreError {
 }
 
 impl Ledger {
-    /// The whole ledger as data, for [`LedgerBuilder::restore`] (see the
-    /// module docs of `image` for what is consistent with what while
-    /// commands run: take it between commands for an exact copy). Reads
-    /// only: it sweeps nothing and changes no version.
+    /// The whole ledger as data, for [`LedgerBuilder::restore`]. Reads
+    /// only: it sweeps nothing and changes no version (a hold past its
+    /// deadline is imaged live and lapses at the restored ledger's first
+    /// look). Writers are not stopped: each SKU is imaged at one version,
+    /// SKUs one after another, so an image taken while commands run is
+    /// exact per SKU but may catch an order with some parts done; take it
+    /// between commands (after the intake drained, say) for an exact copy.
+    /// It carries the latest instant the ledger used, so time does not run
+    /// backwards across a restore.
     pub fn image(&self) -> Result<LedgerImage, ImageError> {
         let taken_at = self.now();
         let mut skus = Vec::new();
@@ -199,7 +204,8 @@ impl Ledger {
         self.catalog().for_each(|sku, entry| match entry {
             Entry::Sku(cell) => match cell.image(self.registry()) {
                 Ok(image) => skus.push(image),
-                Err(image::ImageError::Contended | image::ImageError::Invalid(_)) => failed = Some(sku),
+                // Reading a live cell fails only by contention.
+                Err(_) => failed = Some(sku),
             },
             Entry::Kit(parts) => {
                 let components = parts.iter().map(|&(part, quantity)| KitComponent::new(part, quantity.get()));
@@ -223,11 +229,14 @@ impl Ledger {
 }
 
 impl LedgerBuilder {
-    /// A ledger with these settings holding `image`'s contents (see the
-    /// module docs of `image`), or why it cannot be: every part is checked
-    /// and the result audited before it is returned. The settings are the
-    /// builder's, not the image's: a restored ledger may keep keys longer,
-    /// or turn events on.
+    /// A ledger with these settings holding `image`'s contents (the same
+    /// SKUs, lots, counters, live reservations with their ids and
+    /// deadlines, versions, thresholds, backorders, kits, orders and
+    /// idempotency keys), or why it cannot be: every part is checked and
+    /// the result audited before it is returned; nothing half restored is
+    /// handed out. The settings are the builder's, not the image's: a
+    /// restored ledger may keep keys longer, or turn events on; keys whose
+    /// window (the builder's) has passed by now are forgotten.
     pub fn restore(self, image: LedgerImage) -> Result<Ledger, RestoreError> {
         if image.format != LedgerImage::FORMAT {
             return Err(RestoreError::UnknownFormat { format: image.format, supported: LedgerImage::FORMAT });
