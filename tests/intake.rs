@@ -684,3 +684,97 @@ fn out_of_range_settings_are_typed_errors_and_start_nothing() {
     // Precedence: the capacity is reported before the workers.
     assert!(matches!(Intake::builder().capacity(0).workers(0).build(ledger()), Err(BuildError::Capacity { .. })));
 }
+
+// ---------------------------------------------------------------------------
+// Keyed orders: at most once per key, whoever submits it how often.
+
+fn key(name: &str) -> stockroom::IdempotencyKey {
+    stockroom::IdempotencyKey::new(name).unwrap()
+}
+
+#[test]
+fn a_keyed_order_submitted_from_many_threads_is_applied_once_and_every_ticket_gets_its_outcome() {
+    let _serial = serial();
+    let ledger = stocked(1_000);
+    let intake = Arc::new(Intake::builder().capacity(256).workers(4).build(Arc::clone(&ledger)).unwrap());
+    let submitters: Vec<_> = (0..4)
+        .map(|_| {
+            let intake = Arc::clone(&intake);
+            thread::spawn(move || {
+                (0..50)
+                    .map(|round| intake.submit_keyed(key(&format!("order-{round}")), take(3)).unwrap())
+                    .collect::<Vec<Ticket>>()
+            })
+        })
+        .collect();
+    let tickets: Vec<Vec<Ticket>> = submitters.into_iter().map(|submitter| submitter.join().unwrap()).collect();
+    for round in 0..50 {
+        let first = wait(&tickets[0][round]).clone();
+        assert!(matches!(first, Ok(Outcome::Sold(_))), "order-{round}: {first:?}");
+        for ticket in &tickets[1..] {
+            assert_eq!(wait(&ticket[round]), &first, "order-{round}: a retry gets the first outcome");
+        }
+    }
+    // 50 keys, 3 units each: once per key, not once per submission.
+    assert_eq!(ledger.snapshot(SKU).unwrap().totals().committed.get(), 150);
+}
+
+#[test]
+fn a_keyed_refusal_is_replayed_and_a_reused_key_is_refused_by_its_key() {
+    let _serial = serial();
+    let ledger = stocked(5);
+    let intake = Intake::builder().workers(1).build(Arc::clone(&ledger)).unwrap();
+    let too_many = wait(&intake.submit_keyed(key("big"), take(6)).unwrap()).clone();
+    assert!(matches!(too_many, Err(IntakeError::Refused(_))), "{too_many:?}");
+    ledger.receive(SKU, NewLot::new(LotId(2), 10)).unwrap();
+    // The refusal is what the key recorded: a retry is refused again even
+    // though the stock would now cover it.
+    assert_eq!(wait(&intake.try_submit_keyed(key("big"), take(6)).unwrap()), &too_many);
+    let sold = wait(&intake.submit_keyed(key("small"), take(2)).unwrap()).clone();
+    assert!(matches!(sold, Ok(Outcome::Sold(_))));
+    let reused = wait(&intake.submit_keyed(key("small"), take(4)).unwrap()).clone();
+    assert!(
+        matches!(&reused, Err(IntakeError::Key(stockroom::KeyedError::KeyReused { .. }))),
+        "a key reused for another command: {reused:?}"
+    );
+    assert_eq!(reused.unwrap_err().command_error(), None);
+    assert_eq!(ledger.snapshot(SKU).unwrap().totals().committed.get(), 2);
+}
+
+#[test]
+fn an_executor_that_keeps_no_keys_refuses_keyed_orders_and_applies_nothing() {
+    let _serial = serial();
+    let ledger = stocked(10);
+    let (gated, open) = Gated::new(Arc::clone(&ledger));
+    drop(open);
+    let intake = Intake::builder().workers(1).build(gated).unwrap();
+    assert_eq!(wait(&intake.submit_keyed(key("k"), take(1)).unwrap()), &Err(IntakeError::KeysUnsupported));
+    assert!(matches!(wait(&intake.submit(take(1)).unwrap()), Ok(Outcome::Sold(_))));
+    assert_eq!(ledger.snapshot(SKU).unwrap().totals().committed.get(), 1);
+}
+
+#[cfg(feature = "journal")]
+#[test]
+fn a_keyed_order_retried_after_a_restart_replays_from_the_journal() {
+    use stockroom::journal::{Durability, JournalOptions};
+    let _serial = serial();
+    let dir = std::env::temp_dir().join(format!("stockroom-intake-keyed-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let open = || Ledger::builder().open(&dir, JournalOptions::new(Durability::Sync)).unwrap().0;
+    let first = {
+        let ledger = Arc::new(open());
+        ledger.define_sku(SKU, AllocationPolicy::Fifo).unwrap();
+        ledger.receive(SKU, NewLot::new(LotId(1), 10)).unwrap();
+        let intake = Intake::builder().workers(1).build(Arc::clone(&ledger)).unwrap();
+        let outcome = wait(&intake.submit_keyed(key("checkout-1"), take(4)).unwrap()).clone();
+        ledger.acknowledge().unwrap();
+        outcome
+    };
+    assert!(matches!(first, Ok(Outcome::Sold(_))));
+    let ledger = Arc::new(open());
+    let intake = Intake::builder().workers(1).build(Arc::clone(&ledger)).unwrap();
+    assert_eq!(wait(&intake.submit_keyed(key("checkout-1"), take(4)).unwrap()), &first);
+    assert_eq!(ledger.snapshot(SKU).unwrap().totals().committed.get(), 4);
+    drop((intake, ledger));
+    let _ = std::fs::remove_dir_all(&dir);
+}

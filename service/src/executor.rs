@@ -1,16 +1,19 @@
 //! What the service's intake workers apply orders to: the ledger, behind a
-//! gate an operator (or a test) can close to hold the workers still.
+//! gate an operator (or a test) can close to hold the workers still, and,
+//! when the ledger keeps a journal, made durable before the order is
+//! decided.
 //!
 //! Owns: [`Executor`] and its pause gate.
 //!
 //! Must never: hold a worker longer than [`PAUSE_MAX`] (a closed gate opens
-//! by itself), or change a command.
+//! by itself), change a command, or decide a keyed order of a journaled
+//! ledger before its outcome is on disk.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-use stockroom::intake::Apply;
-use stockroom::{Command, CommandError, Ledger, Outcome};
+use stockroom::intake::{Apply, IntakeError};
+use stockroom::{Command, CommandError, IdempotencyKey, Keyed, Ledger, Outcome};
 
 /// The longest a paused gate holds a worker.
 pub const PAUSE_MAX: Duration = Duration::from_secs(10);
@@ -27,16 +30,38 @@ impl Executor {
     pub fn new(ledger: Arc<Ledger>, paused: Arc<AtomicBool>) -> Executor {
         Executor { ledger, paused }
     }
-}
 
-impl Apply for Executor {
-    fn apply(&self, command: &Command) -> Result<Outcome, CommandError> {
+    /// Waits while the gate is closed, at most [`PAUSE_MAX`].
+    fn pass_gate(&self) {
         let started = Instant::now();
         // Bounded by PAUSE_MAX. Relaxed: a drill switch; the command's own
         // data reaches the worker through the intake's queue.
         while self.paused.load(Ordering::Relaxed) && started.elapsed() < PAUSE_MAX {
             std::thread::sleep(Duration::from_millis(1));
         }
+    }
+}
+
+impl Apply for Executor {
+    /// An order without a key: applied, and decided at once (the service
+    /// sends keyless orders only when the ledger keeps no journal).
+    fn apply(&self, command: &Command) -> Result<Outcome, CommandError> {
+        self.pass_gate();
         self.ledger.execute(command)
+    }
+
+    /// A keyed order: applied at most once per key (the ledger's keys,
+    /// journaled with it), then, with a journal, acknowledged: the worker
+    /// waits for the group commit that puts the key's record and the
+    /// order's changes on disk, so a decided ticket is a durable one.
+    fn apply_keyed(&self, key: &IdempotencyKey, command: &Command) -> Result<Keyed<Outcome>, IntakeError> {
+        self.pass_gate();
+        let result = self.ledger.apply_keyed(key, command);
+        if self.ledger.journal().is_some() {
+            if let Err(error) = self.ledger.acknowledge() {
+                return Err(IntakeError::Undurable { reason: error.to_string() });
+            }
+        }
+        result
     }
 }

@@ -13,6 +13,20 @@
 //! their keys with them), or block a request on anything but its own
 //! order's lock (for the few microseconds a commit or a release takes).
 //!
+//! # Across a restart (`--data`)
+//!
+//! With a journal, every order goes to the intake under its
+//! Idempotency-Key ([`Intake::try_submit_keyed`]): the ledger records the
+//! key with the order's outcome, and the intake's worker decides the
+//! ticket only once that record is on disk. The book itself lives in
+//! memory, so a restart forgets the service's order ids; a client that
+//! retries with its key is given a new id for the *same* ledger order (the
+//! key's recorded outcome, replayed), never a second order. A key reused
+//! with another body across a restart is refused when the order is
+//! decided (status `refused`), not with a synchronous 409. An order the
+//! intake accepted but a worker never applied before a crash is not in the
+//! journal: the client's retry places it.
+//!
 //! # The ledger's orders
 //!
 //! An order is placed as one [`Command::AllocateOrder`] through the intake;
@@ -31,8 +45,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use stockroom::intake::{Intake, IntakeError, SubmitError, Ticket};
 use stockroom::{
-    Command, CommandError, Ledger, OrderAllocation, OrderChangeError, OrderId, OrderLine, OrderRequest, Outcome,
-    PartFailure, SkuId, Timestamp,
+    Command, CommandError, IdempotencyKey, Ledger, OrderAllocation, OrderChangeError, OrderId, OrderLine, OrderRequest,
+    OrderState, Outcome, PartFailure, SkuId, Timestamp,
 };
 
 /// Shards of the key table (a power of two); an order's id carries its
@@ -70,7 +84,9 @@ pub struct PlaceRequest {
 pub struct OrderStatus {
     /// The order's id.
     pub id: u64,
-    /// `queued`, `held`, `committed`, `released`, `lapsed` or `refused`.
+    /// `queued`, `held`, `committed`, `released`, `lapsed` or `refused`;
+    /// `ended` for an order replayed after a restart whose parts had
+    /// ended and which the ledger no longer remembers.
     pub status: &'static str,
     /// The lines as requested.
     pub lines: Vec<LineRequest>,
@@ -91,6 +107,9 @@ pub enum PlaceError {
     Shed,
     /// The service is draining.
     Draining,
+    /// The key is not a valid idempotency key (the caller validates it
+    /// first; this is the book refusing rather than trusting it).
+    InvalidKey,
 }
 
 /// Why a commit or cancel did not apply.
@@ -116,10 +135,16 @@ pub struct Placed {
 #[derive(Debug)]
 enum State {
     Queued,
-    Held { order: OrderId, deadline: Option<Timestamp> },
+    Held {
+        order: OrderId,
+        deadline: Option<Timestamp>,
+    },
     Committed,
     Released,
     Lapsed,
+    /// Replayed after a restart, and the ledger no longer remembers the
+    /// order: its parts ended (committed, released or lapsed) before.
+    Ended,
     Refused(String),
 }
 
@@ -169,6 +194,9 @@ pub struct OrderBook {
     next: AtomicU64,
     orders_max_per_shard: usize,
     hold_default: Duration,
+    /// Orders go to the ledger under their keys, and may be replays of
+    /// orders placed before a restart (the ledger keeps a journal).
+    durable: bool,
     /// What became of the orders.
     pub counts: OrderCounts,
 }
@@ -181,9 +209,11 @@ impl std::fmt::Debug for OrderBook {
 
 impl OrderBook {
     /// An order book over `intake` (applying to `ledger`), remembering at
-    /// most about `orders_max` orders.
+    /// most about `orders_max` orders. When the ledger keeps a journal,
+    /// orders are placed under their keys (see the module docs).
     pub fn new(ledger: Arc<Ledger>, intake: Intake<Executor>, orders_max: usize, hold_default: Duration) -> Self {
         OrderBook {
+            durable: ledger.journal().is_some(),
             ledger,
             intake,
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
@@ -242,7 +272,14 @@ impl OrderBook {
         order_request.hold_for = Some(hold);
         // Submitted under the shard lock: a duplicate racing this one waits
         // here for a few hundred nanoseconds and then finds the order.
-        let ticket = match self.intake.try_submit(Command::AllocateOrder(order_request)) {
+        let command = Command::AllocateOrder(order_request);
+        let submitted = if self.durable {
+            let key = IdempotencyKey::new(key).map_err(|_| PlaceError::InvalidKey)?;
+            self.intake.try_submit_keyed(key, command)
+        } else {
+            self.intake.try_submit(command)
+        };
+        let ticket = match submitted {
             Ok(ticket) => ticket,
             Err(SubmitError::Full(_) | SubmitError::Timeout(_)) => {
                 self.counts.shed.fetch_add(1, Ordering::Relaxed);
@@ -283,10 +320,11 @@ impl OrderBook {
         *state = match decision {
             Ok(Outcome::OrderAllocated(OrderAllocation { order, allocations, .. })) => {
                 self.counts.held.fetch_add(1, Ordering::Relaxed);
-                State::Held {
+                let held = State::Held {
                     order: *order,
                     deadline: allocations.iter().filter_map(|allocation| allocation.deadline).min(),
-                }
+                };
+                if self.durable { self.as_the_ledger_has_it(*order, held) } else { held }
             }
             Ok(other) => State::Refused(format!("unexpected outcome {other:?}")),
             Err(IntakeError::Refused(error)) => {
@@ -298,6 +336,22 @@ impl OrderBook {
                 State::Refused(error.to_string())
             }
         };
+    }
+
+    /// A held order as the ledger has it now: with a journal, the outcome
+    /// may be a replay of an order placed before a restart, and committed
+    /// or released since. (One read of the order, O(its parts' SKUs'
+    /// holds), once per order: only with a journal.)
+    fn as_the_ledger_has_it(&self, order: OrderId, held: State) -> State {
+        match self.ledger.order(order) {
+            Ok(status) => match status.state {
+                OrderState::Committed => State::Committed,
+                OrderState::Released => State::Released,
+                OrderState::Broken => State::Lapsed,
+                _ => held,
+            },
+            Err(_) => State::Ended,
+        }
     }
 
     /// True if a held order's hold lapsed: by the ledger's clock, which
@@ -344,6 +398,16 @@ impl OrderBook {
                 *state = State::Lapsed;
                 Err(ActError::WrongState("lapsed"))
             }
+            // Ended by an earlier call: across a restart, the book's state
+            // can trail the ledger's.
+            Err(OrderChangeError::Ended { state: OrderState::Committed, .. }) => {
+                *state = State::Committed;
+                Ok(describe(&order, &state))
+            }
+            Err(OrderChangeError::Ended { state: OrderState::Released, .. }) => {
+                *state = State::Released;
+                Err(ActError::WrongState("released"))
+            }
             Err(_) => Err(ActError::WrongState("held")),
         }
     }
@@ -361,6 +425,13 @@ impl OrderBook {
             Ok(released) if !released.parts.is_empty() => {
                 self.counts.released.fetch_add(1, Ordering::Relaxed);
                 *state = State::Released;
+            }
+            // Ended by an earlier call (the book trails the ledger across a
+            // restart).
+            Err(OrderChangeError::Ended { state: OrderState::Released, .. }) => *state = State::Released,
+            Err(OrderChangeError::Ended { state: OrderState::Committed, .. }) => {
+                *state = State::Committed;
+                return Err(ActError::WrongState("committed"));
             }
             _ => *state = State::Lapsed,
         }
@@ -402,6 +473,7 @@ fn name_of(state: &State) -> &'static str {
         State::Committed => "committed",
         State::Released => "released",
         State::Lapsed => "lapsed",
+        State::Ended => "ended",
         State::Refused(_) => "refused",
     }
 }

@@ -98,6 +98,12 @@ impl Problem {
         problem
     }
 
+    /// 503: the change was applied but the journal could not make it
+    /// durable (a write or fsync failed): it must not be taken as done.
+    pub fn not_durable(reason: impl Into<String>) -> Problem {
+        Problem::new(StatusCode::SERVICE_UNAVAILABLE, "not-durable", "Not durable", reason)
+    }
+
     /// 504: a synchronous order was not decided in time (it stays queued).
     pub fn undecided(location: &str) -> Problem {
         Problem::new(StatusCode::GATEWAY_TIMEOUT, "undecided", "Not decided in time", location.to_owned())

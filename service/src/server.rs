@@ -33,6 +33,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use stockroom::intake::Intake;
+use stockroom::journal::{Durability, JournalOptions};
 use stockroom::{
     AdjustError, AdjustmentReason, AllocationPolicy, DefineError, IdempotencyKey, KEY_LEN_MAX, LOCATION_MAX, Ledger,
     LocationId, LotId, NewLot, OrderRequest, QueryError, ReceiveError, SkuId, Timestamp,
@@ -63,6 +64,8 @@ pub struct Handle {
     address: SocketAddr,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     served: Option<tokio::task::JoinHandle<()>>,
+    /// The checkpoint task, with a journal.
+    checkpoints: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Handle {
@@ -96,7 +99,8 @@ impl Handle {
     }
 
     /// Drains and stops: no new orders, every accepted order decided
-    /// (the intake's shutdown), connections closed gracefully.
+    /// (the intake's shutdown), with a journal a last checkpoint written,
+    /// connections closed gracefully.
     pub async fn shutdown(mut self) {
         self.begin_drain();
         self.pause_intake(false);
@@ -105,6 +109,14 @@ impl Handle {
         let report = tokio::task::spawn_blocking(move || app.orders.intake().shutdown()).await;
         if let Ok(report) = report {
             tracing::info!(complete = report.is_complete(), "intake drained");
+        }
+        if let Some(checkpoints) = self.checkpoints.take() {
+            checkpoints.abort();
+            // Every decided order is durable already (its worker waited);
+            // the changes made since by commits and cancels were
+            // acknowledged by their requests. A last checkpoint makes the
+            // next start's recovery short.
+            checkpoint(&self.app).await;
         }
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -118,11 +130,13 @@ impl Handle {
 /// Builds the ledger, the intake and the routes, binds `config.listen`
 /// and serves in the background.
 pub async fn start(config: Config) -> std::io::Result<Handle> {
-    let ledger =
-        Arc::new(Ledger::builder().events(true).build().map_err(|error| std::io::Error::other(error.to_string()))?);
+    let ledger = Arc::new(open_ledger(&config)?);
     let events = ledger.subscribe(65_536).map_err(|error| std::io::Error::other(error.to_string()))?;
-    if config.demo {
+    // With a journal, the demo catalog goes only into an empty ledger: a
+    // restart keeps the stock it had.
+    if config.demo && ledger.skus().is_empty() {
         load_demo(&ledger);
+        acknowledge(&ledger).await.map_err(|problem| std::io::Error::other(format!("{problem:?}")))?;
     }
     let paused = Arc::new(AtomicBool::new(false));
     let intake = Intake::builder()
@@ -161,8 +175,67 @@ pub async fn start(config: Config) -> std::io::Result<Handle> {
             tracing::error!(%error, "server stopped");
         }
     });
+    let checkpoints = app.config.data.is_some().then(|| tokio::spawn(checkpoint_every(Arc::clone(&app))));
     tracing::info!(%address, "stockroom-service listening");
-    Ok(Handle { app, address, stop: Some(stop), served: Some(served) })
+    Ok(Handle { app, address, stop: Some(stop), served: Some(served), checkpoints })
+}
+
+/// The ledger: in memory, or opened from the journal in `config.data`
+/// (created if absent), in `Sync` mode.
+fn open_ledger(config: &Config) -> std::io::Result<Ledger> {
+    let builder = Ledger::builder().events(true);
+    let Some(dir) = &config.data else {
+        return builder.build().map_err(|error| std::io::Error::other(error.to_string()));
+    };
+    let options = JournalOptions::new(Durability::Sync);
+    let (ledger, recovered) = builder
+        .open(dir, options)
+        .map_err(|error| std::io::Error::other(format!("--data {}: {error}", dir.display())))?;
+    tracing::info!(
+        dir = %dir.display(),
+        changes = recovered.changes,
+        dropped = recovered.dropped,
+        outcomes_lost = recovered.outcomes_lost,
+        orphan_parts_released = recovered.orphan_parts_released,
+        "ledger recovered from its journal"
+    );
+    Ok(ledger)
+}
+
+/// Waits until every change so far is durable (a no-op without a
+/// journal); a failure is a 503 the caller answers instead of success.
+async fn acknowledge(ledger: &Arc<Ledger>) -> Result<(), Problem> {
+    if ledger.journal().is_none() {
+        return Ok(());
+    }
+    let ledger = Arc::clone(ledger);
+    // Blocks for one group commit (an fsync): off the runtime's threads.
+    match tokio::task::spawn_blocking(move || ledger.acknowledge()).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(error)) => Err(Problem::not_durable(error.to_string())),
+        Err(error) => Err(Problem::not_durable(error.to_string())),
+    }
+}
+
+/// Writes a checkpoint every `config.checkpoint_every` (the journal's
+/// segments it covers are deleted), until the service stops.
+async fn checkpoint_every(app: Shared) {
+    let mut ticks = tokio::time::interval(app.config.checkpoint_every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await; // the first tick is immediate
+    loop {
+        ticks.tick().await;
+        checkpoint(&app).await;
+    }
+}
+
+async fn checkpoint(app: &Shared) {
+    let ledger = Arc::clone(&app.ledger);
+    match tokio::task::spawn_blocking(move || ledger.checkpoint()).await {
+        Ok(Ok(info)) => tracing::info!(?info, "checkpoint written"),
+        Ok(Err(error)) => tracing::error!(%error, "checkpoint failed"),
+        Err(error) => tracing::error!(%error, "checkpoint task failed"),
+    }
 }
 
 /// SKUs 1-3, FIFO, with stock (the demo catalog).
@@ -409,6 +482,9 @@ async fn place(
         }
         Err(PlaceError::Shed) => return Err(Problem::shed(1)),
         Err(PlaceError::Draining) => return Err(Problem::draining()),
+        Err(PlaceError::InvalidKey) => {
+            return Err(Problem::bad_request(format!("the Idempotency-Key must be 1 to {KEY_LEN_MAX} bytes")));
+        }
     };
     let location = format!("/orders/{}", placed.id);
     if !query.wait {
@@ -455,12 +531,16 @@ fn act(result: Result<crate::orders::OrderStatus, ActError>, id: u64, verb: &str
 
 async fn commit(State(app): State<Shared>, Path(id): Path<String>) -> Result<Response, Problem> {
     let id = order_id(&id)?;
-    act(app.orders.commit(id), id, "committed")
+    let response = act(app.orders.commit(id), id, "committed")?;
+    acknowledge(&app.ledger).await?;
+    Ok(response)
 }
 
 async fn cancel(State(app): State<Shared>, Path(id): Path<String>) -> Result<Response, Problem> {
     let id = order_id(&id)?;
-    act(app.orders.cancel(id), id, "cancelled")
+    let response = act(app.orders.cancel(id), id, "cancelled")?;
+    acknowledge(&app.ledger).await?;
+    Ok(response)
 }
 
 fn sku_id(text: &str) -> Result<SkuId, Problem> {
@@ -536,7 +616,7 @@ async fn define_sku(State(app): State<Shared>, body: Bytes) -> Result<Response, 
         Policy::Fefo => AllocationPolicy::Fefo,
         Policy::Fifo => AllocationPolicy::Fifo,
     };
-    match app.ledger.define_sku(SkuId(request.sku), policy) {
+    let response = match app.ledger.define_sku(SkuId(request.sku), policy) {
         Ok(defined) => Ok(with_location(
             StatusCode::CREATED,
             &format!("/inventory/{}", request.sku),
@@ -546,7 +626,11 @@ async fn define_sku(State(app): State<Shared>, body: Bytes) -> Result<Response, 
             Err(Problem::conflict("already-defined", format!("SKU {} is already defined", sku.0)))
         }
         Err(error) => Err(Problem::conflict("refused", error.to_string())),
+    };
+    if response.is_ok() {
+        acknowledge(&app.ledger).await?;
     }
+    response
 }
 
 #[derive(Deserialize)]
@@ -574,7 +658,7 @@ async fn receive(State(app): State<Shared>, Path(sku): Path<String>, body: Bytes
     if let Some(location) = request.location {
         lot = lot.at(LocationId(location));
     }
-    match app.ledger.receive(sku, lot) {
+    let response = match app.ledger.receive(sku, lot) {
         Ok(received) => Ok(with_location(
             StatusCode::CREATED,
             &format!("/inventory/{}", sku.0),
@@ -585,7 +669,11 @@ async fn receive(State(app): State<Shared>, Path(sku): Path<String>, body: Bytes
         }
         Err(ReceiveError::UnknownSku { .. }) => Err(Problem::not_found(format!("no SKU {}", sku.0))),
         Err(error) => Err(Problem::conflict("refused", error.to_string())),
+    };
+    if response.is_ok() {
+        acknowledge(&app.ledger).await?;
     }
+    response
 }
 
 #[derive(Deserialize)]
@@ -624,7 +712,7 @@ async fn adjust(
         Reason::Expiry => AdjustmentReason::Expiry,
         Reason::Other => AdjustmentReason::Other,
     };
-    match app.ledger.adjust(sku, lot, request.delta, reason) {
+    let response = match app.ledger.adjust(sku, lot, request.delta, reason) {
         Ok(adjusted) => Ok(axum::Json(serde_json::json!({
             "sku": sku.0, "lot": lot.0, "version": adjusted.version,
             "shorted_reservations": adjusted.shortfalls.len(),
@@ -638,5 +726,9 @@ async fn adjust(
         }
         Err(AdjustError::OutOfRange { .. }) => Err(Problem::invalid("delta", "would take the lot out of range")),
         Err(error) => Err(Problem::conflict("refused", error.to_string())),
+    };
+    if response.is_ok() {
+        acknowledge(&app.ledger).await?;
     }
+    response
 }

@@ -3,12 +3,17 @@
 //! Owns: the [`Apply`] trait and its implementations for the
 //! [`Ledger`] and for anything behind an `Arc`.
 //!
-//! Must never: reach past [`Ledger::execute`]. The intake is a host of the
-//! ledger like any other; it applies commands through the public API.
+//! Must never: reach past [`Ledger::execute`] and [`Ledger::execute_keyed`]
+//! (the intake is a host of the ledger like any other; it applies commands
+//! through the public API), or apply a keyed order without its key.
 
+use super::error::IntakeError;
 use crate::command::{Command, Outcome};
 use crate::error::CommandError;
+use crate::idempotency::IdempotencyKey;
+use crate::keyed_error::KeyedError;
 use crate::ledger::Ledger;
+use crate::outcome::Keyed;
 use crate::sync::Arc;
 
 /// Something that applies a [`Command`]: the [`Ledger`], or a host's
@@ -48,16 +53,42 @@ use crate::sync::Arc;
 pub trait Apply: Send + Sync {
     /// Applies one command and returns its outcome or its typed error.
     fn apply(&self, command: &Command) -> Result<Outcome, CommandError>;
+
+    /// Applies one command under an idempotency key (an order submitted
+    /// with [`Intake::submit_keyed`](super::Intake::submit_keyed)): at most
+    /// once per key, a retry answered with the first outcome
+    /// ([`Keyed::replay`]), a key reused for another command refused with
+    /// [`IntakeError::Key`].
+    ///
+    /// The default keeps no keys, so it refuses every keyed order with
+    /// [`IntakeError::KeysUnsupported`]: applying it without its key could
+    /// apply a retry twice. The [`Ledger`] keeps keys
+    /// ([`Ledger::execute_keyed`]); a wrapper around it forwards here.
+    fn apply_keyed(&self, key: &IdempotencyKey, command: &Command) -> Result<Keyed<Outcome>, IntakeError> {
+        let _ = (key, command);
+        Err(IntakeError::KeysUnsupported)
+    }
 }
 
 impl Apply for Ledger {
     fn apply(&self, command: &Command) -> Result<Outcome, CommandError> {
         self.execute(command)
     }
+
+    fn apply_keyed(&self, key: &IdempotencyKey, command: &Command) -> Result<Keyed<Outcome>, IntakeError> {
+        self.execute_keyed(key, command).map_err(|error| match error {
+            KeyedError::Refused { error, .. } => IntakeError::Refused(error),
+            other => IntakeError::Key(other),
+        })
+    }
 }
 
 impl<T: Apply + ?Sized> Apply for Arc<T> {
     fn apply(&self, command: &Command) -> Result<Outcome, CommandError> {
         (**self).apply(command)
+    }
+
+    fn apply_keyed(&self, key: &IdempotencyKey, command: &Command) -> Result<Keyed<Outcome>, IntakeError> {
+        (**self).apply_keyed(key, command)
     }
 }

@@ -12,6 +12,7 @@
 
 use crate::command::Command;
 use crate::error::CommandError;
+use crate::keyed_error::KeyedError;
 
 /// The intake refused an order; the command comes back untouched.
 ///
@@ -113,6 +114,25 @@ pub enum IntakeError {
     /// [`ShutdownReport::unapplied`](super::ShutdownReport::unapplied).
     #[error("the intake shut down before a worker reached the order; it was not applied")]
     Unapplied,
+    /// A keyed order ([`Intake::submit_keyed`](super::Intake::submit_keyed))
+    /// was refused by its key: the key was first used for a different
+    /// command, or the executor's key table is full inside every key's
+    /// window. Nothing was applied.
+    #[error(transparent)]
+    Key(KeyedError),
+    /// A keyed order reached an executor that keeps no idempotency keys
+    /// (the default [`Apply::apply_keyed`](super::Apply::apply_keyed)):
+    /// it was refused, never applied without its key.
+    #[error("the intake's executor keeps no idempotency keys: the keyed order was not applied")]
+    KeysUnsupported,
+    /// The executor applied the order but could not make it durable (a
+    /// journal's write or sync failed): do not acknowledge it to anyone.
+    /// What the journal holds says whether it survives a restart.
+    #[error("the order was applied but could not be made durable: {reason}")]
+    Undurable {
+        /// Why, in the executor's words.
+        reason: String,
+    },
 }
 
 impl IntakeError {
@@ -135,7 +155,11 @@ impl IntakeError {
     pub fn command_error(&self) -> Option<&CommandError> {
         match self {
             IntakeError::Refused(error) => Some(error),
-            IntakeError::Panicked(_) | IntakeError::Unapplied => None,
+            IntakeError::Panicked(_)
+            | IntakeError::Unapplied
+            | IntakeError::Key(_)
+            | IntakeError::KeysUnsupported
+            | IntakeError::Undurable { .. } => None,
         }
     }
 }

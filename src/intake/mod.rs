@@ -12,8 +12,9 @@
 //! shutdown and the intake's statistics.
 //!
 //! Must never: reach into the ledger's internals (it applies commands
-//! through [`Apply`], which for the [`Ledger`] is [`Ledger::execute`],
-//! like any host); lose an order (every accepted order gets exactly one
+//! through [`Apply`], which for the [`Ledger`] is [`Ledger::execute`], or
+//! [`Ledger::execute_keyed`] for an order submitted with a key, like any
+//! host); lose an order (every accepted order gets exactly one
 //! [`Decision`], across panics and shutdowns); hold more than its
 //! capacities (at most `capacity` orders queued, and `max_in_flight`
 //! holding a permit plus, for an instant, one per worker whose permit is
@@ -99,6 +100,7 @@ pub use stats::{IntakeStats, Percentiles};
 pub use ticket::{Decision, OrderId, Ticket};
 
 use crate::command::Command;
+use crate::idempotency::IdempotencyKey;
 use crate::ledger::Ledger;
 use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use core::fmt;
@@ -258,8 +260,9 @@ impl Shared {
         debug_assert!(released.is_ok(), "a permit was released that was never taken");
     }
 
-    /// Admits `command`: a permit, then a place in the queue.
-    fn admit(&self, command: Command, patience: Patience) -> Result<Ticket, SubmitError> {
+    /// Admits `command` (under `key`, if any): a permit, then a place in
+    /// the queue.
+    fn admit(&self, command: Command, key: Option<IdempotencyKey>, patience: Patience) -> Result<Ticket, SubmitError> {
         let _entry = Entry::new(self);
         // SeqCst: Dekker pair with `submitting` (module docs), after this submitter's increment.
         if self.closed.load(Ordering::SeqCst) {
@@ -272,7 +275,7 @@ impl Shared {
         let id = OrderId(self.next_id.fetch_add(1, Ordering::Relaxed));
         let slot = Slot::new(id);
         let ticket = Ticket::new(Arc::clone(&slot));
-        let job = Job { id, command, slot, accepted_at: Instant::now() };
+        let job = Job { id, command, key, slot, accepted_at: Instant::now() };
         match self.send(&self.queue_tx, job, patience) {
             Ok(()) => {
                 self.counters.accept();
@@ -333,7 +336,7 @@ impl<A> Intake<A> {
     /// [`SubmitError::ShutDown`] (with the command) if the intake is shut
     /// down or starts shutting down while this call waits.
     pub fn submit(&self, command: Command) -> Result<Ticket, SubmitError> {
-        self.shared.admit(command, Patience::Until(None))
+        self.shared.admit(command, None, Patience::Until(None))
     }
 
     /// Submits an order, waiting at most `timeout` while the intake is full.
@@ -342,7 +345,7 @@ impl<A> Intake<A> {
     /// time; [`SubmitError::ShutDown`] as for [`submit`](Intake::submit).
     pub fn submit_timeout(&self, command: Command, timeout: Duration) -> Result<Ticket, SubmitError> {
         // A timeout too large to add to now is no timeout at all.
-        self.shared.admit(command, Patience::Until(Instant::now().checked_add(timeout)))
+        self.shared.admit(command, None, Patience::Until(Instant::now().checked_add(timeout)))
     }
 
     /// Submits an order if there is room right now; otherwise sheds it and
@@ -374,7 +377,46 @@ impl<A> Intake<A> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn try_submit(&self, command: Command) -> Result<Ticket, SubmitError> {
-        self.shared.admit(command, Patience::None)
+        self.shared.admit(command, None, Patience::None)
+    }
+
+    /// Submits an order under an idempotency key, waiting while the intake
+    /// is full, as [`submit`](Intake::submit) does.
+    ///
+    /// The worker applies it with [`Apply::apply_keyed`]: with the
+    /// [`Ledger`], [`Ledger::execute_keyed`], so the order is applied at
+    /// most once per key however often it is submitted — across restarts
+    /// too, when the ledger keeps a journal. A retry is decided with the
+    /// first outcome; a key first used for another command is decided
+    /// [`IntakeError::Key`]. The intake itself does not deduplicate: two
+    /// submissions of one key are two tickets, decided alike.
+    ///
+    /// ```
+    /// use stockroom::intake::Intake;
+    /// use stockroom::{AllocateRequest, AllocationPolicy, Command, IdempotencyKey, Ledger, LotId, NewLot, SkuId};
+    /// use std::sync::Arc;
+    ///
+    /// let ledger = Arc::new(Ledger::new());
+    /// ledger.define_sku(SkuId(1), AllocationPolicy::Fifo)?;
+    /// ledger.receive(SkuId(1), NewLot::new(LotId(1), 10))?;
+    /// let intake = Intake::builder().workers(1).build(Arc::clone(&ledger))?;
+    /// let key = IdempotencyKey::new("order-7")?;
+    /// let sale = Command::Take(AllocateRequest::new(SkuId(1), 3));
+    /// let first = intake.submit_keyed(key.clone(), sale.clone())?;
+    /// let retry = intake.submit_keyed(key, sale)?;
+    /// assert_eq!(first.wait(), retry.wait()); // one sale, two answers alike
+    /// assert_eq!(ledger.snapshot(SkuId(1))?.totals().committed.get(), 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn submit_keyed(&self, key: IdempotencyKey, command: Command) -> Result<Ticket, SubmitError> {
+        self.shared.admit(command, Some(key), Patience::Until(None))
+    }
+
+    /// Submits an order under an idempotency key if there is room right
+    /// now, as [`try_submit`](Intake::try_submit) does; applied as
+    /// [`submit_keyed`](Intake::submit_keyed) says.
+    pub fn try_submit_keyed(&self, key: IdempotencyKey, command: Command) -> Result<Ticket, SubmitError> {
+        self.shared.admit(command, Some(key), Patience::None)
     }
 
     /// The intake's counters, queue depth, in-flight count, pool size and

@@ -13,17 +13,20 @@ use super::error::{IntakeError, Panicked};
 use super::ticket::{Decision, OrderId, Slot};
 use super::{Never, Shared};
 use crate::command::Command;
+use crate::idempotency::IdempotencyKey;
 use crate::sync::{Arc, Ordering};
 use crossbeam::channel::Select;
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Instant;
 
-/// An accepted order: its command, its ticket's slot, and when it was
-/// accepted. Holds one in-flight permit until it is decided.
+/// An accepted order: its command (and key, if it has one), its ticket's
+/// slot, and when it was accepted. Holds one in-flight permit until it is decided.
 pub(super) struct Job {
     pub(super) id: OrderId,
     pub(super) command: Command,
+    /// The order's idempotency key, if it was submitted with one.
+    pub(super) key: Option<IdempotencyKey>,
     pub(super) slot: Arc<Slot>,
     pub(super) accepted_at: Instant,
 }
@@ -108,8 +111,12 @@ fn apply_one<A: Apply>(index: usize, shared: &Shared, executor: &A, job: Job) {
     // compare-and-swap; a panic before it published nothing. Other
     // executors take on the same duty (see `Apply`). The command is only
     // read.
-    let decision = match catch_unwind(AssertUnwindSafe(|| executor.apply(&job.command))) {
-        Ok(result) => result.map_err(IntakeError::Refused),
+    let apply = || match &job.key {
+        None => executor.apply(&job.command).map_err(IntakeError::Refused),
+        Some(key) => executor.apply_keyed(key, &job.command).map(|keyed| keyed.outcome),
+    };
+    let decision = match catch_unwind(AssertUnwindSafe(apply)) {
+        Ok(result) => result,
         Err(payload) => {
             shared.counters.panicked();
             Err(IntakeError::Panicked(Panicked::new(message_of(payload))))
