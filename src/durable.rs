@@ -63,8 +63,9 @@
 //!   recovery, ids go on after the last order made or the last checkpoint,
 //!   so a refused order's id (never shown to anyone) may be handed out
 //!   again.
-//! - With a journal every change takes the general path (the fast paths
-//!   publish without building a record): see BENCHMARKS.md for the cost.
+//! - The fast paths record what they land too (`SkuCell::record_fast`):
+//!   a sale, a hold or an end that the cursor's lot covers costs the same
+//!   steps with a journal as without, plus its record.
 
 use crate::cell::image::SkuImage;
 use crate::cell::record::{Applied, ChangeRecord, ChangeSink};
@@ -86,8 +87,10 @@ use crate::sync::Mutex;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-/// The first byte of every record and checkpoint this build writes.
-const FORMAT: u8 = 1;
+/// The first byte of every record and checkpoint this build writes. 1:
+/// SKU changes as serde derived them; 2: as `cell::record`'s codec lays
+/// them out (a record or checkpoint of another format is refused).
+const FORMAT: u8 = 2;
 
 /// Records of one SKU held back until their predecessor arrives, at most:
 /// more means the journal is not a prefix of what was appended.
@@ -728,6 +731,40 @@ mod tests {
     use crate::command::AllocateRequest;
     use crate::ids::LotId;
     use crate::lot::NewLot;
+
+    /// The bytes of a hold and its commit, pinned: a one-line hold on a
+    /// one-lot SKU (10 units, none held), then its commit. A change to the
+    /// layout fails here: bump [`FORMAT`] and pin the new bytes. The two
+    /// must stay at most 64 bytes (the journal's target per hold + commit).
+    #[test]
+    fn a_hold_and_its_commit_encode_to_the_pinned_bytes() {
+        let dir = std::env::temp_dir().join(format!("stockroom-durable-pinned-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (ledger, _) = Ledger::builder().open(&dir, JournalOptions::new(Durability::Off)).unwrap();
+        ledger.define_sku(SkuId(1), AllocationPolicy::Fifo).unwrap();
+        ledger.receive(SkuId(1), NewLot::new(LotId(1), 10)).unwrap();
+        let held = ledger.allocate(&AllocateRequest::new(SkuId(1), 1)).unwrap();
+        ledger.commit(held.reservation, None).unwrap();
+        let journal = ledger.journal().unwrap();
+        journal.close().unwrap();
+        let mut reader = journal.reader(3).unwrap();
+        let hold = reader.try_next().unwrap().unwrap().payload.to_vec();
+        let commit = reader.try_next().unwrap().unwrap().payload.to_vec();
+        #[rustfmt::skip]
+        let pinned_hold = [
+            2, 1, 1, 2, 0x80, 0, 1, // format, a change, sku 1, version 2, shape (fills), cursor, lots
+            2, 0x01, 9, 10, // two effects: lot 0's counters (9 available, 10 net)
+            0x02, 1, 1, 0x60, // slot 0's main word: 1 unit of lot 0 (index + 1), live
+            1, 0, 2, 0, 1, 0, 1, 0, 0, 0, // one fill: slot 0, age 2, no deadline, no next, 1 granted
+        ];
+        let pinned_commit = [2, 1, 1, 3, 0, 0, 1, 1, 0x02, 0, 1, 0]; // slot 0 free
+        assert_eq!((hold.as_slice(), commit.as_slice()), (&pinned_hold[..], &pinned_commit[..]));
+        assert!(hold.len() + commit.len() <= 64, "{} + {} bytes", hold.len(), commit.len());
+        let old = [&[1][..], &hold[1..]].concat();
+        assert_eq!(decode::<JournalRecord>(&old).unwrap_err(), format!("format 1, this build reads {FORMAT}"));
+        drop(ledger);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn a_record_reads_back_as_written_and_the_reused_buffer_encodes_the_same_bytes() {

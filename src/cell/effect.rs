@@ -48,7 +48,8 @@ pub(crate) enum Target {
 }
 
 impl Target {
-    fn encode(self) -> (u64, u32) {
+    /// The target's kind (1..=10) and index (0 for a word that has none).
+    pub(super) fn encode(self) -> (u64, u32) {
         match self {
             Target::Lot(at) => (1, at),
             Target::Slot(at) => (2, at),
@@ -78,6 +79,16 @@ impl Target {
             _ => unreachable!("effect kind {kind} was never encoded"),
         }
     }
+
+    /// [`decode`](Self::decode) for a kind and index read from outside:
+    /// `None` if the kind names no target, or if it names a word that has
+    /// no index and `at` is not 0 (bytes [`encode`](Self::encode) never
+    /// makes).
+    #[cfg_attr(not(feature = "serde"), allow(dead_code))]
+    pub(super) fn try_decode(kind: u64, at: u32) -> Option<Target> {
+        let target = (1..=10).contains(&kind).then(|| Target::decode(kind, at))?;
+        (target.encode() == (kind, at)).then_some(target)
+    }
 }
 
 /// Write `payload` into `target` at the change's version.
@@ -99,13 +110,6 @@ impl Effect {
         let high = (self.payload >> 64) as u64;
         debug_assert!(high < 1 << 16, "payloads are 80 bits");
         [kind << 60 | high << 32 | u64::from(at), self.payload as u64]
-    }
-
-    /// [`decode`](Self::decode) for words read from outside: `None` if
-    /// they name no target kind.
-    #[cfg_attr(not(feature = "journal"), allow(dead_code))]
-    pub(crate) fn try_decode(words: [u64; 2]) -> Option<Effect> {
-        (1..=10).contains(&(words[0] >> 60)).then(|| Effect::decode(words))
     }
 
     pub(crate) fn decode(words: [u64; 2]) -> Effect {

@@ -3,7 +3,10 @@
 //! the settled view into at most two effects, without a draft.
 //!
 //! Owns: [`SkuCell::take_fast`], [`SkuCell::hold_fast`],
-//! [`SkuCell::end_fast`], and the conditions under which they apply.
+//! [`SkuCell::end_fast`], and the conditions under which they apply. A
+//! change they land is handed to the journal, when the ledger keeps one,
+//! as the general path's would be ([`SkuCell::record_fast`]: the same
+//! effects and fill, in version order).
 //!
 //! Must never: decide anything the general path ([`super::ops`]) would
 //! decide differently. Each function either lands exactly the change the
@@ -88,9 +91,6 @@ impl SkuCell {
 
     /// An immediate sale the cursor's lot covers (see the module docs).
     pub(crate) fn take_fast(&self, ctx: &Ctx, demand: &Demand) -> Option<Result<Sale, AllocateError>> {
-        if ctx.journal.is_some() {
-            return None;
-        }
         let backoff = Backoff::new();
         for _ in 0..FAST_ATTEMPTS_MAX {
             let view = self.settle(ctx.registry);
@@ -103,9 +103,11 @@ impl SkuCell {
             };
             let payload = draw.after.payload();
             let head = Self::next_head(&view, ctx);
-            if self.install(ctx, &view, head, core::iter::once(Effect::new(Target::Lot(draw.lot), payload)), None) {
+            let effect = Effect::new(Target::Lot(draw.lot), payload);
+            if self.install(ctx, &view, head, core::iter::once(effect), None) {
                 self.lots.get(draw.lot).word.set_from(draw.read, head.version, payload);
                 self.finished(head.version);
+                self.record_fast(ctx, head, &[effect], None);
                 let line = Line { lot: view.facts(draw.lot).id, quantity: demand.quantity };
                 return Some(Ok(Sale { sku: self.sku, lines: Lines::one(line), version: head.version }));
             }
@@ -123,7 +125,7 @@ impl SkuCell {
         terms: Option<HoldTerms>,
         marks: Marks,
     ) -> Option<Result<Allocation, AllocateError>> {
-        if terms.is_some() || ctx.journal.is_some() {
+        if terms.is_some() {
             return None;
         }
         let backoff = Backoff::new();
@@ -148,7 +150,8 @@ impl SkuCell {
             let (index, version) = *claimed.get_or_insert_with(|| slots.claim(owner));
             let slot = slots.get(index).expect("a claimed slot is installed");
             let terms = Terms { granted: demand.quantity, latest: 0, marks };
-            slot.fill(version, Fill { deadline: NEVER, next: NO_SLOT, terms });
+            let fill = Fill { deadline: NEVER, next: NO_SLOT, terms };
+            slot.fill(version, fill);
             let lot_payload = draw.after.payload();
             let live = Main::Live { lot: draw.lot, quantity: demand.quantity, part: marks.order != 0 }.payload();
             let effects = [Effect::new(Target::Lot(draw.lot), lot_payload), Effect::new(Target::Slot(index), live)];
@@ -158,6 +161,7 @@ impl SkuCell {
                 let reserved = Stamped { version, payload: Main::Reserved { owner }.payload() };
                 slot.main.set_from(reserved, head.version, live);
                 self.finished(head.version);
+                self.record_fast(ctx, head, &effects, Some((index, version, fill)));
                 let line = Line { lot: view.facts(draw.lot).id, quantity: demand.quantity };
                 return Some(Ok(Allocation {
                     reservation: ReservationId::located(self.sku, head.version, index),
@@ -188,9 +192,6 @@ impl SkuCell {
         id: ReservationId,
         commit: Option<Option<Quantity>>,
     ) -> Option<Result<(Line, u64), EndRefusal>> {
-        if ctx.journal.is_some() {
-            return None;
-        }
         let slots = self.slots.get()?;
         let slot = slots.get(id.slot())?;
         let backoff = Backoff::new();
@@ -215,13 +216,14 @@ impl SkuCell {
             }
             let mut head = Self::next_head(&view, ctx);
             let free = Main::Free.payload();
-            let landed = if commit.is_some() {
+            // The change's effects: the first `count` of `effects`.
+            let (landed, effects, count) = if commit.is_some() {
                 let effect = Effect::new(Target::Slot(id.slot()), free);
                 let landed = self.install(ctx, &view, head, core::iter::once(effect), None);
                 if landed {
                     slot.main.set_from(main, head.version, free);
                 }
-                landed
+                (landed, [effect, effect], 1)
             } else {
                 // Units return to the lot; the cursor moves back to it if
                 // it comes first in policy order, or if no lot had units.
@@ -241,11 +243,12 @@ impl SkuCell {
                     slot.main.set_from(main, head.version, free);
                     self.lots.get(lot).word.set_from(read, head.version, back);
                 }
-                landed
+                (landed, effects, 2)
             };
             if landed {
                 slots.freed(id.slot());
                 self.finished(head.version);
+                self.record_fast(ctx, head, &effects[..count], None);
                 return Some(Ok((Line { lot: view.facts(lot).id, quantity }, head.version)));
             }
             backoff.snooze();

@@ -136,9 +136,9 @@ pub(crate) struct Ctx<'a> {
     /// `1 +` this thread's registry index, and its descriptor.
     pub(crate) desc: (u32, &'a Descriptor),
     pub(crate) moment: &'a Moment<'a>,
-    /// Where landed changes are recorded, when the ledger keeps a journal
-    /// (the fast paths then stand aside: every change goes through
-    /// `publish`, which records it).
+    /// Where landed changes are recorded, when the ledger keeps a journal:
+    /// by `publish` for the general path, by [`SkuCell::record_fast`] for
+    /// the fast paths.
     pub(crate) journal: Option<&'a dyn record::ChangeSink>,
 }
 
@@ -321,6 +321,19 @@ impl SkuCell {
         // Release: pairs with the Acquire above, in the next version's
         // appender.
         self.journaled.store(version, Ordering::Release);
+    }
+
+    /// Hands the record of a change a fast path landed (`effects`, and
+    /// the slot it filled, if any) to the journal, if the ledger keeps
+    /// one, in version order, as `publish` does for the general path.
+    #[inline]
+    pub(crate) fn record_fast(&self, ctx: &Ctx, head: Head, effects: &[Effect], fill: Option<(u32, u64, slots::Fill)>) {
+        if let Some(sink) = ctx.journal {
+            let fills = fill.as_slice();
+            let instant = ctx.moment.taken();
+            let record = record::ChangeRecord::new(self.sku, instant, head, effects.iter().copied(), &[], None, fills);
+            self.journal_in_order(head.version, || sink.append(&record));
+        }
     }
 
     fn extra(&self) -> &Extra {

@@ -31,6 +31,9 @@ use crate::ids::{LocationId, LotId, SkuId};
 use crate::lot::LotAttributes;
 use crate::quantity::Quantity;
 
+#[cfg(feature = "serde")]
+mod codec;
+
 /// Where a cell hands the record of each change it lands (see the module
 /// docs).
 pub(crate) trait ChangeSink: Sync {
@@ -39,9 +42,9 @@ pub(crate) trait ChangeSink: Sync {
     fn append(&self, record: &ChangeRecord);
 }
 
-/// One landed change of one SKU (see the module docs).
+/// One landed change of one SKU (see the module docs); its bytes in the
+/// journal are laid out by the `codec` module.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub(crate) struct ChangeRecord {
     pub(crate) sku: SkuId,
     pub(crate) version: u64,
@@ -51,8 +54,8 @@ pub(crate) struct ChangeRecord {
     cursor: u32,
     lots: u32,
     flags: u8,
-    /// Word effects, encoded as the descriptors encode them.
-    effects: Vec<[u64; 2]>,
+    /// Word effects, in the order the change wrote them.
+    effects: Vec<Effect>,
     lot_inits: Vec<LotInitRecord>,
     structure: Option<StructureImage>,
     fills: Vec<FillRecord>,
@@ -75,11 +78,10 @@ struct LotInitRecord {
 /// slot, the version its words were stamped with (the main word's when
 /// claimed), the deadline payload, the next line and the terms.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 struct FillRecord {
     index: u32,
     version: u64,
-    deadline: [u64; 2],
+    deadline: u128,
     next: u32,
     granted: Quantity,
     latest: u64,
@@ -113,7 +115,7 @@ impl ChangeRecord {
             cursor: head.cursor,
             lots: head.lots,
             flags: head.flags & !head::QUIET,
-            effects: effects.map(Effect::encode).collect(),
+            effects: effects.collect(),
             lot_inits: lot_inits
                 .iter()
                 .map(|init| LotInitRecord {
@@ -133,7 +135,7 @@ impl ChangeRecord {
                 .map(|&(index, version, fill)| FillRecord {
                     index,
                     version,
-                    deadline: split(fill.deadline),
+                    deadline: fill.deadline,
                     next: fill.next,
                     granted: fill.terms.granted,
                     latest: fill.terms.latest,
@@ -195,12 +197,11 @@ impl SkuImage {
         for fill in &record.fills {
             let slot = self.slot_mut(fill.index)?;
             let ext = Ext { next: fill.next, taken: Quantity::ZERO, removed: false };
-            slot.deadline = WordImage::new(fill.version, join(fill.deadline));
+            slot.deadline = WordImage::new(fill.version, fill.deadline);
             slot.ext = WordImage::new(fill.version, ext.payload());
             (slot.granted, slot.latest, slot.tag, slot.order) = (fill.granted, fill.latest, fill.tag, fill.order);
         }
-        for &words in &record.effects {
-            let effect = Effect::try_decode(words).ok_or("an effect of a kind no change writes")?;
+        for effect in &record.effects {
             let word = WordImage::new(version, effect.payload);
             match effect.target {
                 Target::Lot(at) => self.lot_mut(at)?.word = word,
