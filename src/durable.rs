@@ -417,6 +417,48 @@ impl Ledger {
     /// `Batched` and `Off` at once. Returns the sequence number covered. An
     /// error means changes may be lost: do not acknowledge them to anyone.
     pub fn acknowledge(&self) -> Result<u64, AcknowledgeError> {
+        let (through, wait) = self.acknowledge_target()?;
+        if let Some(journal) = wait {
+            journal.wait_durable(through)?;
+        }
+        Ok(through)
+    }
+
+    /// The async form of [`acknowledge`](Ledger::acknowledge) (feature
+    /// `async`): covers every change appended before this call, and
+    /// resolves once they are durable, parking no thread meanwhile (the
+    /// journal's writer wakes the task when its group commit covers them).
+    ///
+    /// ```
+    /// use stockroom::journal::{Durability, JournalOptions};
+    /// use stockroom::{AllocationPolicy, Ledger, LotId, NewLot, SkuId};
+    ///
+    /// # let dir = std::env::temp_dir().join(format!("stockroom-doc-acknowledged-{}", std::process::id()));
+    /// let (ledger, _) = Ledger::builder().open(&dir, JournalOptions::new(Durability::Sync))?;
+    /// ledger.define_sku(SkuId(1), AllocationPolicy::Fifo)?;
+    /// ledger.receive(SkuId(1), NewLot::new(LotId(1), 10))?;
+    /// let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+    /// let through = runtime.block_on(ledger.acknowledged())?;
+    /// assert!(ledger.journal().unwrap().durable_seq() >= through);
+    /// # drop(ledger);
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "async")]
+    pub fn acknowledged(&self) -> impl core::future::Future<Output = Result<u64, AcknowledgeError>> + Send + '_ {
+        let target = self.acknowledge_target();
+        async move {
+            let (through, wait) = target?;
+            if let Some(journal) = wait {
+                journal.durable(through).await?;
+            }
+            Ok(through)
+        }
+    }
+
+    /// What an acknowledgement covers: every record appended so far, and
+    /// the journal to wait on when its mode makes the caller wait (`Sync`).
+    fn acknowledge_target(&self) -> Result<(u64, Option<&Journal>), AcknowledgeError> {
         let durable = self.ledger_journal().ok_or(AcknowledgeError::NoJournal)?;
         if let Some(lost) = durable.lost.lock().clone() {
             return Err(AcknowledgeError::Lost(lost));
@@ -428,10 +470,8 @@ impl Ledger {
                 return Err(DurabilityError::Failed(failure).into());
             }
         }
-        if through > 0 && journal.options().durability() == Durability::Sync {
-            journal.wait_durable(through)?;
-        }
-        Ok(through)
+        let wait = through > 0 && journal.options().durability() == Durability::Sync;
+        Ok((through, wait.then_some(journal)))
     }
 
     /// Writes a checkpoint: the ledger's image, covering every record

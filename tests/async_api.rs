@@ -123,3 +123,43 @@ async fn an_owned_guard_moves_into_a_task() {
     let totals = ledger.snapshot(SkuId(1)).unwrap().totals();
     assert_eq!((totals.committed.get(), totals.held.get(), totals.available.get()), (4, 0, 6));
 }
+
+/// Awaiting durability parks no thread: a hundred tasks on one runtime
+/// thread each sell and await `acknowledged()`; they share a few group
+/// commits. A blocking wait would hold the only thread through each
+/// task's own fsync (a hundred syncs), so the count of syncs tells.
+#[cfg(feature = "journal")]
+#[tokio::test(flavor = "current_thread")]
+async fn awaiting_durability_parks_no_thread_and_tasks_share_group_commits() {
+    use stockroom::journal::{Durability, JournalOptions};
+    const TASKS: u64 = 100;
+    let dir = std::env::temp_dir().join(format!("stockroom-async-acknowledged-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (ledger, _) = Ledger::builder().open(&dir, JournalOptions::new(Durability::Sync)).unwrap();
+    let ledger = Arc::new(ledger);
+    ledger.define_sku(SkuId(1), AllocationPolicy::Fifo).unwrap();
+    ledger.receive(SkuId(1), NewLot::new(LotId(1), 1_000)).unwrap();
+    timeout(PATIENCE, ledger.acknowledged()).await.unwrap().unwrap();
+    let syncs_before = ledger.journal().unwrap().stats().syncs;
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|_| {
+            let ledger = Arc::clone(&ledger);
+            tokio::spawn(async move {
+                ledger.take(&AllocateRequest::new(SkuId(1), 1)).unwrap();
+                let through = ledger.acknowledged().await.unwrap();
+                assert!(ledger.journal().unwrap().durable_seq() >= through, "resolved before durable");
+            })
+        })
+        .collect();
+    for task in tasks {
+        timeout(PATIENCE, task).await.expect("woken within the patience").unwrap();
+    }
+    let syncs = ledger.journal().unwrap().stats().syncs - syncs_before;
+    assert!(syncs <= TASKS / 4, "{syncs} syncs for {TASKS} tasks: the waits did not overlap");
+    assert_eq!(ledger.snapshot(SkuId(1)).unwrap().totals().committed.get(), TASKS);
+    // No journal: a typed error, at once.
+    let plain = Ledger::new();
+    assert_eq!(plain.acknowledged().await, Err(stockroom::AcknowledgeError::NoJournal));
+    drop(ledger);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -204,17 +204,13 @@ fn open_ledger(config: &Config) -> std::io::Result<Ledger> {
 
 /// Waits until every change so far is durable (a no-op without a
 /// journal); a failure is a 503 the caller answers instead of success.
-async fn acknowledge(ledger: &Arc<Ledger>) -> Result<(), Problem> {
+/// The wait parks no runtime thread: the journal's writer wakes the task
+/// when its group commit covers the changes.
+async fn acknowledge(ledger: &Ledger) -> Result<(), Problem> {
     if ledger.journal().is_none() {
         return Ok(());
     }
-    let ledger = Arc::clone(ledger);
-    // Blocks for one group commit (an fsync): off the runtime's threads.
-    match tokio::task::spawn_blocking(move || ledger.acknowledge()).await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(error)) => Err(Problem::not_durable(error.to_string())),
-        Err(error) => Err(Problem::not_durable(error.to_string())),
-    }
+    ledger.acknowledged().await.map(drop).map_err(|error| Problem::not_durable(error.to_string()))
 }
 
 /// Writes a checkpoint every `config.checkpoint_every` (the journal's

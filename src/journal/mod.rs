@@ -27,7 +27,8 @@
 //!   the newest valid [`SnapshotImage`], then every verified [`Record`]
 //!   after it, then [`Recovery::finish`] gives the [`Journal`] and a
 //!   [`RecoveryReport`] (a torn tail truncated, damaged snapshots refused).
-//! - [`Journal::append`] returns a [`Receipt`] at once (poll it, wait on it);
+//! - [`Journal::append`] returns a [`Receipt`] at once (poll it, wait on it,
+//!   or, with feature `async`, await [`Journal::durable`]);
 //!   [`Journal::append_acknowledged`] returns when the [`Durability`] mode
 //!   acknowledges: `Sync` on disk, `Batched` and `Off` at once.
 //! - [`Journal::reader`] is the change feed: a [`Reader`] from any
@@ -89,6 +90,8 @@
 //! past `segment_bytes_max`; a `Sync` gather waits at most `gather_max` (none
 //! by default).
 
+#[cfg(feature = "async")]
+pub(crate) mod acknowledged;
 pub(crate) mod error;
 pub(crate) mod files;
 pub(crate) mod format;
@@ -105,6 +108,8 @@ pub(crate) mod snapshot;
 pub(crate) mod waitlist;
 pub(crate) mod writer;
 
+#[cfg(feature = "async")]
+pub use acknowledged::Durable;
 pub use error::{AppendError, Damage, DamageKind, DurabilityError, Failure, OpenError, ReadError, SnapshotError};
 pub use log::{Journal, JournalStats, Receipt};
 pub use options::{Durability, JournalOptions};

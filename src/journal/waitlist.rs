@@ -1,7 +1,7 @@
 //! Waiting for the writer: a thread that needs a watermark (durable
-//! sequence, ring head) to reach a value registers itself and parks; the
-//! writer, after moving the watermark, unparks exactly the threads it
-//! satisfied.
+//! sequence, ring head) to reach a value registers itself and parks (a
+//! task registers its waker and returns `Pending`); the writer, after
+//! moving the watermark, wakes exactly the waiters it satisfied.
 //!
 //! Owns: [`WaitList`] (the lock-free arrival queue) and [`Pending`] (the
 //! writer's own, sorted, view of who waits for what).
@@ -30,10 +30,28 @@ use crate::sync::{Ordering, SegQueue, fence};
 use std::collections::BinaryHeap;
 use std::time::Instant;
 
-/// One registration: wake `thread` once the watermark reaches `target`.
+/// One registration: wake `wake` once the watermark reaches `target`.
 struct Waiter {
     target: u64,
-    thread: Thread,
+    wake: Wake,
+}
+
+/// Who a registration wakes: a parked thread, or a task awaiting the
+/// watermark (`super::acknowledged`).
+enum Wake {
+    Thread(Thread),
+    #[cfg(feature = "async")]
+    Task(core::task::Waker),
+}
+
+impl Wake {
+    fn wake(self) {
+        match self {
+            Wake::Thread(thread) => thread.unpark(),
+            #[cfg(feature = "async")]
+            Wake::Task(waker) => waker.wake(),
+        }
+    }
 }
 
 impl PartialEq for Waiter {
@@ -87,7 +105,7 @@ impl WaitList {
         if let Some(answer) = ready() {
             return Some(answer);
         }
-        self.arrivals.push(Waiter { target, thread: thread::current() });
+        self.arrivals.push(Waiter { target, wake: Wake::Thread(thread::current()) });
         // SeqCst: pairs with the writer's fence in `wake` (# Orderings).
         fence(Ordering::SeqCst);
         // Bounded by the deadline, or by the writer's wake-up (each pass
@@ -109,6 +127,19 @@ impl WaitList {
         }
     }
 
+    /// Registers `waker` to be woken once the watermark reaches `target`
+    /// (or at a wake-all), for a future that found its answer not ready.
+    /// The caller then checks again (the waiter's half of # Orderings)
+    /// and returns `Pending` only if the answer is still not ready. A
+    /// future polled again registers again: each registration leaves when
+    /// its target is reached, so they are bounded by the polls.
+    #[cfg(feature = "async")]
+    pub(crate) fn register(&self, target: u64, waker: core::task::Waker) {
+        self.arrivals.push(Waiter { target, wake: Wake::Task(waker) });
+        // SeqCst: pairs with the writer's fence in `wake` (# Orderings).
+        fence(Ordering::SeqCst);
+    }
+
     /// The writer, after storing a new `watermark`: unparks every waiter
     /// whose target it reaches.
     pub(crate) fn wake(&self, pending: &mut Pending, watermark: u64) {
@@ -118,7 +149,7 @@ impl WaitList {
         // Bounded by the registrations pending.
         while pending.heap.peek().is_some_and(|waiter| waiter.target <= watermark) {
             let waiter = pending.heap.pop().expect("peeked");
-            waiter.thread.unpark();
+            waiter.wake.wake();
         }
     }
 
@@ -129,7 +160,7 @@ impl WaitList {
         fence(Ordering::SeqCst);
         self.adopt(pending);
         for waiter in pending.heap.drain() {
-            waiter.thread.unpark();
+            waiter.wake.wake();
         }
     }
 
