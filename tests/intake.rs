@@ -778,3 +778,89 @@ fn a_keyed_order_retried_after_a_restart_replays_from_the_journal() {
     drop((intake, ledger));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+// ---------------------------------------------------------------------------
+// Durable batches: an executor that batches for durability decides no
+// ticket before its batch was made durable.
+
+/// Counts `make_durable` calls, fails them on demand, and holds the worker
+/// at the gate until the test opens it.
+struct Durable {
+    gated: Arc<Gated>,
+    calls: AtomicUsize,
+    fail: AtomicBool,
+}
+
+impl Apply for Durable {
+    fn apply(&self, command: &Command) -> Result<Outcome, CommandError> {
+        self.gated.apply(command)
+    }
+
+    fn batches_for_durability(&self) -> bool {
+        true
+    }
+
+    fn make_durable(&self) -> Result<(), String> {
+        // SeqCst: read by the test after the tickets it waits on.
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        // SeqCst: set by the test before it opens the gate.
+        if self.fail.load(Ordering::SeqCst) { Err("the disk is full".to_owned()) } else { Ok(()) }
+    }
+}
+
+#[test]
+fn a_batch_is_made_durable_once_before_any_of_its_tickets_is_decided() {
+    let _serial = serial();
+    for fail in [false, true] {
+        let ledger = stocked(1_000);
+        let (gated, open) = Gated::new(Arc::clone(&ledger));
+        let durable = Arc::new(Durable { gated, calls: AtomicUsize::new(0), fail: AtomicBool::new(fail) });
+        let intake = Intake::builder().capacity(512).workers(1).build(Arc::clone(&durable)).unwrap();
+        let first = intake.submit(take(1)).unwrap();
+        eventually("the worker holds the first order", || durable.gated.entered() == 1);
+        let rest: Vec<Ticket> = (0..99).map(|_| intake.submit(take(1)).unwrap()).collect();
+        drop(open);
+        for ticket in std::iter::once(&first).chain(&rest) {
+            match (fail, wait(ticket)) {
+                (false, Ok(Outcome::Sold(_))) => {}
+                (true, Err(IntakeError::Undurable { reason })) => assert_eq!(reason, "the disk is full"),
+                (_, other) => panic!("fail {fail}: {other:?}"),
+            }
+        }
+        // The 99 were queued while the worker held the first: it takes
+        // them into the first's batch (at most 256), and makes the hundred
+        // durable with one call, not one per order.
+        // SeqCst: see `make_durable`.
+        assert_eq!(durable.calls.load(Ordering::SeqCst), 1, "fail {fail}");
+        // Applied either way: the batch was applied, only not made durable.
+        assert_eq!(ledger.snapshot(SKU).unwrap().totals().committed.get(), 100);
+    }
+}
+
+#[cfg(feature = "journal")]
+#[test]
+fn over_a_sync_journal_a_decided_ticket_is_a_durable_one() {
+    use stockroom::journal::{Durability, JournalOptions};
+    let _serial = serial();
+    let dir = std::env::temp_dir().join(format!("stockroom-intake-durable-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let ledger = Arc::new(Ledger::builder().open(&dir, JournalOptions::new(Durability::Sync)).unwrap().0);
+    ledger.define_sku(SKU, AllocationPolicy::Fifo).unwrap();
+    ledger.receive(SKU, NewLot::new(LotId(1), 1_000)).unwrap();
+    ledger.acknowledge().unwrap();
+    let journal = ledger.journal().unwrap();
+    let syncs_before = journal.stats().syncs;
+    let intake = Intake::builder().capacity(1_024).workers(2).build(Arc::clone(&ledger)).unwrap();
+    let tickets: Vec<Ticket> =
+        (0..500).map(|i| intake.submit_keyed(key(&format!("durable-{i}")), take(1)).unwrap()).collect();
+    for ticket in &tickets {
+        assert!(matches!(wait(ticket), Ok(Outcome::Sold(_))));
+    }
+    // Nobody called `acknowledge`: the workers made each batch durable
+    // before deciding it, so the last decision covers every record.
+    assert_eq!(journal.durable_seq(), journal.next_seq() - 1);
+    let syncs = journal.stats().syncs - syncs_before;
+    assert!(syncs < 250, "{syncs} syncs for 500 orders: not batched");
+    drop((intake, ledger));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -46,10 +46,10 @@ pub struct Config {
     pub checkpoint_every: Duration,
 }
 
-/// Intake workers with `--data` and no `--workers`: each waits for the
-/// group commit that makes its order durable, so more of them share each
-/// fsync.
-pub const DATA_WORKERS_DEFAULT: usize = 16;
+/// Intake workers with `--data` and no `--workers`: each applies a batch
+/// of orders and waits for the group commit that makes them durable, so
+/// two keep the disk busy while the other applies.
+pub const DATA_WORKERS_DEFAULT: usize = 4;
 
 /// The default of [`Config::shed_lag_target`].
 pub const SHED_LAG_TARGET_DEFAULT: Duration = Duration::from_millis(1);
@@ -89,7 +89,7 @@ USAGE: stockroom-service [--listen ADDR] [--demo] [--queue N] [--workers N]
   --demo           load the demo catalog: SKUs 1-3 with stock (with --data,
                    only into an empty ledger)
   --queue N        intake queue capacity (default 4096); a full queue sheds with 429
-  --workers N      intake worker threads (default 2; 16 with --data)
+  --workers N      intake worker threads (default 2; 4 with --data)
   --orders-max N   orders and idempotency keys remembered (default 2000000)
   --shed-lag-target-us N
                    hold the runtime's scheduling lag near N microseconds by

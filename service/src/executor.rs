@@ -1,7 +1,7 @@
 //! What the service's intake workers apply orders to: the ledger, behind a
-//! gate an operator (or a test) can close to hold the workers still, and,
-//! when the ledger keeps a journal, made durable before the order is
-//! decided.
+//! gate an operator (or a test) can close to hold the workers still; when
+//! the ledger keeps a journal, the workers make each batch of orders
+//! durable (one group commit) before deciding them.
 //!
 //! Owns: [`Executor`] and its pause gate.
 //!
@@ -51,17 +51,19 @@ impl Apply for Executor {
     }
 
     /// A keyed order: applied at most once per key (the ledger's keys,
-    /// journaled with it), then, with a journal, acknowledged: the worker
-    /// waits for the group commit that puts the key's record and the
-    /// order's changes on disk, so a decided ticket is a durable one.
+    /// journaled with it).
     fn apply_keyed(&self, key: &IdempotencyKey, command: &Command) -> Result<Keyed<Outcome>, IntakeError> {
         self.pass_gate();
-        let result = self.ledger.apply_keyed(key, command);
-        if self.ledger.journal().is_some() {
-            if let Err(error) = self.ledger.acknowledge() {
-                return Err(IntakeError::Undurable { reason: error.to_string() });
-            }
-        }
-        result
+        self.ledger.apply_keyed(key, command)
+    }
+
+    /// With a journal, a worker applies the orders queued together and
+    /// makes them durable with one group commit before it decides them.
+    fn batches_for_durability(&self) -> bool {
+        self.ledger.batches_for_durability()
+    }
+
+    fn make_durable(&self) -> Result<(), String> {
+        self.ledger.make_durable()
     }
 }

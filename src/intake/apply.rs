@@ -68,6 +68,22 @@ pub trait Apply: Send + Sync {
         let _ = (key, command);
         Err(IntakeError::KeysUnsupported)
     }
+
+    /// Whether a worker should apply the orders queued together as one
+    /// batch and call [`make_durable`](Apply::make_durable) once before
+    /// deciding any of them (a group commit: one fsync for the batch).
+    /// The default, false, decides each order as soon as it is applied.
+    fn batches_for_durability(&self) -> bool {
+        false
+    }
+
+    /// Makes every order applied so far durable; called by a worker after
+    /// a batch, before it decides the batch's tickets. An `Err` (its
+    /// reason) decides each of them [`IntakeError::Undurable`]. The
+    /// default has nothing to make durable.
+    fn make_durable(&self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 impl Apply for Ledger {
@@ -81,6 +97,25 @@ impl Apply for Ledger {
             other => IntakeError::Key(other),
         })
     }
+
+    /// True for a ledger kept in a `Sync` journal: its tickets are decided
+    /// once their orders are on disk, a batch to a group commit.
+    fn batches_for_durability(&self) -> bool {
+        #[cfg(feature = "journal")]
+        if let Some(journal) = self.journal() {
+            return journal.options().durability() == crate::journal::Durability::Sync;
+        }
+        false
+    }
+
+    /// [`Ledger::acknowledge`], with a journal.
+    fn make_durable(&self) -> Result<(), String> {
+        #[cfg(feature = "journal")]
+        if self.journal().is_some() {
+            return self.acknowledge().map(drop).map_err(|error| error.to_string());
+        }
+        Ok(())
+    }
 }
 
 impl<T: Apply + ?Sized> Apply for Arc<T> {
@@ -90,5 +125,13 @@ impl<T: Apply + ?Sized> Apply for Arc<T> {
 
     fn apply_keyed(&self, key: &IdempotencyKey, command: &Command) -> Result<Keyed<Outcome>, IntakeError> {
         (**self).apply_keyed(key, command)
+    }
+
+    fn batches_for_durability(&self) -> bool {
+        (**self).batches_for_durability()
+    }
+
+    fn make_durable(&self) -> Result<(), String> {
+        (**self).make_durable()
     }
 }

@@ -1,5 +1,6 @@
-//! The worker loop: take a job off the queue, apply it with a panic
-//! contained, decide its ticket.
+//! The worker loop: take a job off the queue (and the jobs queued behind
+//! it, a batch), apply each with a panic contained, make the batch durable
+//! with one call, decide their tickets.
 //!
 //! Owns: [`Job`] (an accepted order on its way to a worker) and the loop
 //! each worker thread runs.
@@ -19,6 +20,11 @@ use crossbeam::channel::Select;
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Instant;
+
+/// The most orders a worker applies before it makes them durable and
+/// decides them: one [`Apply::make_durable`] (a group commit, with a
+/// journaled ledger) covers them all.
+pub(super) const BATCH_MAX: usize = 256;
 
 /// An accepted order: its command (and key, if it has one), its ticket's
 /// slot, and when it was accepted. Holds one in-flight permit until it is decided.
@@ -67,6 +73,9 @@ impl Drop for Alive<'_> {
 /// queue is empty.
 pub(super) fn run<A: Apply>(index: usize, shared: &Shared, executor: &A) {
     let _alive = Alive { shared, index };
+    // One buffer for the worker's life: a batch allocates nothing after
+    // the first few.
+    let mut batch: Vec<(Job, Decision)> = Vec::with_capacity(BATCH_MAX);
     // Bounded by the intake's life: ends when `stopping` disconnects, which
     // shutdown guarantees once no submitter can send again.
     loop {
@@ -77,12 +86,13 @@ pub(super) fn run<A: Apply>(index: usize, shared: &Shared, executor: &A) {
                 None => break,
             },
         };
-        apply_one(index, shared, executor, job);
+        apply_batch(index, shared, executor, job, &mut batch);
     }
     // Stopping: no submitter can send any more, so the queue only shrinks.
-    // Bounded: each iteration removes one of at most `capacity` jobs.
+    // Bounded: each iteration removes at least one of at most `capacity`
+    // jobs.
     while let Ok(job) = shared.queue_rx.try_recv() {
-        apply_one(index, shared, executor, job);
+        apply_batch(index, shared, executor, job, &mut batch);
     }
 }
 
@@ -103,8 +113,47 @@ fn next_job(shared: &Shared) -> Option<Job> {
     }
 }
 
-fn apply_one<A: Apply>(index: usize, shared: &Shared, executor: &A, job: Job) {
-    // Relaxed: a report for a shutdown whose deadline passes; pairs with nothing.
+/// Applies `first` and, for an executor that
+/// [batches for durability](Apply::batches_for_durability), whatever else
+/// is queued (up to [`BATCH_MAX`] orders in all); makes them durable with one [`Apply::make_durable`],
+/// then decides them. A failure to make them durable decides every order
+/// of the batch [`IntakeError::Undurable`]: none of them may be taken as
+/// done.
+fn apply_batch<A: Apply>(index: usize, shared: &Shared, executor: &A, first: Job, batch: &mut Vec<(Job, Decision)>) {
+    debug_assert!(batch.is_empty());
+    // An executor with nothing to make durable decides each order at once.
+    let batch_max = if executor.batches_for_durability() { BATCH_MAX } else { 1 };
+    let mut next = Some(first);
+    // Bounded by `batch_max`.
+    while let Some(job) = next.take() {
+        let decision = apply_one(index, shared, executor, &job);
+        batch.push((job, decision));
+        if batch.len() < batch_max {
+            next = shared.queue_rx.try_recv().ok();
+        }
+    }
+    // As `apply_one`: the executor takes on unwind safety (see `Apply`).
+    let durable = match catch_unwind(AssertUnwindSafe(|| executor.make_durable())) {
+        Ok(durable) => durable,
+        Err(payload) => Err(format!("making the orders durable panicked: {}", message_of(payload))),
+    };
+    for (job, decision) in batch.drain(..) {
+        let decision = match &durable {
+            Ok(()) => decision,
+            Err(reason) => Err(IntakeError::Undurable { reason: reason.clone() }),
+        };
+        drop(job.decide(shared, decision));
+    }
+    // Relaxed: a report; pairs with nothing (see `Shared::applying`).
+    shared.applying[index].store(0, Ordering::Relaxed);
+}
+
+/// Applies one order with its panic contained; its decision, not yet
+/// given.
+fn apply_one<A: Apply>(index: usize, shared: &Shared, executor: &A, job: &Job) -> Decision {
+    // Relaxed: a report for a shutdown whose deadline passes; pairs with
+    // nothing. It names the order being applied; while the batch is made
+    // durable, the batch's last.
     shared.applying[index].store(job.id.0, Ordering::Relaxed);
     // AssertUnwindSafe: the ledger stays consistent across a panic inside
     // `execute`, because a command's state is only published by its final
@@ -115,16 +164,13 @@ fn apply_one<A: Apply>(index: usize, shared: &Shared, executor: &A, job: Job) {
         None => executor.apply(&job.command).map_err(IntakeError::Refused),
         Some(key) => executor.apply_keyed(key, &job.command).map(|keyed| keyed.outcome),
     };
-    let decision = match catch_unwind(AssertUnwindSafe(apply)) {
+    match catch_unwind(AssertUnwindSafe(apply)) {
         Ok(result) => result,
         Err(payload) => {
             shared.counters.panicked();
             Err(IntakeError::Panicked(Panicked::new(message_of(payload))))
         }
-    };
-    drop(job.decide(shared, decision));
-    // Relaxed: a report; pairs with nothing (see above).
-    shared.applying[index].store(0, Ordering::Relaxed);
+    }
 }
 
 /// The message of a panic payload. Dropping a payload runs arbitrary code
