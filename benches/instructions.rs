@@ -280,6 +280,61 @@ fn hold_commit<E: Engine>() -> Prepared {
     Prepared { check: keeps(&engine, 0), step: Box::new(move || engine.commit(engine.hold(0, 1, None))) }
 }
 
+/// A ledger kept in a journal in `mode`, in a fresh directory that is
+/// removed when the scenario's step is dropped.
+#[cfg(feature = "journal")]
+fn journaled(mode: stockroom::journal::Durability) -> (Arc<Ledger>, TempDir) {
+    use stockroom::journal::JournalOptions;
+    let dir = TempDir(std::env::temp_dir().join(format!("stockroom-instructions-{}", std::process::id())));
+    let _ = std::fs::remove_dir_all(&dir.0);
+    let (ledger, _) = Ledger::builder().open(&dir.0, JournalOptions::new(mode)).expect("open the journal");
+    Engine::define(&ledger, 0);
+    Engine::receive(&ledger, 0, 0, PLENTY, Some(Timestamp::from_millis(LATE)));
+    (Arc::new(ledger), dir)
+}
+
+/// `Batched` as the journal bench's `ledger` section runs it.
+#[cfg(feature = "journal")]
+const BATCHED: stockroom::journal::Durability =
+    stockroom::journal::Durability::Batched { max_delay: Duration::from_millis(5) };
+
+/// A directory removed on drop.
+#[cfg(feature = "journal")]
+struct TempDir(std::path::PathBuf);
+
+#[cfg(feature = "journal")]
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `hold_commit` on a ledger kept in a `Batched` journal: what recording
+/// a change adds (the appending thread's share; the writer thread's work
+/// is not counted).
+#[cfg(feature = "journal")]
+fn hold_commit_batched() -> Prepared {
+    let (engine, dir) = journaled(BATCHED);
+    let check = keeps(&engine, 0);
+    let step = Box::new(move || {
+        let _ = &dir;
+        Engine::commit(&*engine, Engine::hold(&*engine, 0, 1, None));
+    });
+    Prepared { step, check }
+}
+
+/// `hold_release` on a ledger kept in a `Batched` journal.
+#[cfg(feature = "journal")]
+fn hold_release_batched() -> Prepared {
+    let (engine, dir) = journaled(BATCHED);
+    let check = keeps(&engine, 0);
+    let step = Box::new(move || {
+        let _ = &dir;
+        Engine::release(&*engine, Engine::hold(&*engine, 0, 1, None));
+    });
+    Prepared { step, check }
+}
+
 fn hold_release<E: Engine>() -> Prepared {
     let engine = stocked::<E>(system(), 1, PLENTY);
     Prepared { check: keeps(&engine, 0), step: Box::new(move || engine.release(engine.hold(0, 1, None))) }
@@ -463,6 +518,12 @@ const N_LARGE: u64 = 1_000;
 /// Warm-up for those.
 const WARMUP_LARGE: u64 = 100;
 
+/// Warm-up for the journaled scenarios: past a lap of the journal's ring
+/// (16,384 records by default; two per iteration), so the measured
+/// appends reuse its slots' buffers as a long-running ledger's do.
+#[cfg(feature = "journal")]
+const WARMUP_JOURNAL: u64 = 10_000;
+
 const SCENARIOS: &[Scenario] = &[
     scenario("take_1", N, Quick, WARMUP, "take 1 unit (1 SKU, 1 lot)", take_1::<L>, take_1::<M>),
     scenario("hold_commit", N, Quick, WARMUP, "hold 1 unit, commit it", hold_commit::<L>, hold_commit::<M>),
@@ -610,6 +671,28 @@ const SCENARIOS: &[Scenario] = &[
         "hold 1 + commit after 64 threads lived (all at once) and exited",
         hold_commit_after_threads::<L, 64>,
         hold_commit_after_threads::<M, 64>,
+    ),
+    // With `--features journal` only (the mutex column has no journal:
+    // it is the plain scenario's).
+    #[cfg(feature = "journal")]
+    scenario(
+        "hold_commit_batched",
+        N,
+        Quick,
+        WARMUP_JOURNAL,
+        "hold 1 unit, commit it; the ledger kept in a Batched journal",
+        hold_commit_batched,
+        hold_commit::<M>,
+    ),
+    #[cfg(feature = "journal")]
+    scenario(
+        "hold_release_batched",
+        N,
+        Quick,
+        WARMUP_JOURNAL,
+        "hold 1 unit, release it; the ledger kept in a Batched journal",
+        hold_release_batched,
+        hold_release::<M>,
     ),
 ];
 

@@ -8,6 +8,8 @@
 #   scripts/instructions.sh receive_10k:500      one scenario at another n
 #                                                (a growth scenario's window
 #                                                moves with n: see --list)
+#   STOCKROOM_FEATURES=journal scripts/instructions.sh hold_commit_batched
+#                                                a journaled scenario
 #
 # Every scenario of benches/instructions.rs runs under
 # `valgrind --tool=callgrind` twice, with n and 2n measured iterations after
@@ -25,7 +27,7 @@ only=()
 for arg in "$@"; do
     case "$arg" in
         --full) full=1 ;;
-        -h | --help) sed -n '2,19p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,21p' "$0"; exit 0 ;;
         -*) echo "unknown option $arg" >&2; exit 2 ;;
         *) only+=("$arg") ;;
     esac
@@ -36,10 +38,15 @@ if ! command -v valgrind >/dev/null 2>&1; then
     apt-get update >&2 && apt-get install -y valgrind >&2
 fi
 
-echo "building benches/instructions.rs (release)" >&2
-cargo bench --no-run --bench instructions --message-format=json 2>/dev/null >target/instructions-build.json \
-    || { cargo bench --no-run --bench instructions; exit 1; }
-bench=$(sed -n 's/.*"executable":"\([^"]*instructions-[^"]*\)".*/\1/p' target/instructions-build.json | tail -1)
+# Features to build with: `STOCKROOM_FEATURES=journal` adds the journaled
+# scenarios (`hold_commit_batched`, `hold_release_batched`).
+features=(${STOCKROOM_FEATURES:+--features "$STOCKROOM_FEATURES"})
+target_dir=${CARGO_TARGET_DIR:-target}
+mkdir -p "$target_dir"
+echo "building benches/instructions.rs (release${STOCKROOM_FEATURES:+, features $STOCKROOM_FEATURES})" >&2
+cargo bench --no-run --bench instructions "${features[@]}" --message-format=json 2>/dev/null >"$target_dir/instructions-build.json" \
+    || { cargo bench --no-run --bench instructions "${features[@]}"; exit 1; }
+bench=$(sed -n 's/.*"executable":"\([^"]*instructions-[^"]*\)".*/\1/p' "$target_dir/instructions-build.json" | tail -1)
 [ -x "$bench" ] || { echo "could not find the instructions bench binary" >&2; exit 1; }
 
 out=$(mktemp -d)

@@ -43,11 +43,16 @@
 //! # The intake
 //!
 //! An order accepted by the intake is in memory until a worker applies it.
-//! Its ticket says when it is durable: once the ticket has its outcome and
-//! an `acknowledge()` that began after that returned `Ok`. An order still
-//! queued when the process dies is lost, and its ticket never said
-//! otherwise. (Recording orders at admission, so the queue survives a
-//! crash, is not done.)
+//! Its ticket says when it is durable: over a ledger kept in a `Sync`
+//! journal, a worker applies the orders queued together, makes them
+//! durable with one group commit (`Apply::make_durable`), and only then
+//! decides their tickets, so a decided ticket is a durable order (a failed
+//! sync decides them `IntakeError::Undurable`). In the other modes, once
+//! the ticket has its outcome and an `acknowledge()` that began after that
+//! returned `Ok`. An order still queued when the process dies is lost, and
+//! its ticket never said otherwise; submitted with an idempotency key
+//! (`Intake::submit_keyed`), its retry is applied at most once. (Recording
+//! orders at admission, so the queue survives a crash, is not done.)
 //!
 //! # Known limits
 //!
@@ -68,7 +73,7 @@
 //!   steps with a journal as without, plus its record.
 
 use crate::cell::image::SkuImage;
-use crate::cell::record::{Applied, ChangeRecord, ChangeSink};
+use crate::cell::record::{Applied, Change, ChangeRecord, ChangeSink};
 use crate::clock::Timestamp;
 use crate::command::{Command, Outcome};
 use crate::error::CommandError;
@@ -130,10 +135,12 @@ pub(crate) enum JournalRecord {
 
 /// A record by reference, encoded exactly as [`JournalRecord`] (same
 /// variants, same order): recording a change copies nothing but bytes.
+/// (The sink writes a change's bytes directly, [`CHANGE_TAG`] and
+/// `Change::encode_into`; debug builds check them against `Change`'s.)
 #[derive(serde::Serialize)]
 enum RecordRef<'a> {
     Defined { sku: SkuId, policy: AllocationPolicy },
-    Change(&'a ChangeRecord),
+    Change(&'a Change<'a>),
     Kit { kit: SkuId, components: &'a [KitComponent] },
     Order(&'a OrderImage),
     OrderFinished { order: OrderId, committed: bool },
@@ -163,14 +170,37 @@ pub(crate) struct LedgerJournal {
     lost: Mutex<Option<AppendError>>,
 }
 
+/// Postcard's tag of [`RecordRef::Change`] (and [`JournalRecord::Change`]):
+/// its variant index, a one-byte varint. The sink writes it by hand.
+const CHANGE_TAG: u8 = 1;
+
 impl ChangeSink for LedgerJournal {
-    fn append(&self, record: &ChangeRecord) {
-        self.record(&RecordRef::Change(record));
+    /// Writes the bytes `RecordRef::Change(record)` encodes to, without
+    /// serde: the format byte, the tag, and the record's direct writer.
+    fn append(&self, record: &Change<'_>) {
+        self.append_encoded(|buffer| {
+            let start = buffer.len();
+            buffer.push(CHANGE_TAG);
+            record.encode_into(buffer);
+            debug_assert_eq!(
+                &buffer[start..],
+                &postcard::to_allocvec(&RecordRef::Change(record)).expect("records encode")[..],
+                "the direct writer and serde agree"
+            );
+        });
     }
 }
 
 impl LedgerJournal {
     fn record(&self, record: &RecordRef) {
+        self.append_encoded(|buffer| {
+            // Encoding plain data into a vector cannot fail.
+            *buffer = postcard::to_extend(record, std::mem::take(buffer)).expect("records encode");
+        });
+    }
+
+    /// Appends the record `encode` writes after the format byte.
+    fn append_encoded(&self, encode: impl FnOnce(&mut Vec<u8>)) {
         thread_local! {
             /// This thread's encoding buffer, reused: recording a change
             /// allocates nothing once it has grown to the largest record.
@@ -180,9 +210,7 @@ impl LedgerJournal {
             let mut buffer = buffer.borrow_mut();
             buffer.clear();
             buffer.push(FORMAT);
-            // Encoding plain data into a vector cannot fail.
-            let encoded = postcard::to_extend(record, std::mem::take(&mut *buffer)).expect("records encode");
-            *buffer = encoded;
+            encode(&mut buffer);
             self.journal.append(&buffer).map(|_| ())
         });
         if let Err(error) = appended {

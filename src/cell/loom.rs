@@ -392,7 +392,7 @@ fn a_long_change_gets_quiet_and_a_seller_waits_it_out() {
 struct Recording(crate::sync::Mutex<Vec<(SkuId, u64)>>);
 
 impl crate::cell::record::ChangeSink for Recording {
-    fn append(&self, record: &crate::cell::record::ChangeRecord) {
+    fn append(&self, record: &crate::cell::record::Change<'_>) {
         self.0.lock().push((record.sku, record.version));
     }
 }

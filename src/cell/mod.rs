@@ -120,6 +120,7 @@ use head::Head;
 use lots::Lots;
 use quiet::Quiet;
 use slots::{NEVER, Slots};
+use smallvec::SmallVec;
 use structure::Structure;
 use view::{ClaimPool, Draft, Stale, View};
 use word::{VERSION_MAX, VWord, put};
@@ -226,6 +227,10 @@ pub(crate) struct SkuCell {
 /// [`SkuCell::journaled`] before the SKU's definition is recorded.
 pub(crate) const JOURNALED_NONE: u64 = u64::MAX;
 
+/// Fills a small change's record keeps on the stack (more spill to the
+/// heap): a hold of up to this many lines.
+const RECORD_FILLS_INLINE: usize = 4;
+
 /// How long a change waits for the record of the version before its own
 /// to reach the journal (its lander is between its compare-and-swap and
 /// its append): past this, the lander is gone, which is a bug to stop at.
@@ -329,9 +334,9 @@ impl SkuCell {
     #[inline]
     pub(crate) fn record_fast(&self, ctx: &Ctx, head: Head, effects: &[Effect], fill: Option<(u32, u64, slots::Fill)>) {
         if let Some(sink) = ctx.journal {
-            let fills = fill.as_slice();
-            let instant = ctx.moment.taken();
-            let record = record::ChangeRecord::new(self.sku, instant, head, effects.iter().copied(), &[], None, fills);
+            // Borrowed, not copied: recording allocates nothing here.
+            let fill = fill.as_ref().map(record::FillRecord::of);
+            let record = record::Change::borrowed(self.sku, ctx.moment.taken(), head, effects, fill.as_slice());
             self.journal_in_order(head.version, || sink.append(&record));
         }
     }
@@ -653,22 +658,26 @@ impl SkuCell {
             None => self.land(ctx, view, head, draft.word_effects(), None),
         };
         if let (true, Some(sink)) = (landed, ctx.journal) {
-            let record = match &big {
-                Some(big) => record::ChangeRecord::new(
-                    self.sku,
-                    ctx.moment.taken(),
-                    head,
-                    big.effects.iter().copied(),
-                    &big.lots,
-                    big.structure.as_ref().map(|(_, new)| &**new),
-                    draft.fills(),
-                ),
-                None => {
-                    let instant = ctx.moment.taken();
-                    record::ChangeRecord::new(self.sku, instant, head, draft.word_effects(), &[], None, draft.fills())
+            let instant = ctx.moment.taken();
+            match &big {
+                Some(big) => {
+                    let structure = big.structure.as_ref().map(|(_, new)| &**new);
+                    let fills = draft.fills();
+                    let record =
+                        record::Change::new(self.sku, instant, head, &big.effects, &big.lots, structure, fills);
+                    self.journal_in_order(head.version, || sink.append(&record));
                 }
-            };
-            self.journal_in_order(head.version, || sink.append(&record));
+                None => {
+                    // At most `INLINE_MAX` effects (more take the `big`
+                    // way), and a fill per line: on the stack, so a small
+                    // change's record allocates nothing.
+                    let effects: SmallVec<[Effect; desc::INLINE_MAX]> = draft.word_effects().collect();
+                    let fills: SmallVec<[record::FillRecord; RECORD_FILLS_INLINE]> =
+                        draft.fills().iter().map(record::FillRecord::of).collect();
+                    let record = record::Change::borrowed(self.sku, instant, head, &effects, &fills);
+                    self.journal_in_order(head.version, || sink.append(&record));
+                }
+            }
         }
         Ok(landed.then(|| (outcome, transition, draft.used())))
     }

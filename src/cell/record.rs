@@ -1,10 +1,12 @@
 //! A landed change as the journal records it, and how recovery applies one
 //! to a SKU's image: physical redo, word by word.
 //!
-//! Owns: [`ChangeRecord`] (every word a change wrote at its version, the
-//! lots it added, the structure it installed, the slots it filled before
-//! publishing them, the head it left), [`ChangeSink`] (where the cell hands
-//! records in each SKU's version order) and [`SkuImage::apply`].
+//! Owns: [`Change`] (every word a change wrote at its version, the lots it
+//! added, the structure it installed, the slots it filled before publishing
+//! them, the head it left; its lists borrowed from the cell when it is
+//! recorded, owned when it is read back: [`ChangeRecord`]), [`ChangeSink`]
+//! (where the cell hands records in each SKU's version order) and
+//! [`SkuImage::apply`].
 //!
 //! Must never: re-run a command. A record is what the change *did*, not
 //! what it was asked: applying it needs no clock, no policy and no other
@@ -30,6 +32,7 @@ use crate::clock::Timestamp;
 use crate::ids::{LocationId, LotId, SkuId};
 use crate::lot::LotAttributes;
 use crate::quantity::Quantity;
+use std::borrow::Cow;
 
 #[cfg(feature = "serde")]
 mod codec;
@@ -39,13 +42,18 @@ mod codec;
 pub(crate) trait ChangeSink: Sync {
     /// Takes the record of one landed change; called once per version, in
     /// each SKU's version order.
-    fn append(&self, record: &ChangeRecord);
+    fn append(&self, record: &Change<'_>);
 }
 
+/// A change as read back from the journal: its lists owned.
+pub(crate) type ChangeRecord = Change<'static>;
+
 /// One landed change of one SKU (see the module docs); its bytes in the
-/// journal are laid out by the `codec` module.
+/// journal are laid out by the `codec` module. The effects and fills are
+/// borrowed when the cell records a change (a fast path's record allocates
+/// nothing), owned when a record is decoded.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct ChangeRecord {
+pub(crate) struct Change<'a> {
     pub(crate) sku: SkuId,
     pub(crate) version: u64,
     /// The instant the change used, if it read one (recovery's clock floor
@@ -55,10 +63,10 @@ pub(crate) struct ChangeRecord {
     lots: u32,
     flags: u8,
     /// Word effects, in the order the change wrote them.
-    effects: Vec<Effect>,
+    effects: Cow<'a, [Effect]>,
     lot_inits: Vec<LotInitRecord>,
     structure: Option<StructureImage>,
-    fills: Vec<FillRecord>,
+    fills: Cow<'a, [FillRecord]>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,8 +85,8 @@ struct LotInitRecord {
 /// A slot the change filled privately before publishing its hold: the
 /// slot, the version its words were stamped with (the main word's when
 /// claimed), the deadline payload, the next line and the terms.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct FillRecord {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FillRecord {
     index: u32,
     version: u64,
     deadline: u128,
@@ -89,6 +97,22 @@ struct FillRecord {
     order: u64,
 }
 
+impl FillRecord {
+    /// The record of slot `index` filled at `version` with `fill`.
+    pub(crate) fn of(&(index, version, fill): &(u32, u64, Fill)) -> FillRecord {
+        FillRecord {
+            index,
+            version,
+            deadline: fill.deadline,
+            next: fill.next,
+            granted: fill.terms.granted,
+            latest: fill.terms.latest,
+            tag: fill.terms.marks.tag,
+            order: fill.terms.marks.order,
+        }
+    }
+}
+
 fn split(payload: u128) -> [u64; 2] {
     [payload as u64, (payload >> 64) as u64]
 }
@@ -97,25 +121,51 @@ fn join(words: [u64; 2]) -> u128 {
     u128::from(words[1]) << 64 | u128::from(words[0])
 }
 
-impl ChangeRecord {
-    /// The record of the change that left `head` on `sku`.
-    pub(crate) fn new(
+impl<'a> Change<'a> {
+    /// The record of the change that left `head` on `sku`, borrowing its
+    /// `effects` and `fills`: what every path without lot inits or a
+    /// structure records (the fast paths, and the general path's small
+    /// changes).
+    pub(crate) fn borrowed(
         sku: SkuId,
         instant: Option<Timestamp>,
         head: Head,
-        effects: impl Iterator<Item = Effect>,
-        lot_inits: &[LotInit],
-        structure: Option<&Structure>,
-        fills: &[(u32, u64, Fill)],
-    ) -> ChangeRecord {
-        ChangeRecord {
+        effects: &'a [Effect],
+        fills: &'a [FillRecord],
+    ) -> Change<'a> {
+        Change {
             sku,
             version: head.version,
             instant,
             cursor: head.cursor,
             lots: head.lots,
             flags: head.flags & !head::QUIET,
-            effects: effects.collect(),
+            effects: Cow::Borrowed(effects),
+            lot_inits: Vec::new(),
+            structure: None,
+            fills: Cow::Borrowed(fills),
+        }
+    }
+
+    /// The record of the change that left `head` on `sku`, borrowing its
+    /// `effects`, with everything else it did.
+    pub(crate) fn new(
+        sku: SkuId,
+        instant: Option<Timestamp>,
+        head: Head,
+        effects: &'a [Effect],
+        lot_inits: &[LotInit],
+        structure: Option<&Structure>,
+        fills: &[(u32, u64, Fill)],
+    ) -> Change<'a> {
+        Change {
+            sku,
+            version: head.version,
+            instant,
+            cursor: head.cursor,
+            lots: head.lots,
+            flags: head.flags & !head::QUIET,
+            effects: Cow::Borrowed(effects),
             lot_inits: lot_inits
                 .iter()
                 .map(|init| LotInitRecord {
@@ -130,19 +180,7 @@ impl ChangeRecord {
                 })
                 .collect(),
             structure: structure.map(|structure| StructureImage::of(structure, head.lots)),
-            fills: fills
-                .iter()
-                .map(|&(index, version, fill)| FillRecord {
-                    index,
-                    version,
-                    deadline: fill.deadline,
-                    next: fill.next,
-                    granted: fill.terms.granted,
-                    latest: fill.terms.latest,
-                    tag: fill.terms.marks.tag,
-                    order: fill.terms.marks.order,
-                })
-                .collect(),
+            fills: Cow::Owned(fills.iter().map(FillRecord::of).collect()),
         }
     }
 }
@@ -167,7 +205,7 @@ impl SkuImage {
     /// [`Applied`]); refuses a record that names what the image does not
     /// have. The result is checked again, whole, when the image is
     /// restored.
-    pub(crate) fn apply(&mut self, record: &ChangeRecord) -> Result<Applied, &'static str> {
+    pub(crate) fn apply(&mut self, record: &Change<'_>) -> Result<Applied, &'static str> {
         if record.sku != self.sku {
             return Err("a record of another SKU");
         }
@@ -194,14 +232,14 @@ impl SkuImage {
                 back: None,
             });
         }
-        for fill in &record.fills {
+        for fill in record.fills.iter() {
             let slot = self.slot_mut(fill.index)?;
             let ext = Ext { next: fill.next, taken: Quantity::ZERO, removed: false };
             slot.deadline = WordImage::new(fill.version, fill.deadline);
             slot.ext = WordImage::new(fill.version, ext.payload());
             (slot.granted, slot.latest, slot.tag, slot.order) = (fill.granted, fill.latest, fill.tag, fill.order);
         }
-        for effect in &record.effects {
+        for effect in record.effects.iter() {
             let word = WordImage::new(version, effect.payload);
             match effect.target {
                 Target::Lot(at) => self.lot_mut(at)?.word = word,

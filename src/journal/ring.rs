@@ -60,11 +60,18 @@
 
 use super::format::SEQ_MAX;
 use crate::sync::{AtomicU64, Mutex, Ordering};
+use crossbeam::utils::CachePadded;
 
 /// Bytes a slot's buffer keeps between records (larger buffers are freed
 /// once taken): the ring's memory between bursts is at most
 /// `capacity * SLOT_BYTES_KEPT`.
 const SLOT_BYTES_KEPT: usize = 1024;
+
+/// Bytes a slot's buffer gets at least when it grows: a small record (a
+/// hold, a commit) fits whatever record the slot held on its last lap,
+/// instead of growing it by the byte a longer varint adds.
+const SLOT_BYTES_MIN: usize = 64;
+const _: () = assert!(SLOT_BYTES_MIN <= SLOT_BYTES_KEPT, "a slot keeps what it is given");
 
 /// `tail`'s closed flag: no sequence is claimed once it is set.
 const CLOSED: u64 = 1 << 63;
@@ -87,7 +94,9 @@ struct Slot {
 
 /// The ring (see the module docs).
 pub(crate) struct Ring {
-    slots: Box<[Slot]>,
+    /// Each on its own cache line: the producer filling `s + 1` and the
+    /// writer taking `s` do not pass a line back and forth.
+    slots: Box<[CachePadded<Slot>]>,
     mask: u64,
     /// The next sequence to claim, with [`CLOSED`].
     tail: AtomicU64,
@@ -111,7 +120,7 @@ impl Ring {
             .map(|index| {
                 // The first sequence at or after `first` that maps to this slot.
                 let offset = index.wrapping_sub(first) & (cap - 1);
-                Slot { stamp: AtomicU64::new(first + offset), bytes: Mutex::new(Vec::new()) }
+                CachePadded::new(Slot { stamp: AtomicU64::new(first + offset), bytes: Mutex::new(Vec::new()) })
             })
             .collect();
         Ring {
@@ -183,6 +192,9 @@ impl Ring {
         {
             let mut bytes = slot.bytes.try_lock().expect("a free slot belongs to its producer");
             bytes.clear();
+            if bytes.capacity() < payload.len() {
+                bytes.reserve_exact(payload.len().max(SLOT_BYTES_MIN));
+            }
             bytes.extend_from_slice(payload);
         }
         // Release: pairs with the writer's Acquire load in `take` (# Orderings 2).

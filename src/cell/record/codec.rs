@@ -3,8 +3,9 @@
 //! on a small lot takes 25 bytes and its commit 12, with a one-byte SKU id
 //! and version).
 //!
-//! Owns: `Serialize` and `Deserialize` for [`ChangeRecord`], the record's
-//! shape byte, and how a word's 80-bit payload is cut into pieces.
+//! Owns: `Serialize` and `Deserialize` for [`Change`], the record's shape
+//! byte, how a word's 80-bit payload is cut into pieces, and
+//! [`Change::encode_into`], the journal's direct writer of the same bytes.
 //!
 //! Must never: lose a bit, or guess. Every field and every payload bit is
 //! written (the cuts cover all 80 bits, whatever the word's layout), so
@@ -42,8 +43,17 @@
 //!
 //! The layout is versioned by the record's format byte
 //! (`crate::durable`'s `FORMAT`): change it, and bump that.
+//!
+//! # Two writers, one layout
+//!
+//! `Serialize` is the reference: the layout above, element by element,
+//! through serde. The journal records every change through
+//! [`Change::encode_into`] instead, which writes the same bytes straight
+//! into a buffer (serde's per-element calls and postcard's per-byte
+//! flavor were most of a recorded change's cost). Every round trip in the
+//! tests checks that the two agree, byte for byte.
 
-use super::{ChangeRecord, FillRecord, LotInitRecord};
+use super::{Change, ChangeRecord, FillRecord, LotInitRecord};
 use crate::cell::effect::{Effect, Target};
 use crate::cell::head;
 use crate::cell::image::StructureImage;
@@ -54,6 +64,7 @@ use crate::quantity::Quantity;
 use serde::de::{Error as _, SeqAccess, Visitor};
 use serde::ser::SerializeTuple;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::borrow::Cow;
 
 /// Shape bits above the head's flags: what follows the fixed fields.
 const INSTANT: u8 = 1 << 4;
@@ -124,7 +135,7 @@ fn cut(target: Target) -> &'static [Piece] {
 }
 
 /// The record's shape byte (see the module docs).
-fn shape(record: &ChangeRecord) -> u8 {
+fn shape(record: &Change<'_>) -> u8 {
     assert!(record.flags & !FLAGS == 0, "head flags {:#x} past the shape's bits", record.flags);
     let section = |present: bool, bit: u8| if present { bit } else { 0 };
     record.flags
@@ -134,7 +145,7 @@ fn shape(record: &ChangeRecord) -> u8 {
         | section(!record.fills.is_empty(), FILLS)
 }
 
-impl Serialize for ChangeRecord {
+impl Serialize for Change<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let shape = shape(self);
         let pieces: usize = self.effects.iter().map(|effect| cut(effect.target).len()).sum();
@@ -156,7 +167,7 @@ impl Serialize for ChangeRecord {
             tuple.serialize_element(&instant.0)?;
         }
         tuple.serialize_element(&(self.effects.len() as u32))?;
-        for effect in &self.effects {
+        for effect in self.effects.iter() {
             let (kind, at) = effect.target.encode();
             tuple.serialize_element(&(u64::from(at) << 4 | kind))?;
             for piece in cut(effect.target) {
@@ -171,7 +182,7 @@ impl Serialize for ChangeRecord {
         }
         if !self.fills.is_empty() {
             tuple.serialize_element(&(self.fills.len() as u32))?;
-            for fill in &self.fills {
+            for fill in self.fills.iter() {
                 tuple.serialize_element(&fill.index)?;
                 tuple.serialize_element(&self.version.wrapping_sub(fill.version))?;
                 for piece in DEADLINE {
@@ -197,6 +208,73 @@ impl<'de> Deserialize<'de> for ChangeRecord {
 }
 
 struct RecordVisitor;
+
+/// Appends `value` as postcard writes every integer wider than a `u8`: a
+/// LEB128 varint, seven bits a byte, the lowest first.
+#[cfg(feature = "journal")]
+fn varint(out: &mut Vec<u8>, value: u64) {
+    let mut rest = value;
+    // At most 10 rounds: each takes 7 of the 64 bits.
+    while rest >= 0x80 {
+        out.push(rest as u8 | 0x80);
+        rest >>= 7;
+    }
+    out.push(rest as u8);
+}
+
+/// Appends `value`'s postcard encoding (the rare sections: lot inits, a
+/// structure).
+#[cfg(feature = "journal")]
+fn postcard_into(out: &mut Vec<u8>, value: &impl Serialize) {
+    // Encoding plain data into a vector cannot fail.
+    *out = postcard::to_extend(value, std::mem::take(out)).expect("plain data encodes");
+}
+
+#[cfg(feature = "journal")]
+impl Change<'_> {
+    /// Appends the record's bytes to `out`: exactly what its `Serialize`
+    /// writes through postcard (see the module docs), element by element
+    /// in the same order.
+    pub(crate) fn encode_into(&self, out: &mut Vec<u8>) {
+        varint(out, self.sku.0);
+        varint(out, self.version);
+        out.push(shape(self));
+        varint(out, u64::from(self.cursor));
+        varint(out, u64::from(self.lots));
+        if let Some(instant) = self.instant {
+            varint(out, instant.0);
+        }
+        varint(out, u64::from(self.effects.len() as u32));
+        for effect in self.effects.iter() {
+            let (kind, at) = effect.target.encode();
+            varint(out, u64::from(at) << 4 | kind);
+            for piece in cut(effect.target) {
+                varint(out, piece.put(effect.payload));
+            }
+        }
+        if !self.lot_inits.is_empty() {
+            postcard_into(out, &self.lot_inits);
+        }
+        if let Some(structure) = &self.structure {
+            postcard_into(out, structure);
+        }
+        if !self.fills.is_empty() {
+            varint(out, u64::from(self.fills.len() as u32));
+            for fill in self.fills.iter() {
+                varint(out, u64::from(fill.index));
+                varint(out, self.version.wrapping_sub(fill.version));
+                for piece in DEADLINE {
+                    varint(out, piece.put(fill.deadline));
+                }
+                varint(out, u64::from(fill.next.wrapping_add(1)));
+                varint(out, fill.granted.get());
+                varint(out, fill.latest);
+                varint(out, fill.tag);
+                varint(out, fill.order);
+            }
+        }
+    }
+}
 
 /// The next element of the record, which its shape says is there.
 fn next<'de, T: Deserialize<'de>, A: SeqAccess<'de>>(seq: &mut A) -> Result<T, A::Error> {
@@ -262,6 +340,7 @@ impl<'de> Visitor<'de> for RecordVisitor {
             return Err(A::Error::custom("a change record with the quiet flag, which is never recorded"));
         }
         let flags = shape & FLAGS;
+        let (effects, fills) = (Cow::Owned(effects), Cow::Owned(fills));
         Ok(ChangeRecord { sku, version, instant, cursor, lots, flags, effects, lot_inits, structure, fills })
     }
 }
@@ -292,10 +371,15 @@ mod tests {
 
     const PAYLOAD_MAX: u128 = (1 << 80) - 1;
 
+    /// Checks that `record` reads back equal, and that the direct writer
+    /// writes the bytes serde does.
     fn round_trip(record: &ChangeRecord) -> Vec<u8> {
         let bytes = postcard::to_allocvec(record).unwrap();
         let back: ChangeRecord = postcard::from_bytes(&bytes).unwrap();
         assert_eq!(&back, record, "{bytes:02x?}");
+        let mut direct = vec![0xAA];
+        record.encode_into(&mut direct);
+        assert_eq!(&direct[1..], &bytes[..], "the direct writer appends serde's bytes");
         bytes
     }
 
@@ -307,10 +391,10 @@ mod tests {
             cursor: 0,
             lots: 0,
             flags: 0,
-            effects: Vec::new(),
+            effects: Cow::Owned(Vec::new()),
             lot_inits: Vec::new(),
             structure: None,
-            fills: Vec::new(),
+            fills: Cow::Owned(Vec::new()),
         }
     }
 
@@ -357,14 +441,14 @@ mod tests {
                 (record.sku, record.instant, record.cursor, record.lots) = (SkuId(u64::MAX), instant, u32::MAX, 2);
                 record.flags = head::DEADLINES | head::BACKORDERS | head::DISARMED;
                 for target in targets(at) {
-                    record.effects.extend(payloads.map(|payload| Effect::new(target, payload)));
+                    record.effects.to_mut().extend(payloads.map(|payload| Effect::new(target, payload)));
                 }
                 round_trip(&record);
                 record.lot_inits = vec![lot(0, [u64::MAX, 0xFFFF], None), lot(1, [0, 0], Some(LocationId(u32::MAX)))];
                 record.structure = Some(structure.clone());
                 for (version, deadline, next) in [(0, NEVER, u32::MAX), (u64::MAX, PAYLOAD_MAX, 0), (3, 0, at)] {
-                    record.fills.push(fill(at, version, deadline, next, u64::MAX));
-                    record.fills.push(fill(0, version, deadline, next, 0));
+                    record.fills.to_mut().push(fill(at, version, deadline, next, u64::MAX));
+                    record.fills.to_mut().push(fill(0, version, deadline, next, 0));
                 }
                 round_trip(&record);
             }
@@ -383,13 +467,14 @@ mod tests {
         let mut record = bare(9);
         record.lots = 2;
         for (at, available) in [(0, 3), (1, 40)] {
-            record.effects.push(Effect::new(Target::Lot(at), available | 50 << 40));
+            record.effects.to_mut().push(Effect::new(Target::Lot(at), available | 50 << 40));
         }
         let line = |lot: u128, quantity: u128, state: u128| quantity | lot << 40 | state << 77;
-        record.effects.push(Effect::new(Target::Slot(4), line(0, 7, 3)));
-        record.effects.push(Effect::new(Target::SlotExt(4), line(u128::from(u32::MAX), 0, 0)));
-        record.effects.push(Effect::new(Target::Due, NEVER));
-        record.fills.push(fill(5, 8, NEVER, u32::MAX, 0));
+        let effects = record.effects.to_mut();
+        effects.push(Effect::new(Target::Slot(4), line(0, 7, 3)));
+        effects.push(Effect::new(Target::SlotExt(4), line(u128::from(u32::MAX), 0, 0)));
+        effects.push(Effect::new(Target::Due, NEVER));
+        record.fills.to_mut().push(fill(5, 8, NEVER, u32::MAX, 0));
         let bytes = round_trip(&record);
         // 6 fixed, 3 per lot word, 4 per line word, 3 for the deadline;
         // a fill count and 9 per fill.
@@ -451,7 +536,7 @@ mod tests {
             let mut record = bare(version);
             (record.sku, record.instant, record.cursor, record.lots, record.flags) =
                 (SkuId(sku), instant.map(Timestamp), cursor, lots, flags);
-            (record.effects, record.fills) = (effects, fills);
+            (record.effects, record.fills) = (Cow::Owned(effects), Cow::Owned(fills));
             round_trip(&record);
         }
     }
