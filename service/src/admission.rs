@@ -3,7 +3,7 @@
 //! the orders it does accept are answered quickly and the excess is told
 //! so fast.
 //!
-//! Owns: [`Admission`] (the decision: two atomic operations per order),
+//! Owns: [`Admission`] (the decision: three atomic operations per order),
 //! the probe task that feeds it, [`Controller`] (the rule) and
 //! [`AdmitError`].
 //!
@@ -27,7 +27,9 @@
 //!
 //! Every [`PROBE_INTERVAL`] a probe task yields once to the runtime and
 //! times how long the runtime takes to poll it again: the wait of any
-//! ready task, a connection with a new request among them.
+//! ready task, a connection with a new request among them. While no
+//! order arrives (and nothing is shed) the probe backs off to
+//! [`PROBE_IDLE_INTERVAL_MAX`]; the first order wakes it.
 //!
 //! # The rule
 //!
@@ -51,12 +53,18 @@
 //! costs the HTTP parse and a short problem body, a fraction of an
 //! accepted one, so shedding frees the CPU the accepted orders need.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
+use tokio::sync::Notify;
 
-/// How often the probe measures the runtime's lag (plus the lag itself).
+/// How often the probe measures the runtime's lag (plus the lag itself)
+/// while orders arrive.
 pub const PROBE_INTERVAL: Duration = Duration::from_millis(1);
+/// The longest the probe sleeps while no order arrives (its interval
+/// doubles per idle probe up to this); the first order after an idle
+/// spell wakes it at once.
+pub const PROBE_IDLE_INTERVAL_MAX: Duration = Duration::from_millis(100);
 /// The shed share's change per probe, per millisecond of lag above the
 /// target (negative below it): PIE's alpha.
 pub const GAIN_INTEGRAL_PER_MS: f64 = 0.01;
@@ -134,6 +142,11 @@ pub struct Admission {
     pub shed: AtomicU64,
     /// Probes taken.
     pub probes: AtomicU64,
+    /// Set by an order, cleared by the probe: whether any arrived since
+    /// the last probe.
+    busy: AtomicBool,
+    /// Wakes an idle probe when an order arrives.
+    wake: Arc<Notify>,
 }
 
 impl Admission {
@@ -147,12 +160,18 @@ impl Admission {
     /// clones) are dropped.
     pub fn probed(controller: Controller) -> Arc<Admission> {
         let admission = Arc::new(Admission::default());
-        tokio::spawn(probe(Arc::downgrade(&admission), controller));
+        tokio::spawn(probe(Arc::downgrade(&admission), Arc::clone(&admission.wake), controller));
         admission
     }
 
     /// Admits one order, or refuses it because the service is behind.
     pub fn admit(&self) -> Result<(), AdmitError> {
+        // Relaxed: a hint for the probe's pace; the swap elects the one
+        // order that wakes an idle probe (Notify keeps the permit if the
+        // probe is not waiting yet).
+        if !self.busy.load(Ordering::Relaxed) && !self.busy.swap(true, Ordering::Relaxed) {
+            self.wake.notify_one();
+        }
         // Relaxed: a hint the probe refreshes every PROBE_INTERVAL; the
         // order's own data travels through the intake's channels, not here.
         let share = self.share.load(Ordering::Relaxed);
@@ -203,19 +222,26 @@ impl Admission {
     }
 }
 
-/// The probe: every [`PROBE_INTERVAL`], one yield, timed.
-async fn probe(admission: Weak<Admission>, mut controller: Controller) {
+/// The probe: every [`PROBE_INTERVAL`] while orders arrive, one yield,
+/// timed; while none arrive and nothing is shed, at doubling intervals up
+/// to [`PROBE_IDLE_INTERVAL_MAX`], woken at once by the next order.
+async fn probe(admission: Weak<Admission>, wake: Arc<Notify>, mut controller: Controller) {
+    let mut interval = PROBE_INTERVAL;
     // Bounded by the service's life: ends when the admission is dropped.
     loop {
-        tokio::time::sleep(PROBE_INTERVAL).await;
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            () = wake.notified() => {}
+        }
         let yielded = Instant::now();
         tokio::task::yield_now().await;
         let lag = yielded.elapsed();
         let share = controller.observe(lag);
-        match admission.upgrade() {
-            Some(admission) => admission.record(lag, share),
-            None => return,
-        }
+        let Some(admission) = admission.upgrade() else { return };
+        admission.record(lag, share);
+        // Relaxed: see `admit`.
+        let idle = !admission.busy.swap(false, Ordering::Relaxed) && share == 0.0;
+        interval = if idle { (interval * 2).min(PROBE_IDLE_INTERVAL_MAX) } else { PROBE_INTERVAL };
     }
 }
 
@@ -277,5 +303,30 @@ mod tests {
         assert!((0..1_000).any(|_| admission.admit().is_ok()), "SHARE_MAX lets some through");
         admission.record(MS, 0.0);
         assert!((0..1_000).all(|_| admission.admit().is_ok()));
+    }
+
+    /// On the runtime's paused clock (deterministic): an idle probe backs
+    /// off to its longest interval, and the next order brings it back to
+    /// one probe per `PROBE_INTERVAL` at once.
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_probe_backs_off_and_the_next_order_wakes_it() {
+        let admission = Admission::probed(Controller::new(MS));
+        let probes = || admission.probes.load(Ordering::Relaxed);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let idle = probes();
+        // 1 + 2 + 4 + ... + 64 ms, then 100 ms apiece: about 16 in 1 s,
+        // not 1,000.
+        assert!((8..=24).contains(&idle), "{idle} probes in an idle second");
+        admission.admit().unwrap();
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        assert!(probes() > idle, "the order woke the probe");
+        // Busy again: an order per millisecond keeps the probe at its pace.
+        let busy_from = probes();
+        for _ in 0..100 {
+            admission.admit().unwrap();
+            tokio::time::sleep(MS).await;
+        }
+        let busy = probes() - busy_from;
+        assert!(busy >= 50, "{busy} probes in 100 busy milliseconds");
     }
 }
