@@ -804,17 +804,25 @@ mod tests {
     /// one-lot SKU (10 units, none held), then its commit. A change to the
     /// layout fails here: bump [`FORMAT`] and pin the new bytes. The two
     /// must stay at most 64 bytes (the journal's target per hold + commit).
-    #[test]
-    fn a_hold_and_its_commit_encode_to_the_pinned_bytes() {
-        let dir = std::env::temp_dir().join(format!("stockroom-durable-pinned-{}", std::process::id()));
+    /// A closed journal (`Off`, in a fresh directory named for `test`)
+    /// holding a SKU's definition, a receipt of 10 units, a one-unit hold
+    /// and its commit: the directory, and the ledger over it.
+    fn hold_and_commit(test: &str) -> (std::path::PathBuf, Ledger) {
+        let dir = std::env::temp_dir().join(format!("stockroom-durable-{test}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let (ledger, _) = Ledger::builder().open(&dir, JournalOptions::new(Durability::Off)).unwrap();
         ledger.define_sku(SkuId(1), AllocationPolicy::Fifo).unwrap();
         ledger.receive(SkuId(1), NewLot::new(LotId(1), 10)).unwrap();
         let held = ledger.allocate(&AllocateRequest::new(SkuId(1), 1)).unwrap();
         ledger.commit(held.reservation, None).unwrap();
+        ledger.journal().unwrap().close().unwrap();
+        (dir, ledger)
+    }
+
+    #[test]
+    fn a_hold_and_its_commit_encode_to_the_pinned_bytes() {
+        let (dir, ledger) = hold_and_commit("pinned");
         let journal = ledger.journal().unwrap();
-        journal.close().unwrap();
         let mut reader = journal.reader(3).unwrap();
         let hold = reader.try_next().unwrap().unwrap().payload.to_vec();
         let commit = reader.try_next().unwrap().unwrap().payload.to_vec();
@@ -836,15 +844,8 @@ mod tests {
 
     #[test]
     fn a_record_reads_back_as_written_and_the_reused_buffer_encodes_the_same_bytes() {
-        let dir = std::env::temp_dir().join(format!("stockroom-durable-unit-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let (ledger, _) = Ledger::builder().open(&dir, JournalOptions::new(Durability::Off)).unwrap();
-        ledger.define_sku(SkuId(1), AllocationPolicy::Fifo).unwrap();
-        ledger.receive(SkuId(1), NewLot::new(LotId(1), 10)).unwrap();
-        let held = ledger.allocate(&AllocateRequest::new(SkuId(1), 1)).unwrap();
-        ledger.commit(held.reservation, None).unwrap();
+        let (dir, ledger) = hold_and_commit("unit");
         let journal = ledger.journal().unwrap();
-        journal.close().unwrap();
         let mut reader = journal.reader(1).unwrap();
         let mut sizes = Vec::new();
         while let Some(record) = reader.try_next().unwrap() {

@@ -159,13 +159,6 @@ impl<'a> Change<'a> {
         fills: &[(u32, u64, Fill)],
     ) -> Change<'a> {
         Change {
-            sku,
-            version: head.version,
-            instant,
-            cursor: head.cursor,
-            lots: head.lots,
-            flags: head.flags & !head::QUIET,
-            effects: Cow::Borrowed(effects),
             lot_inits: lot_inits
                 .iter()
                 .map(|init| LotInitRecord {
@@ -181,6 +174,7 @@ impl<'a> Change<'a> {
                 .collect(),
             structure: structure.map(|structure| StructureImage::of(structure, head.lots)),
             fills: Cow::Owned(fills.iter().map(FillRecord::of).collect()),
+            ..Change::borrowed(sku, instant, head, effects, &[])
         }
     }
 }
