@@ -44,8 +44,8 @@ features=(${STOCKROOM_FEATURES:+--features "$STOCKROOM_FEATURES"})
 target_dir=${CARGO_TARGET_DIR:-target}
 mkdir -p "$target_dir"
 echo "building benches/instructions.rs (release${STOCKROOM_FEATURES:+, features $STOCKROOM_FEATURES})" >&2
-cargo bench --no-run --bench instructions "${features[@]}" --message-format=json 2>/dev/null >"$target_dir/instructions-build.json" \
-    || { cargo bench --no-run --bench instructions "${features[@]}"; exit 1; }
+cargo bench -p stockroom --no-run --bench instructions "${features[@]}" --message-format=json 2>/dev/null >"$target_dir/instructions-build.json" \
+    || { cargo bench -p stockroom --no-run --bench instructions "${features[@]}"; exit 1; }
 bench=$(sed -n 's/.*"executable":"\([^"]*instructions-[^"]*\)".*/\1/p' "$target_dir/instructions-build.json" | tail -1)
 [ -x "$bench" ] || { echo "could not find the instructions bench binary" >&2; exit 1; }
 
