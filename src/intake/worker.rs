@@ -73,9 +73,10 @@ impl Drop for Alive<'_> {
 /// queue is empty.
 pub(super) fn run<A: Apply>(index: usize, shared: &Shared, executor: &A) {
     let _alive = Alive { shared, index };
-    // One buffer for the worker's life: a batch allocates nothing after
-    // the first few.
-    let mut batch: Vec<(Job, Decision)> = Vec::with_capacity(BATCH_MAX);
+    // One buffer for the worker's life, grown to the largest batch seen
+    // (one order, for an executor that does not batch): after the first
+    // few batches, a batch allocates nothing.
+    let mut batch: Vec<(Job, Decision)> = Vec::new();
     // Bounded by the intake's life: ends when `stopping` disconnects, which
     // shutdown guarantees once no submitter can send again.
     loop {
