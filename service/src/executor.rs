@@ -43,8 +43,8 @@ impl Executor {
 }
 
 impl Apply for Executor {
-    /// An order without a key: applied, and decided at once (the service
-    /// sends keyless orders only when the ledger keeps no journal).
+    /// An order without a key (the service sends those only when the
+    /// ledger keeps no journal).
     fn apply(&self, command: &Command) -> Result<Outcome, CommandError> {
         self.pass_gate();
         self.ledger.execute(command)
