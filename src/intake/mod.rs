@@ -64,17 +64,16 @@
 //! # Shutdown and its orderings
 //!
 //! Shutdown must not stop the workers while a submitter that got in before
-//! it might still queue a job. Submitters are counted in `submitting`
-//! (incremented on entry, decremented on exit); shutdown sets `closed`. Both
-//! sides use `SeqCst`, a Dekker pair: a submitter increments, then reads
-//! `closed`; shutdown sets `closed`, then reads `submitting`. In the single
-//! total order of `SeqCst` operations, either shutdown sees the submitter
-//! (and the last submitter out, seeing `closed`, stops the workers) or the
-//! submitter sees `closed` and queues nothing. Whoever sees
-//! `closed && submitting == 0` drops the stop signal's sender; workers
-//! that see it disconnect drain the queue (which can only shrink by then)
-//! and exit. A blocked submitter is woken by a second signal dropped as
-//! shutdown begins and answers [`SubmitError::ShutDown`].
+//! it might still queue a job. The gate (`gate.rs`) is one atomic word: a
+//! closed bit and the count of submitters inside `admit`, each step one
+//! read-modify-write of it. A submitter that entered while the gate was
+//! open may queue; the closer, if nobody was inside, or else the last
+//! submitter out of the closed gate, drops the stop signal's sender (a
+//! loom model checks that nobody queues after it, and that somebody
+//! drops it). Workers that see the signal disconnect drain the queue
+//! (which can only shrink by then) and exit. A blocked submitter is woken
+//! by a second signal dropped as shutdown begins and answers
+//! [`SubmitError::ShutDown`].
 //!
 //! # Faults
 //!
@@ -86,6 +85,7 @@
 
 mod apply;
 mod error;
+mod gate;
 #[cfg(all(test, stockroom_loom))]
 mod loom;
 mod shutdown;
@@ -102,9 +102,10 @@ pub use ticket::{Decision, OrderId, Ticket};
 use crate::command::Command;
 use crate::idempotency::IdempotencyKey;
 use crate::ledger::Ledger;
-use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{Arc, AtomicU64, AtomicUsize, Ordering};
 use core::fmt;
 use crossbeam::channel::{Receiver, Select, Sender, TrySendError, bounded};
+use gate::Gate;
 use parking_lot::Mutex;
 use stats::Counters;
 use std::thread::JoinHandle;
@@ -126,11 +127,8 @@ struct Shared {
     permits_tx: Sender<()>,
     permits_rx: Receiver<()>,
     max_in_flight: usize,
-    /// Set once, by the first shutdown; half of the Dekker pair with
-    /// `submitting` (see the module docs).
-    closed: AtomicBool,
-    /// Submitters between entry and exit of `admit`.
-    submitting: AtomicUsize,
+    /// Closed by the first shutdown; counts the submitters inside `admit`.
+    gate: Gate,
     /// Disconnects as shutdown begins: wakes blocked submitters.
     closing_rx: Receiver<Never>,
     /// Locked only to drop the sender, by shutdown (an admin path).
@@ -195,25 +193,22 @@ impl<T> Refusal<T> {
     }
 }
 
-/// A submitter inside `admit`; counted in `submitting` (see the module docs).
+/// A submitter inside `admit`, counted by the gate (see `gate.rs`).
 struct Entry<'a> {
     shared: &'a Shared,
+    /// The gate was open when this submitter came in: it may queue.
+    open: bool,
 }
 
 impl<'a> Entry<'a> {
     fn new(shared: &'a Shared) -> Entry<'a> {
-        // SeqCst: Dekker pair with `closed` (module docs); before this submitter reads `closed`.
-        shared.submitting.fetch_add(1, Ordering::SeqCst);
-        Entry { shared }
+        Entry { shared, open: shared.gate.enter() }
     }
 }
 
 impl Drop for Entry<'_> {
     fn drop(&mut self) {
-        // SeqCst: Dekker pair with `closed` (module docs); this submitter's sends are done.
-        let last = self.shared.submitting.fetch_sub(1, Ordering::SeqCst) == 1;
-        // SeqCst: Dekker pair with `submitting`, read after the decrement above.
-        if last && self.shared.closed.load(Ordering::SeqCst) {
+        if self.shared.gate.leave() {
             self.shared.stop_workers();
         }
     }
@@ -263,9 +258,8 @@ impl Shared {
     /// Admits `command` (under `key`, if any): a permit, then a place in
     /// the queue.
     fn admit(&self, command: Command, key: Option<IdempotencyKey>, patience: Patience) -> Result<Ticket, SubmitError> {
-        let _entry = Entry::new(self);
-        // SeqCst: Dekker pair with `submitting` (module docs), after this submitter's increment.
-        if self.closed.load(Ordering::SeqCst) {
+        let entry = Entry::new(self);
+        if !entry.open {
             return Err(SubmitError::ShutDown(Box::new(command)));
         }
         if let Err(refusal) = self.send(&self.permits_tx, (), patience) {
@@ -436,8 +430,7 @@ impl<A> Intake<A> {
 
     /// True once a shutdown has begun: every submission is refused.
     pub fn is_shut_down(&self) -> bool {
-        // SeqCst: the same side of the Dekker pair as a submitter's check (module docs).
-        self.shared.closed.load(Ordering::SeqCst)
+        self.shared.gate.is_closed()
     }
 
     /// The executor the workers apply orders to.
@@ -557,8 +550,7 @@ impl IntakeBuilder {
             permits_tx,
             permits_rx,
             max_in_flight,
-            closed: AtomicBool::new(false),
-            submitting: AtomicUsize::new(0),
+            gate: Gate::new(),
             closing_rx,
             closing_tx: Mutex::new(Some(closing_tx)),
             stopping_rx,

@@ -163,12 +163,10 @@ impl Shared {
     /// Closes the intake: no submission is accepted from now on.
     /// Idempotent.
     pub(super) fn close(&self) {
-        // SeqCst: Dekker pair with `submitting` (module docs); before the read of `submitting` below.
-        self.closed.store(true, Ordering::SeqCst);
+        let nobody_inside = self.gate.close();
         // Wake every submitter blocked waiting for room.
         drop(self.closing_tx.lock().take());
-        // SeqCst: Dekker pair with `closed` (module docs); after the store above.
-        if self.submitting.load(Ordering::SeqCst) == 0 {
+        if nobody_inside {
             self.stop_workers();
         }
     }
@@ -180,15 +178,14 @@ impl Shared {
         // an order; give them a moment (they are not blocked: the closing
         // signal woke them).
         for _ in 0..SUBMITTERS_YIELDS_MAX {
-            // SeqCst: Dekker pair with `closed` (module docs).
-            if self.submitting.load(Ordering::SeqCst) == 0 {
+            if self.gate.is_empty() {
                 break;
             }
             std::thread::yield_now();
         }
         let mut unapplied = Vec::new();
         // Bounded: every queued order holds an in-flight permit, and no
-        // submitter can queue more once `submitting` is 0.
+        // submitter can queue more once the gate is empty.
         for _ in 0..self.max_in_flight {
             let Ok(job) = self.queue_rx.try_recv() else { break };
             unapplied.push(take_back(self, job));
