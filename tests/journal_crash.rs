@@ -12,12 +12,15 @@
 //! Rounds: 100 by default (CI); `STOCKROOM_CRASH_ROUNDS=1000` for the long
 //! run. `STOCKROOM_CRASH_SEED` replays a run (the seed is printed).
 
+#[path = "common/crash.rs"]
+mod crash;
+
+use crash::Kill;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use stockroom::journal::{Durability, Journal, JournalOptions};
@@ -91,63 +94,17 @@ fn crash_child() {
 /// What the parent knows was acknowledged: (round, thread, counter) → seq.
 type Acked = HashMap<(u32, u32, u64), u64>;
 
-/// When the parent kills the child.
-#[derive(Clone, Copy, Debug)]
-enum Kill {
-    /// This long after spawning it: may land in its start-up or its recovery.
-    AfterSpawn(Duration),
-    /// This long after it reported its recovery done: lands while it appends.
-    AfterReady(Duration),
-}
-
 fn run_child(dir: &Path, round: u32, kill: Kill) -> Vec<(u64, u32, u32, u64)> {
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, dir)
-        .env(ROUND_ENV, round.to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        let mut acks = Vec::new();
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            // libtest prints "test crash_child ... " before the test's own
-            // output, without a newline: the first line may carry it.
-            if line.ends_with("READY") {
-                let _ = ready_tx.send(());
-                continue;
-            }
-            let Some(start) = line.find("ACK ") else { continue };
-            let rest = &line[start + 4..];
-            let fields: Vec<&str> = rest.split(' ').collect();
-            // A line cut by the kill has fewer fields: it was never complete,
-            // so the child never moved past it.
-            if fields.len() == 4 {
-                if let (Ok(seq), Ok(round), Ok(thread), Ok(counter)) =
-                    (fields[0].parse(), fields[1].parse(), fields[2].parse(), fields[3].parse())
-                {
-                    acks.push((seq, round, thread, counter));
-                }
+    let env = [(CHILD_ENV, dir.display().to_string()), (ROUND_ENV, round.to_string())];
+    crash::run_child("crash_child", &env, kill, Vec::new(), |acks, fields| {
+        if let [seq, round, thread, counter] = fields {
+            if let (Ok(seq), Ok(round), Ok(thread), Ok(counter)) =
+                (seq.parse(), round.parse(), thread.parse(), counter.parse())
+            {
+                acks.push((seq, round, thread, counter));
             }
         }
-        acks
-    });
-    match kill {
-        Kill::AfterSpawn(delay) => std::thread::sleep(delay),
-        Kill::AfterReady(delay) => {
-            // Bounded: a child that never gets ready is killed after 30 s
-            // (and the checks below still run).
-            let _ = ready_rx.recv_timeout(Duration::from_secs(30));
-            std::thread::sleep(delay);
-        }
-    }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
-    reader.join().unwrap()
+    })
 }
 
 /// Recovers the journal and checks it against everything acknowledged.

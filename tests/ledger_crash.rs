@@ -24,11 +24,14 @@
 //! the long run; `STOCKROOM_LEDGER_CRASH_SEED` replays one.
 #![cfg(feature = "journal")]
 
+#[path = "common/crash.rs"]
+mod crash;
+
+use crash::Kill;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Command as Process, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use stockroom::journal::{Durability, JournalOptions};
@@ -144,47 +147,25 @@ struct Reported {
 }
 
 fn run_child(dir: &Path, round: u32, kill_after: Duration) -> Reported {
-    let mut child = Process::new(std::env::current_exe().unwrap())
-        .args(["--exact", "ledger_crash_child", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, dir)
-        .env(ROUND_ENV, round.to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        let mut reported = Reported { keyed: vec![None; THREADS as usize], ..Reported::default() };
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if line.ends_with("READY") {
-                let _ = ready_tx.send(());
-                continue;
-            }
-            let Some(start) = line.find("ACK ") else { continue };
-            let fields: Vec<&str> = line[start + 4..].split(' ').collect();
-            // A line cut by the kill was never complete: not counted.
-            match fields[..] {
-                ["SOLD", units] => reported.sold += units.parse::<u64>().unwrap_or(0),
-                ["WRITTEN_OFF", units] => reported.written_off += units.parse::<u64>().unwrap_or(0),
-                ["KEYED", thread, counter] => {
-                    if let (Ok(thread), Ok(counter)) = (thread.parse::<usize>(), counter.parse()) {
-                        reported.sold += 1;
-                        reported.keyed[thread] = Some(counter);
-                    }
+    let env = [(CHILD_ENV, dir.display().to_string()), (ROUND_ENV, round.to_string())];
+    let reported = Reported { keyed: vec![None; THREADS as usize], ..Reported::default() };
+    crash::run_child(
+        "ledger_crash_child",
+        &env,
+        Kill::AfterReady(kill_after),
+        reported,
+        |reported, fields| match fields {
+            ["SOLD", units] => reported.sold += units.parse::<u64>().unwrap_or(0),
+            ["WRITTEN_OFF", units] => reported.written_off += units.parse::<u64>().unwrap_or(0),
+            ["KEYED", thread, counter] => {
+                if let (Ok(thread), Ok(counter)) = (thread.parse::<usize>(), counter.parse()) {
+                    reported.sold += 1;
+                    reported.keyed[thread] = Some(counter);
                 }
-                _ => {}
             }
-        }
-        reported
-    });
-    // Bounded: a child that never gets ready is killed after 30 s.
-    let _ = ready_rx.recv_timeout(Duration::from_secs(30));
-    std::thread::sleep(kill_after);
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
-    reader.join().unwrap()
+            _ => {}
+        },
+    )
 }
 
 #[test]
