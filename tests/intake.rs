@@ -753,14 +753,27 @@ fn an_executor_that_keeps_no_keys_refuses_keyed_orders_and_applies_nothing() {
     assert_eq!(ledger.snapshot(SKU).unwrap().totals().committed.get(), 1);
 }
 
+/// An empty directory for one test's journal, named for it.
+#[cfg(feature = "journal")]
+fn fresh_dir(test: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("stockroom-intake-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// The ledger kept in a `Sync` journal in `dir` (recovered if it has one).
+#[cfg(feature = "journal")]
+fn open_sync(dir: &std::path::Path) -> Ledger {
+    use stockroom::journal::{Durability, JournalOptions};
+    Ledger::builder().open(dir, JournalOptions::new(Durability::Sync)).unwrap().0
+}
+
 #[cfg(feature = "journal")]
 #[test]
 fn a_keyed_order_retried_after_a_restart_replays_from_the_journal() {
-    use stockroom::journal::{Durability, JournalOptions};
     let _serial = serial();
-    let dir = std::env::temp_dir().join(format!("stockroom-intake-keyed-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let open = || Ledger::builder().open(&dir, JournalOptions::new(Durability::Sync)).unwrap().0;
+    let dir = fresh_dir("keyed");
+    let open = || open_sync(&dir);
     let first = {
         let ledger = Arc::new(open());
         ledger.define_sku(SKU, AllocationPolicy::Fifo).unwrap();
@@ -840,11 +853,9 @@ fn a_batch_is_made_durable_once_before_any_of_its_tickets_is_decided() {
 #[cfg(feature = "journal")]
 #[test]
 fn over_a_sync_journal_a_decided_ticket_is_a_durable_one() {
-    use stockroom::journal::{Durability, JournalOptions};
     let _serial = serial();
-    let dir = std::env::temp_dir().join(format!("stockroom-intake-durable-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let ledger = Arc::new(Ledger::builder().open(&dir, JournalOptions::new(Durability::Sync)).unwrap().0);
+    let dir = fresh_dir("durable");
+    let ledger = Arc::new(open_sync(&dir));
     ledger.define_sku(SKU, AllocationPolicy::Fifo).unwrap();
     ledger.receive(SKU, NewLot::new(LotId(1), 1_000)).unwrap();
     ledger.acknowledge().unwrap();

@@ -76,7 +76,9 @@ fn a_closing_gate_stops_the_workers_after_every_queued_job() {
             let (queued, queued_at_stop, stops) =
                 (Arc::clone(&queued), Arc::clone(&queued_at_stop), Arc::clone(&stops));
             move || {
-                // SeqCst: the model's own bookkeeping, ordered with everything else.
+                // SeqCst: the model's own bookkeeping (loom models it as
+                // AcqRel; the gate's RMW chain already orders it after
+                // every queued job the stopper must see).
                 queued_at_stop.fetch_min(queued.load(Ordering::SeqCst), Ordering::SeqCst);
                 // SeqCst: as above.
                 stops.fetch_add(1, Ordering::SeqCst);
