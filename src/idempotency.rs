@@ -89,21 +89,29 @@
 //! count until they reach the front, and they are expired, so the sweep
 //! drops them on reaching them). A claim racing a refused one at the bound
 //! may be refused too (the refused claim's count is undone just after);
-//! its retry finds the room. Per recorded key, on a 64-bit target:
+//! its retry finds the room. What a key remembers is packed by the
+//! command type's [`Pack`]: the table keeps the packed form (the ledger's is
+//! one heap block of postcard bytes holding the command and its result,
+//! about 20 bytes for a one-unit sale), and unpacks it to replay, to
+//! compare a retry, or to image the store. Per recorded key, on a 64-bit
+//! target:
 //!
-//! - the table slot, `size_of::<(IdempotencyKey, Slot<C, R>)>()` = 16 +
-//!   `size_of::<Slot<C, R>>()` (about `size_of::<C>() + size_of::<R>() + 24`),
-//!   plus dashmap's per-bucket byte and growth slack (tables grow by
-//!   doubling, so up to about twice that);
+//! - the table slot, `size_of::<(IdempotencyKey, Slot<C, R>)>()`: the
+//!   key's 16 bytes, the packed record's size and 24 more (56 for the
+//!   ledger's), plus dashmap's per-bucket byte and growth slack (tables
+//!   grow by doubling, so up to about twice that);
 //! - the key's text, one shared allocation: 16 + its length (at most 128)
-//!   bytes, plus whatever heap memory `C` and `R` own;
+//!   bytes, plus whatever heap memory the packed record owns;
 //! - one queue item, 32 bytes (`VecDeque` growth: up to twice that).
 //!
-//! So about `2 * (size_of::<C>() + size_of::<R>() + 40) + 64 + 144` bytes
-//! at worst, plus what `C` and `R` point to. An in-flight entry also holds
+//! For the ledger, with 36-character keys and a one-unit take, that
+//! measures 223 bytes per key (`cargo bench --bench memory`; it was 608
+//! while the slot held the `Command` and `Result` inline, 272 bytes of
+//! enums sized for their largest variants). An in-flight entry also holds
 //! an `Arc`'d attempt cell (two counters, a lock and an `R`) until the
-//! attempt ends and its waiters have left. Expired entries are swept from the queue's front, a few per record,
-//! so under steady traffic they do not linger.
+//! attempt ends and its waiters have left. Expired entries are swept from
+//! the queue's front, a few per record, so under steady traffic they do not
+//! linger.
 //!
 //! # Orderings
 //!
@@ -117,6 +125,9 @@
 
 #[cfg(all(test, stockroom_loom))]
 mod loom;
+mod pack;
+
+pub(crate) use pack::Pack;
 
 use crate::clock::Timestamp;
 use crate::sync::{Arc, AtomicU64, AtomicUsize, Backoff, KeyedMap, Mutex, Ordering};
@@ -316,12 +327,13 @@ enum AttemptState<R> {
     Freed,
 }
 
-/// A key's entry in the table. `entry` is the entry's identity, unique for
-/// the store's lifetime: eviction and the claimer's own record or release
-/// act only on the entry they know.
-enum Slot<C, R> {
-    InFlight { command: C, attempt: Arc<Attempt<R>>, entry: u64 },
-    Recorded { command: C, result: R, recorded_at: Timestamp, entry: u64 },
+/// A key's entry in the table, its command (and result) packed by
+/// [`Pack`]. `entry` is the entry's identity, unique for the store's
+/// lifetime: eviction and the claimer's own record or release act only on
+/// the entry they know.
+enum Slot<C: Pack<R>, R> {
+    InFlight { command: C::Packed, attempt: Arc<Attempt<R>>, entry: u64 },
+    Recorded { record: C::Record, recorded_at: Timestamp, entry: u64 },
 }
 
 /// An item of the record-order queue: the entry recorded for `key` at
@@ -368,7 +380,7 @@ enum Turn<C, R> {
 /// The idempotency key store: remembers, per key, the first command and its
 /// final result for [`KeyWindow::window`], at most [`KeyWindow::keys_max`]
 /// keys. See the module docs for the contract.
-pub(crate) struct KeyStore<C, R> {
+pub(crate) struct KeyStore<C: Pack<R>, R> {
     window: KeyWindow,
     slots: KeyedMap<IdempotencyKey, Slot<C, R>>,
     /// Recorded entries, oldest first. Only the record path locks it.
@@ -380,7 +392,7 @@ pub(crate) struct KeyStore<C, R> {
     held: AtomicUsize,
 }
 
-impl<C, R> fmt::Debug for KeyStore<C, R> {
+impl<C: Pack<R>, R> fmt::Debug for KeyStore<C, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KeyStore").field("window", &self.window).field("len", &self.len()).finish()
     }
@@ -391,7 +403,7 @@ fn expired(recorded_at: Timestamp, window: Duration, now: Timestamp) -> bool {
     now >= recorded_at.saturating_add(window)
 }
 
-impl<C, R> KeyStore<C, R> {
+impl<C: Pack<R>, R> KeyStore<C, R> {
     /// An empty store remembering keys for `window`.
     pub(crate) fn new(window: KeyWindow) -> Self {
         KeyStore {
@@ -415,7 +427,7 @@ impl<C, R> KeyStore<C, R> {
     }
 }
 
-impl<C: Clone + Eq, R: Clone> KeyStore<C, R> {
+impl<C: Pack<R> + Eq, R: Clone> KeyStore<C, R> {
     /// Runs `apply` at most once per key within the window; see the module
     /// docs for the contract. `now` is the command's instant (read once by
     /// the caller). `is_final(&r)` is false for transient results (a
@@ -507,7 +519,7 @@ impl<C: Clone + Eq, R: Clone> KeyStore<C, R> {
                 let guard = InFlightGuard { store: self, key, entry, attempt, recorded: false };
                 let result = apply.take().expect("a turn that applies ends the call")();
                 if is_final(&result) {
-                    guard.record(command.clone(), result.clone(), now);
+                    guard.record(command, &result, now);
                 }
                 // A transient result: the guard's drop frees the key.
                 Claimed::Applied(result)
@@ -531,10 +543,14 @@ impl<C: Clone + Eq, R: Clone> KeyStore<C, R> {
     /// One atomic look at `key` (under its shard lock): claims it if absent
     /// (and the store has room) or expired, else says what is there.
     fn claim(&self, key: &IdempotencyKey, command: &C, now: Timestamp) -> Claim<C, R> {
+        // Packed before the shard lock (a new key is the common case): the
+        // lock is held for the map operation only.
+        let packed = core::cell::Cell::new(Some(command.pack()));
         let fresh = || {
             let entry = self.next_entry();
             let attempt = Arc::new(Attempt::new());
-            let slot = Slot::InFlight { command: command.clone(), attempt: Arc::clone(&attempt), entry };
+            let command = packed.take().unwrap_or_else(|| command.pack());
+            let slot = Slot::InFlight { command, attempt: Arc::clone(&attempt), entry };
             (slot, Claim::Mine { entry, attempt })
         };
         self.slots.entry(
@@ -547,19 +563,17 @@ impl<C: Clone + Eq, R: Clone> KeyStore<C, R> {
                     *slot = fresh_slot;
                     claim
                 }
-                Slot::Recorded { command: first, result, .. } => {
-                    if first == command {
-                        Claim::Replayed(result.clone())
-                    } else {
-                        Claim::Conflict(first.clone())
-                    }
+                Slot::Recorded { record, .. } => {
+                    let first = C::record_command(record);
+                    if first == *command { Claim::Replayed(C::record_result(record)) } else { Claim::Conflict(first) }
                 }
                 Slot::InFlight { command: first, attempt, .. } => {
                     // A different command waits too: answering "conflict"
                     // before the first command has taken effect would let
                     // its caller observe the SKU without that effect after
                     // being told the key was used (not linearizable).
-                    let differs = (first != command).then(|| first.clone());
+                    let first = C::unpack(first);
+                    let differs = (first != *command).then_some(first);
                     Claim::Wait { attempt: Arc::clone(attempt), differs }
                 }
             },
@@ -664,7 +678,7 @@ pub(crate) enum RestoreKeysError {
     Duplicate,
 }
 
-impl<C: Clone + Eq, R: Clone> KeyStore<C, R> {
+impl<C: Pack<R> + Eq, R: Clone> KeyStore<C, R> {
     /// Every key recorded and still inside its window at `now`, in record
     /// order (in-flight keys are not: their commands have not answered).
     /// The queue lock, then each key's shard lock: never nested.
@@ -679,8 +693,8 @@ impl<C: Clone + Eq, R: Clone> KeyStore<C, R> {
         let mut records = Vec::with_capacity(items.len());
         for (key, entry) in items {
             let found = self.slots.update(&key, |slot| match slot {
-                Slot::Recorded { command, result, recorded_at, entry: e } if *e == entry => {
-                    Some((command.clone(), result.clone(), *recorded_at))
+                Slot::Recorded { record, recorded_at, entry: e } if *e == entry => {
+                    Some((C::record_command(record), C::record_result(record), *recorded_at))
                 }
                 _ => None,
             });
@@ -706,7 +720,7 @@ impl<C: Clone + Eq, R: Clone> KeyStore<C, R> {
         let mut order = self.order.lock();
         for KeyRecord { key, command, result, recorded_at } in records {
             let entry = self.next_entry();
-            let slot = Slot::Recorded { command, result, recorded_at, entry };
+            let slot = Slot::Recorded { record: command.pack_record(&result), recorded_at, entry };
             self.slots.entry(key.clone(), |_| unreachable!("keys were checked unique"), || (Some(slot), ()));
             // Relaxed: the capacity count (see `claim`); the store is not
             // shared yet.
@@ -833,7 +847,7 @@ impl crate::ledger::Ledger {
 /// frees the key and tells the waiters to claim again.
 ///
 /// [`record`]: InFlightGuard::record
-struct InFlightGuard<'a, C: Clone + Eq, R: Clone> {
+struct InFlightGuard<'a, C: Pack<R> + Eq, R: Clone> {
     store: &'a KeyStore<C, R>,
     key: &'a IdempotencyKey,
     entry: u64,
@@ -841,18 +855,20 @@ struct InFlightGuard<'a, C: Clone + Eq, R: Clone> {
     recorded: bool,
 }
 
-impl<C: Clone + Eq, R: Clone> InFlightGuard<'_, C, R> {
+impl<C: Pack<R> + Eq, R: Clone> InFlightGuard<'_, C, R> {
     /// Records `result` as the key's final result and hands it to the
     /// waiters.
-    fn record(mut self, command: C, result: R, now: Timestamp) {
+    fn record(mut self, command: &C, result: &R, now: Timestamp) {
         let entry = self.entry;
         let waiters = result.clone();
+        // Packed before the shard lock: the lock is held for the swap only.
+        let record = command.pack_record(result);
         let recorded = self.store.slots.update(self.key, |slot| {
             // Ours while in flight: nothing else replaces or removes an
             // in-flight entry.
             let ours = matches!(slot, Slot::InFlight { entry: e, .. } if *e == entry);
             if ours {
-                *slot = Slot::Recorded { command, result, recorded_at: now, entry };
+                *slot = Slot::Recorded { record, recorded_at: now, entry };
             }
             ours
         });
@@ -867,7 +883,7 @@ impl<C: Clone + Eq, R: Clone> InFlightGuard<'_, C, R> {
     }
 }
 
-impl<C: Clone + Eq, R: Clone> Drop for InFlightGuard<'_, C, R> {
+impl<C: Pack<R> + Eq, R: Clone> Drop for InFlightGuard<'_, C, R> {
     fn drop(&mut self) {
         if self.recorded {
             return;
@@ -1237,16 +1253,38 @@ mod tests {
         assert_eq!(store.run(&k, &1, at(1), || Ok(9), always), Claimed::Replayed(Ok(5)));
     }
 
-    /// A command whose clone yields the thread (a legal, if slow, `C`): it
-    /// widens any window a store leaves between looking at a key and
+    /// A command whose packing yields the thread (a legal, if slow, `C`):
+    /// it widens any window a store leaves between looking at a key and
     /// claiming it, so the storm below finds a non-atomic claim.
     #[derive(Debug, PartialEq, Eq)]
     struct YieldingCommand(usize);
 
-    impl Clone for YieldingCommand {
-        fn clone(&self) -> Self {
+    impl<R: Clone> Pack<R> for YieldingCommand {
+        type Packed = usize;
+        type Record = (usize, R);
+
+        fn pack(&self) -> usize {
             std::thread::yield_now();
-            YieldingCommand(self.0)
+            self.0
+        }
+
+        fn unpack(packed: &usize) -> Self {
+            std::thread::yield_now();
+            YieldingCommand(*packed)
+        }
+
+        fn pack_record(&self, result: &R) -> (usize, R) {
+            std::thread::yield_now();
+            (self.0, result.clone())
+        }
+
+        fn record_command(record: &(usize, R)) -> Self {
+            std::thread::yield_now();
+            YieldingCommand(record.0)
+        }
+
+        fn record_result(record: &(usize, R)) -> R {
+            record.1.clone()
         }
     }
 

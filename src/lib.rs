@@ -184,6 +184,7 @@ pub mod intake;
 #[cfg(feature = "journal")]
 pub mod journal;
 mod keyed_error;
+mod keyed_pack;
 mod kits;
 mod ledger;
 mod locations;
