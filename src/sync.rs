@@ -542,7 +542,14 @@ impl Backoff {
         Backoff
     }
 
+    /// A wait step: a yield (crossbeam's `snooze` spins, then yields).
     pub(crate) fn snooze(&self) {
+        yield_now();
+    }
+
+    /// A retry step that never yields in a normal build (crossbeam's
+    /// `spin`); under a checker, a yield like `snooze`.
+    pub(crate) fn spin(&self) {
         yield_now();
     }
 }

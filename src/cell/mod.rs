@@ -128,6 +128,12 @@ use word::{VERSION_MAX, VWord, put};
 /// Attempts at one change before it is refused as contended. Every failed
 /// attempt means another change landed, so the SKU as a whole made
 /// progress; the bound keeps one unlucky caller from spinning forever.
+/// Between attempts a writer (and a query) spins with a bounded backoff and
+/// never yields its core: it lost to a change that landed, not to a thread
+/// it must wait for, and a yield with more threads than cores costs other
+/// threads' whole time slices (see `fast`'s "Retries"). The one wait on
+/// another thread, `journal_in_order`, and the quiet window still yield
+/// or sleep.
 pub(crate) const ATTEMPTS_MAX: u32 = 1 << 16;
 
 /// What a command needs besides the cell: the ledger's descriptors, this
@@ -462,7 +468,7 @@ impl SkuCell {
                 let now = view.head.has(head::DEADLINES).then(|| ctx.moment.now());
                 let Ok(maintenance) = maintain::check(&view, now) else {
                     quiet.lost();
-                    backoff.snooze();
+                    backoff.spin();
                     continue;
                 };
                 let bookkeeping = maintenance.as_ref().map(|maintenance| &maintenance.bookkeeping);
@@ -480,7 +486,7 @@ impl SkuCell {
                         }
                         _ => {
                             quiet.lost();
-                            backoff.snooze();
+                            backoff.spin();
                         }
                     }
                     continue;
@@ -497,7 +503,7 @@ impl SkuCell {
                     }
                     Ok(None) | Err(Publish::Stale) => {
                         quiet.lost();
-                        backoff.snooze();
+                        backoff.spin();
                     }
                     Err(Publish::Refused(error)) => break 'attempts Err(error),
                 }
@@ -527,7 +533,7 @@ impl SkuCell {
             let view = self.settle(ctx.registry);
             let now = view.head.has(head::DEADLINES).then(|| ctx.moment.now());
             let Ok(maintenance) = maintain::check(&view, now) else {
-                backoff.snooze();
+                backoff.spin();
                 continue;
             };
             if let Some(sweep) = maintenance.as_ref().and_then(|maintenance| maintenance.sweep.clone()) {
@@ -547,7 +553,7 @@ impl SkuCell {
                         landed(Landed::Swept(&sweep, transition));
                         swept.push(sweep);
                     }
-                    _ => backoff.snooze(),
+                    _ => backoff.spin(),
                 }
                 continue;
             }
@@ -556,7 +562,7 @@ impl SkuCell {
                     result = Some(read);
                     break;
                 }
-                Err(Stale) => backoff.snooze(),
+                Err(Stale) => backoff.spin(),
             }
         }
         // Slots a lost sweep attempt claimed and no sweep published.
@@ -594,7 +600,7 @@ impl SkuCell {
                 }
                 Ok(None) | Err(Publish::Stale) => {
                     quiet.lost();
-                    backoff.snooze();
+                    backoff.spin();
                 }
                 Err(Publish::Refused(())) => break,
             }
