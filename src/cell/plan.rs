@@ -52,6 +52,7 @@ pub(crate) struct Demand<'a> {
 }
 
 impl Demand<'_> {
+    #[inline]
     pub(crate) fn eligibility(&self) -> Eligibility {
         Eligibility::at(self.moment.now(), self.min_shelf_life)
     }

@@ -212,6 +212,7 @@ impl Slot {
     /// The terms are sequence-locked by the main word: the claim moved it
     /// to `Reserved` (a compare-and-swap) before these stores, and a reader
     /// reads the terms between two loads of the main word ([`View::terms`](super::view::View::terms)).
+    #[inline]
     pub(crate) fn fill(&self, version: u64, fill: Fill) {
         self.deadline.store_private(version, fill.deadline);
         self.ext.store_private(version, Ext { next: fill.next, taken: Quantity::ZERO, removed: false }.payload());

@@ -155,6 +155,7 @@ pub(crate) const fn field(payload: u128, shift: u32, bits: u32) -> u64 {
 }
 
 /// `value` placed as a field of `bits` bits at `shift` (asserted to fit).
+#[inline]
 pub(crate) fn put(value: u64, shift: u32, bits: u32) -> u128 {
     assert!(bits == 64 || value < 1 << bits, "{value} does not fit {bits} bits");
     u128::from(value) << shift
