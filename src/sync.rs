@@ -572,6 +572,55 @@ pub(crate) fn monotonic_nanos() -> u64 {
     0
 }
 
+/// How long a fast path backs off after its first lost race, in
+/// nanoseconds; each further lost race doubles it, up to
+/// [`RACE_BACKOFF_MAX_NANOS`].
+pub(crate) const RACE_BACKOFF_FIRST_NANOS: u64 = 2_000;
+/// The longest back-off after a lost race: 4 µs.
+pub(crate) const RACE_BACKOFF_MAX_NANOS: u64 = 4_000;
+
+/// Backs off a fast path that lost a compare-and-swap: spins (never
+/// yields) for about [`RACE_BACKOFF_FIRST_NANOS`] `<< n` after its n-th
+/// lost race, at most [`RACE_BACKOFF_MAX_NANOS`]. Timed by the clock, not
+/// counted in `spin_loop` hints, whose length differs tenfold between CPUs.
+/// The winner's next change then lands while its cache lines are still
+/// hot, instead of both threads paying a transfer per attempt (lifecycle
+/// on one SKU, 2 threads: 0.48x -> ~1.5x the per-SKU mutex; see
+/// BENCHMARKS.md). Only the fast paths use it: their attempts are short,
+/// so a few microseconds is several of the winner's changes. Under a
+/// checker, a yield.
+#[derive(Debug, Default)]
+pub(crate) struct RaceBackoff {
+    lost: u32,
+}
+
+impl RaceBackoff {
+    /// One more race lost: back off.
+    #[cfg(not(any(stockroom_loom, stockroom_shuttle)))]
+    pub(crate) fn lost(&mut self) {
+        let wait = RACE_BACKOFF_FIRST_NANOS.checked_shl(self.lost).unwrap_or(u64::MAX).min(RACE_BACKOFF_MAX_NANOS);
+        self.lost = self.lost.saturating_add(1);
+        let until = monotonic_nanos().saturating_add(wait);
+        // Bounded by time and by count: each round is at least 8 hints
+        // (a nanosecond or more each), so `wait / 8` rounds cover `wait`.
+        for _ in 0..RACE_BACKOFF_MAX_NANOS / 8 {
+            for _ in 0..8 {
+                core::hint::spin_loop();
+            }
+            if monotonic_nanos() >= until {
+                break;
+            }
+        }
+    }
+
+    /// Under a checker: a yield, so the scheduler may run the winner.
+    #[cfg(any(stockroom_loom, stockroom_shuttle))]
+    pub(crate) fn lost(&mut self) {
+        self.lost = self.lost.saturating_add(1);
+        yield_now();
+    }
+}
+
 /// One step of a wait for another thread's long change: a backoff step
 /// while the backoff is short, then a 50 µs sleep (the wait may last
 /// milliseconds; a waiter must not take the core from the thread it waits

@@ -30,9 +30,15 @@
 //! after a few lost attempts, yield its core, so that with more threads
 //! than cores one operation in a few hundred waited out other threads'
 //! time slices (lifecycle, 16 threads on 2 cores: p99.9 2.3 ms, 16× the
-//! per-SKU mutex's; now ~7 µs). A lost compare-and-swap backs off by
-//! spinning (`Backoff::spin`, bounded), never by yielding: the race was
-//! lost to a change that landed, so there is no one to wait for.
+//! per-SKU mutex's). A lost compare-and-swap backs off by spinning
+//! ([`RaceBackoff`]: about 2 µs, doubling to 4 µs, timed by the clock),
+//! never by yielding: the race was lost to a change that landed, so there
+//! is no one to wait for. The back-off is what makes the hot SKU fast:
+//! the winner's next changes land while its cache lines are still its
+//! own, instead of both threads paying a line transfer per attempt
+//! (lifecycle on one SKU, 2 threads: 0.48x the per-SKU mutex with a
+//! bounded spin of a few dozen hints, ~1.5x with this one; see
+//! BENCHMARKS.md, "Fast-path retries").
 
 use super::effect::{Effect, Target};
 use super::head::{BACKORDERS, DEADLINES, Head, QUIET};
@@ -47,7 +53,7 @@ use crate::error::AllocateError;
 use crate::ids::ReservationId;
 use crate::outcome::{Allocation, Line, Lines, Sale};
 use crate::quantity::Quantity;
-use crate::sync::Backoff;
+use crate::sync::RaceBackoff;
 
 /// Attempts a fast path makes before it leaves the call to the general
 /// path (a lost race means another change landed; the general path has
@@ -120,7 +126,7 @@ impl SkuCell {
 
     /// An immediate sale the cursor's lot covers (see the module docs).
     pub(crate) fn take_fast(&self, ctx: &Ctx, demand: &Demand) -> Option<Result<Sale, AllocateError>> {
-        let backoff = Backoff::new();
+        let mut backoff = RaceBackoff::default();
         for _ in 0..FAST_ATTEMPTS_MAX {
             let view = self.settle(ctx.registry);
             if !self.fast_allowed(&view) {
@@ -142,7 +148,7 @@ impl SkuCell {
                 let line = Line { lot: view.facts(draw.lot).id, quantity: demand.quantity };
                 return Some(Ok(Sale { sku: self.sku, lines: Lines::one(line), version: head.version }));
             }
-            backoff.spin();
+            backoff.lost();
         }
         None
     }
@@ -159,7 +165,7 @@ impl SkuCell {
         if terms.is_some() {
             return None;
         }
-        let backoff = Backoff::new();
+        let mut backoff = RaceBackoff::default();
         let mut claimed: Option<(u32, u64)> = None;
         let slots = self.slots.get_or_init(Default::default);
         let owner = ctx.desc.0;
@@ -204,7 +210,7 @@ impl SkuCell {
                     backordered: Quantity::ZERO,
                 }));
             }
-            backoff.spin();
+            backoff.lost();
         }
         if let Some((index, version)) = claimed {
             slots.unclaim(index, version, owner);
@@ -226,7 +232,7 @@ impl SkuCell {
     ) -> Option<Result<(Line, u64), EndRefusal>> {
         let slots = self.slots.get()?;
         let slot = slots.get(id.slot())?;
-        let backoff = Backoff::new();
+        let mut backoff = RaceBackoff::default();
         for _ in 0..FAST_ATTEMPTS_MAX {
             let view = self.settle(ctx.registry);
             if !self.fast_allowed(&view) {
@@ -289,7 +295,7 @@ impl SkuCell {
                 self.record_fast(ctx, head, &effects[..count], None);
                 return Some(Ok((Line { lot: view.facts(lot).id, quantity }, head.version)));
             }
-            backoff.spin();
+            backoff.lost();
         }
         None
     }
