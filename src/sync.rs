@@ -546,12 +546,6 @@ impl Backoff {
     pub(crate) fn snooze(&self) {
         yield_now();
     }
-
-    /// A retry step that never yields in a normal build (crossbeam's
-    /// `spin`); under a checker, a yield like `snooze`.
-    pub(crate) fn spin(&self) {
-        yield_now();
-    }
 }
 
 /// Nanoseconds since the first call in this process, from the monotonic
@@ -575,8 +569,10 @@ pub(crate) fn monotonic_nanos() -> u64 {
 /// How long a fast path backs off after its first lost race, in
 /// nanoseconds; each further lost race doubles it, up to
 /// [`RACE_BACKOFF_MAX_NANOS`].
+#[cfg(not(any(stockroom_loom, stockroom_shuttle)))]
 pub(crate) const RACE_BACKOFF_FIRST_NANOS: u64 = 2_000;
 /// The longest back-off after a lost race: 4 µs.
+#[cfg(not(any(stockroom_loom, stockroom_shuttle)))]
 pub(crate) const RACE_BACKOFF_MAX_NANOS: u64 = 4_000;
 
 /// Backs off a fast path that lost a compare-and-swap: spins (never
